@@ -1,0 +1,114 @@
+"""The one exception root of forumcast and the single table of error codes.
+
+Every error the service reports carries a dotted code (``area.reason``) and a human
+message. How a code is reported on the wire lives here and nowhere else::
+
+    ForumcastError                 code, message, details; status from CODES
+    ├── ConfigError                config.*      (the CLI turns it into exit code 2)
+    ├── ScheduleError              schedule.*    (a bad event file: every problem listed)
+    └── AuthError                  auth.*        (401 / 403)
+
+Handlers raise; the HTTP middleware and (later) the WebSocket layer look the code up in
+:data:`CODES` to pick the HTTP status and the WebSocket close code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """How one error code is reported: HTTP status and WebSocket close code."""
+
+    http: int
+    ws: int
+
+
+BAD_REQUEST = Wire(400, 1008)
+UNAUTHORIZED = Wire(401, 4401)
+FORBIDDEN = Wire(403, 4403)
+NOT_FOUND = Wire(404, 4404)
+CONFLICT = Wire(409, 4409)
+UNAVAILABLE = Wire(503, 1013)
+INTERNAL = Wire(500, 1011)
+
+#: Every error code the service can report, and how it is reported.
+CODES: dict[str, Wire] = {
+    "config.invalid": BAD_REQUEST,
+    "schedule.invalid_file": BAD_REQUEST,
+    "schedule.unknown_stage": NOT_FOUND,
+    "schedule.unknown_session": NOT_FOUND,
+    "schedule.unknown_timezone": BAD_REQUEST,
+    "schedule.bad_day": BAD_REQUEST,
+    "schedule.bad_delay": BAD_REQUEST,
+    "schedule.delay_conflict": CONFLICT,
+    "request.bad_json": BAD_REQUEST,
+    "request.not_found": NOT_FOUND,
+    "request.method_not_allowed": Wire(405, 1008),
+    "auth.missing_token": UNAUTHORIZED,
+    "auth.invalid_token": UNAUTHORIZED,
+    "auth.expired_token": UNAUTHORIZED,
+    "auth.forbidden": FORBIDDEN,
+    "store.unavailable": UNAVAILABLE,
+    "internal.error": INTERNAL,
+}
+
+
+class ForumcastError(Exception):
+    """Root of every error forumcast raises on purpose."""
+
+    def __init__(self, code: str, message: str, *, details: Any = None) -> None:
+        if code not in CODES:
+            raise ValueError(f"unregistered error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+    @property
+    def wire(self) -> Wire:
+        return CODES[self.code]
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class ConfigError(ForumcastError):
+    """The configuration is unusable; the message names the key or file."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("config.invalid", message)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an event file: where it is and why it is wrong."""
+
+    file: str
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.reason}"
+
+
+class ScheduleError(ForumcastError):
+    """An event file was refused; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(
+            "schedule.invalid_file",
+            f"{len(problems)} problem(s) in the event file:\n{lines}",
+            details=[{"file": p.file, "path": p.path, "reason": p.reason} for p in problems],
+        )
+
+
+class AuthError(ForumcastError):
+    """Authentication (401) or authorisation (403) failed."""

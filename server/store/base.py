@@ -1,0 +1,57 @@
+"""The state store interface: what must survive a restart or be shared between instances.
+
+Two implementations stand side by side behind :class:`Store`: ``memory.py`` (the embedded
+default, one process) and ``redis.py`` (``--redis-url``, shared by every instance). One
+contract test suite runs against both. Values are JSON-compatible (dicts, lists, strings,
+numbers, bools, None); keys are short strings that the store prefixes with its namespace.
+
+What lives here: stage delays (``delays:{stage}``, an append-only list), producer
+overrides, counters. Not media, not viewer sessions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from server.errors import ForumcastError
+
+
+class StoreUnavailable(ForumcastError):
+    """The backing store cannot be reached (after the configured retries)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("store.unavailable", message)
+
+
+class Store(Protocol):
+    """Async key/value + list + counter store with JSON values."""
+
+    #: Short name for logs and /readyz ("memory" or "redis").
+    kind: str
+
+    async def ping(self) -> None:
+        """Return when the store answers; raise :class:`StoreUnavailable` otherwise."""
+
+    async def get(self, key: str) -> Any | None:
+        """The value stored at ``key``, or None."""
+
+    async def set(self, key: str, value: Any) -> None:
+        """Store ``value`` at ``key``, replacing what was there."""
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` (a value, a list or a counter group); no error if absent."""
+
+    async def append(self, key: str, value: Any) -> int:
+        """Append ``value`` to the list at ``key``; return the list's new length."""
+
+    async def items(self, key: str) -> list[Any]:
+        """The whole list at ``key`` in append order ([] if absent)."""
+
+    async def incr(self, key: str, field: str, by: int = 1) -> int:
+        """Add ``by`` to counter ``field`` of the group ``key``; return its new value."""
+
+    async def counters(self, key: str) -> dict[str, int]:
+        """Every counter of the group ``key`` ({} if absent)."""
+
+    async def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
