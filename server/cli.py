@@ -1,0 +1,146 @@
+"""The ``forumcast`` command: ``serve`` the service, issue a ``token``.
+
+Errors a user can fix (bad configuration, a refused event file, a bad flag) print one line
+(or, for an event file, one line per problem) on stderr and exit with code 2 — no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from server.auth import Tokens, parse_role, parse_ttl
+from server.config import Config, describe, load_config
+from server.errors import ConfigError, ScheduleError
+from server.logs import setup_logging
+from server.schedule.loader import demo_event, load_event_file
+from server.schedule.model import Event
+
+log = logging.getLogger("forumcast")
+
+EXIT_USAGE = 2
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration file (also $FORUMCAST_CONFIG)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="forumcast", description="Hybrid conference streaming backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    settings = "\n".join(f"  {key:<18} {doc} (default {default})" for key, default, doc in describe())
+    serve = commands.add_parser(
+        "serve",
+        help="run the service (no arguments: the built-in demo event, in-memory state)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"settings (TOML keys; environment FORUMCAST_<KEY>):\n{settings}",
+    )
+    _add_config_flags(serve)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--redis-url", dest="redis_url", help="shared state in Redis (default: in memory)")
+    serve.add_argument("--data-dir", dest="data_dir")
+    serve.add_argument("--event", metavar="FILE", help="event file (.yaml or frab/pretalx .json)")
+    serve.add_argument(
+        "--real-dates", dest="real_dates", action="store_const", const=True, help="demo at 6-8 Dec 2020"
+    )
+    serve.add_argument("--log-format", dest="log_format", choices=["text", "json"])
+    serve.add_argument("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"])
+
+    token = commands.add_parser("token", help="print a signed token for a role")
+    _add_config_flags(token)
+    token.add_argument("--role", required=True, help="producer, ops, exhibitor:ID or viewer:STAGE")
+    token.add_argument("--stage", help="with --role producer: limit it to one stage")
+    token.add_argument("--ttl", default="8h", help="lifetime like 30m, 8h, 2d (default 8h)")
+    token.add_argument("--subject", default="", help="who the token is for (shown in logs)")
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"forumcast: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def load_event(config: Config, *, now: datetime) -> Event:
+    if config.event:
+        return load_event_file(config.event)
+    return demo_event(now=now, real_dates=config.real_dates)
+
+
+def serve(config: Config) -> int:
+    from server.http.app import create_app
+
+    setup_logging(config.log_format, config.log_level)
+    try:
+        event = load_event(config, now=datetime.now(UTC))
+    except ScheduleError as exc:
+        print(f"forumcast: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    secret = config.secret
+    if not secret:
+        secret = Tokens.random_secret()
+        log.warning("no secret configured: tokens are signed with a random secret and end with this process")
+    tokens = Tokens(secret)
+    if not config.secret:
+        producer = tokens.issue("producer", ttl=timedelta(hours=24), subject="demo-producer")
+        print(f"producer token (all stages, 24h): {producer}", flush=True)
+    log.info(
+        "serving %s (%d stages, %d sessions%s) on http://%s:%d",
+        event.id,
+        len(event.stages),
+        len(event.sessions),
+        ", demo" + ("" if config.real_dates else " shifted to now") if event.demo and not config.event else "",
+        config.host,
+        config.port,
+    )
+    app = create_app(config, event, tokens=tokens)
+    web.run_app(
+        app,
+        host=config.host,
+        port=config.port,
+        shutdown_timeout=config.shutdown_timeout,
+        access_log=None,
+        print=None,
+        handle_signals=True,
+    )
+    log.info("stopped")
+    return 0
+
+
+def token(config: Config, args: argparse.Namespace) -> int:
+    if not config.secret:
+        return _fail("no secret configured: set 'secret' in the config file or FORUMCAST_SECRET")
+    try:
+        ttl = parse_ttl(args.ttl)
+        parse_role(args.role, args.stage)
+        tokens = Tokens(config.secret)
+    except ValueError as exc:
+        return _fail(str(exc))
+    print(tokens.issue(args.role, stage=args.stage, ttl=ttl, subject=args.subject))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    flags = {
+        k: v
+        for k, v in vars(args).items()
+        if k in ("host", "port", "redis_url", "data_dir", "event", "real_dates", "log_format", "log_level")
+    }
+    try:
+        config = load_config(args.config, overrides=flags)
+    except ConfigError as exc:
+        return _fail(exc.message)
+    if args.command == "serve":
+        return serve(config)
+    return token(config, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Service configuration: defaults < TOML file (``--config``) < ``FORUMCAST_*`` environment < CLI flags.
+
+Every setting is a field of :class:`Config` with its default and a one-line doc. Values are
+validated as they are merged; an unknown key, a value of the wrong type or a missing file
+raises :class:`~server.errors.ConfigError` whose message names the key (or file) and what
+is wrong. The CLI prints that one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from server.errors import ConfigError
+
+ENV_PREFIX = "FORUMCAST_"
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    host: str = field(default="0.0.0.0", metadata=_doc("interface to listen on"))  # noqa: S104
+    port: int = field(default=8080, metadata=_doc("TCP port to listen on (1-65535)"))
+    redis_url: str = field(default="", metadata=_doc("redis:// URL of the shared store; empty = in-memory"))
+    data_dir: str = field(default="data", metadata=_doc("directory for models and caches"))
+    event: str = field(default="", metadata=_doc("event file (.yaml or frab .json); empty = built-in demo"))
+    real_dates: bool = field(default=False, metadata=_doc("serve the demo at its real dates (6-8 Dec 2020)"))
+    secret: str = field(default="", metadata=_doc("HS256 secret for tokens; empty = random per start"))
+    public_url: str = field(default="", metadata=_doc("base URL used in exports; empty = from the request"))
+    upcoming_minutes: int = field(default=15, metadata=_doc("a stage is 'upcoming' this long before a session"))
+    shutdown_timeout: float = field(default=10.0, metadata=_doc("seconds to finish in-flight work on shutdown"))
+    log_format: str = field(default="text", metadata=_doc("'text' or 'json' (one JSON object per line)"))
+    log_level: str = field(default="info", metadata=_doc("debug, info, warning or error"))
+    metrics_token: bool = field(default=False, metadata=_doc("require an ops token on /metrics"))
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_CHOICES = {"log_format": ("text", "json"), "log_level": ("debug", "info", "warning", "error")}
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Convert ``value`` to the type of setting ``key`` or raise ConfigError naming it."""
+    kind = type(_FIELDS[key].default)
+    where = f"{key!r} in {source}"
+    result: Any
+    if kind is bool:
+        if isinstance(value, bool):
+            result = value
+        elif isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            result = value.lower() in ("1", "true", "yes", "on")
+        else:
+            raise ConfigError(f"config: {where} must be true or false, got {value!r}")
+    elif kind is int:
+        try:
+            if isinstance(value, bool) or isinstance(value, float):
+                raise ValueError
+            result = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config: {where} must be an integer, got {value!r}") from None
+    elif kind is float:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            result = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config: {where} must be a number, got {value!r}") from None
+    else:
+        if not isinstance(value, str):
+            raise ConfigError(f"config: {where} must be a string, got {value!r}")
+        result = value
+    if key == "port" and not 1 <= result <= 65535:
+        raise ConfigError(f"config: {where} must be between 1 and 65535, got {result}")
+    if key in ("upcoming_minutes",) and result < 0:
+        raise ConfigError(f"config: {where} must not be negative, got {result}")
+    if key == "shutdown_timeout" and result <= 0:
+        raise ConfigError(f"config: {where} must be positive, got {result}")
+    if key in _CHOICES and result not in _CHOICES[key]:
+        raise ConfigError(f"config: {where} must be one of {', '.join(_CHOICES[key])}, got {result!r}")
+    return result
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config: file {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {str(path)!r}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config: {str(path)!r} is not valid TOML: {exc}") from None
+    out = {}
+    for key, value in data.items():
+        if key not in _FIELDS:
+            raise ConfigError(f"config: unknown key {key!r} in {str(path)!r}")
+        out[key] = _coerce(key, value, repr(str(path)))
+    return out
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "FORUMCAST_CONFIG":
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in _FIELDS:
+            raise ConfigError(f"config: unknown environment variable {name}")
+        out[key] = _coerce(key, value, f"environment variable {name}")
+    return out
+
+
+def load_config(
+    file: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Merge the layers in order of precedence and validate every value.
+
+    ``file`` falls back to ``$FORUMCAST_CONFIG``; ``overrides`` are the CLI flags that
+    were given (None values are ignored, so absent flags do not mask lower layers).
+    """
+    env = os.environ if env is None else env
+    file = file or env.get("FORUMCAST_CONFIG") or None
+    merged: dict[str, Any] = {}
+    if file is not None:
+        merged.update(_from_file(Path(file)))
+    merged.update(_from_env(env))
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in _FIELDS:
+            raise ConfigError(f"config: unknown option {key!r}")
+        merged[key] = _coerce(key, value, "command-line flags")
+    return Config(**merged)
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(key, default, doc) of every setting, for the README and ``--help``."""
+    return [(f.name, repr(f.default), f.metadata["doc"]) for f in dataclasses.fields(Config)]

@@ -1,0 +1,46 @@
+"""Who is asking: the request's token turned into a :class:`~server.auth.Principal`, and the checks.
+
+Tokens come in ``Authorization: Bearer …`` or, for links that cannot carry headers (calendar
+subscriptions, media URLs), in ``?token=``.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.auth import Principal, bearer
+from server.errors import AuthError
+from server.http.app import TOKENS
+
+
+def principal(request: web.Request) -> Principal:
+    """The verified principal of the request; 401 if there is no valid token."""
+    token = bearer(request.headers.get("Authorization"), request.query.get("token"))
+    return request.app[TOKENS].verify(token)
+
+
+def optional_principal(request: web.Request) -> Principal | None:
+    """The principal if the request carries a token (an invalid one is still a 401)."""
+    if "Authorization" not in request.headers and "token" not in request.query:
+        return None
+    return principal(request)
+
+
+def require_producer(request: web.Request, stage: str) -> Principal:
+    who = principal(request)
+    if not who.can_produce(stage):
+        raise AuthError("auth.forbidden", f"this needs a producer token for stage {stage!r}")
+    return who
+
+
+def require_ops(request: web.Request) -> Principal:
+    who = principal(request)
+    if not who.is_ops:
+        raise AuthError("auth.forbidden", "this needs an ops token")
+    return who
+
+
+def visible_stages(request: web.Request, stages: list[tuple[str, bool]]) -> set[str]:
+    """Stage ids the request may see: every open stage, plus closed ones its token covers."""
+    who = optional_principal(request)
+    return {sid for sid, closed in stages if not closed or (who is not None and who.can_watch(sid))}

@@ -1,0 +1,154 @@
+"""The aiohttp application factory: typed state, middlewares, resource lifetimes.
+
+Resources with a lifetime are async generators in ``app.cleanup_ctx``, set up in order and
+torn down in reverse: the store, then the schedule (replays recorded delays from the store),
+then the scheduler task. Two middlewares wrap every handler: ``observe`` (one log line and
+the request metrics, with the route template as label) around ``errors`` (every
+:class:`~server.errors.ForumcastError` becomes the JSON error body with the status of its code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+
+from aiohttp import web
+
+from server.auth import Tokens
+from server.clock import Clock, SystemClock
+from server.config import Config
+from server.errors import ForumcastError
+from server.events import EventBus
+from server.metrics import Metrics
+from server.schedule.model import Event
+from server.schedule.scheduler import Scheduler
+from server.schedule.service import ScheduleService
+from server.store import open_store
+from server.store.base import Store
+
+log = logging.getLogger("forumcast.http")
+
+CONFIG = web.AppKey("config", Config)
+CLOCK = web.AppKey("clock", Clock)
+BUS = web.AppKey("bus", EventBus)
+METRICS = web.AppKey("metrics", Metrics)
+TOKENS = web.AppKey("tokens", Tokens)
+EVENT = web.AppKey("event", Event)
+STORE = web.AppKey("store", Store)
+SCHEDULE = web.AppKey("schedule", ScheduleService)
+SCHEDULER = web.AppKey("scheduler", Scheduler)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(error: ForumcastError) -> web.Response:
+    return web.json_response(error.to_json(), status=error.wire.http)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ForumcastError as exc:
+        return error_response(exc)
+    except web.HTTPNotFound:
+        return error_response(ForumcastError("request.not_found", f"nothing at {request.path}"))
+    except web.HTTPMethodNotAllowed as exc:
+        response = error_response(
+            ForumcastError("request.method_not_allowed", f"{request.method} is not allowed on {request.path}")
+        )
+        response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
+        return response
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(ForumcastError("internal.error", "internal error"))
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        route_info = request.match_info.route.resource
+        route = route_info.canonical if route_info is not None else "unmatched"
+        metrics = request.app[METRICS]
+        metrics.http_requests.labels(route=route, method=request.method, status=str(status)).inc()
+        metrics.http_duration.labels(route=route, method=request.method).observe(elapsed)
+        log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            request.path_qs,
+            status,
+            elapsed * 1000,
+            extra={"route": route, "status": status, "remote": request.remote, "ms": round(elapsed * 1000, 2)},
+        )
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    store = open_store(config.redis_url or None, namespace=app[EVENT].id)
+    app[STORE] = store
+    log.info("state store: %s", store.kind)
+    try:
+        yield
+    finally:
+        await store.close()
+
+
+async def _schedule_ctx(app: web.Application) -> AsyncIterator[None]:
+    schedule = ScheduleService(app[EVENT], app[STORE], app[BUS])
+    try:
+        await schedule.load()
+    except ForumcastError as exc:
+        # Start anyway on the file's program: /readyz reports the store until it is back.
+        log.warning("could not replay recorded delays: %s", exc.message)
+    app[SCHEDULE] = schedule
+    yield
+
+
+async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    scheduler = Scheduler(
+        app[SCHEDULE],
+        app[CLOCK],
+        app[BUS],
+        upcoming=timedelta(minutes=config.upcoming_minutes),
+        metrics=app[METRICS],
+    )
+    app[SCHEDULER] = scheduler
+    task = asyncio.create_task(scheduler.run(), name="forumcast-scheduler")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(config: Config, event: Event, *, tokens: Tokens, clock: Clock | None = None) -> web.Application:
+    """A ready-to-run application serving ``event``."""
+    from server.http import ops, schedule_api
+
+    app = web.Application(middlewares=[observe, errors])
+    app[CONFIG] = config
+    app[EVENT] = event
+    app[TOKENS] = tokens
+    app[CLOCK] = clock or SystemClock()
+    app[BUS] = EventBus()
+    app[METRICS] = Metrics(stage.id for stage in event.stages)
+    app.cleanup_ctx.extend([_store_ctx, _schedule_ctx, _scheduler_ctx])
+    ops.setup(app)
+    schedule_api.setup(app)
+    return app

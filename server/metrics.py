@@ -1,0 +1,74 @@
+"""Every Prometheus metric forumcast exports, on a registry of its own per application.
+
+A fresh :class:`~prometheus_client.CollectorRegistry` per app keeps tests isolated and lets
+two apps live in one process. Names start with ``forumcast_``; the viewer gauge is
+``forumcast_viewers{stage,protocol}`` and is set by the relay (declared here so that
+dashboards and alerts can be built before the first viewer arrives).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import (
+    gc_collector,
+    platform_collector,
+    process_collector,
+)
+
+#: Protocols a viewer can watch a stage with.
+VIEWER_PROTOCOLS = ("ws", "hls")
+
+
+class Metrics:
+    def __init__(self, stages: Iterable[str] = ()) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        process_collector.ProcessCollector(registry=self.registry)
+        platform_collector.PlatformCollector(registry=self.registry)
+        gc_collector.GCCollector(registry=self.registry)
+        r = self.registry
+        self.http_requests = Counter(
+            "forumcast_http_requests",
+            "HTTP requests answered, by route template, method and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "forumcast_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template and method",
+            ["route", "method"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=r,
+        )
+        self.stage_live = Gauge(
+            "forumcast_stage_live", "1 while a session is running on the stage, else 0", ["stage"], registry=r
+        )
+        self.scheduler_lag = Gauge(
+            "forumcast_scheduler_lag_seconds",
+            "How late the scheduler woke for its last session boundary",
+            registry=r,
+        )
+        self.viewers = Gauge(
+            "forumcast_viewers", "Viewers watching the stage now, by protocol", ["stage", "protocol"], registry=r
+        )
+        self.schedule_delays = Counter(
+            "forumcast_schedule_delays", "Delays applied by producers, by stage", ["stage"], registry=r
+        )
+        self.store_errors = Counter(
+            "forumcast_store_errors", "Store operations that failed after retries", registry=r
+        )
+        for stage in stages:
+            self.stage_live.labels(stage=stage).set(0)
+            self.schedule_delays.labels(stage=stage)
+            for protocol in VIEWER_PROTOCOLS:
+                self.viewers.labels(stage=stage, protocol=protocol).set(0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,92 @@
+"""Shared fixtures: a small test event, tokens, and real servers on loopback."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from server.auth import Tokens
+from server.clock import Clock
+from server.config import Config
+from server.http.app import create_app
+from server.schedule.model import Event
+from server.schedule.yaml_format import load_yaml
+from tests.redis_server import RedisServer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SECRET = "test-secret-0123456789abcdefghijklmnop"
+TOKENS = Tokens(SECRET)
+
+
+def auth(role: str, stage: str | None = None, ttl: timedelta = timedelta(hours=1)) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS.issue(role, stage=stage, ttl=ttl, subject='test')}"}
+
+
+@pytest.fixture
+def event() -> Event:
+    return load_yaml(FIXTURES / "event.yaml")
+
+
+Serve = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+def serve(aiohttp_client: Any, event: Event) -> Serve:
+    """Start the real app on a loopback port: ``await serve(event=..., clock=..., config=...)``."""
+
+    async def start(
+        *, event: Event = event, clock: Clock | None = None, config: Config | None = None
+    ) -> TestClient[Any, Any]:
+        app = create_app(config or Config(), event, tokens=TOKENS, clock=clock)
+        client: TestClient[Any, Any] = await aiohttp_client(app)
+        return client
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+# Every event loop the tests create runs in asyncio debug mode, which logs any callback
+# that holds the loop for longer than 0.1 s; no_blocking_calls turns the long ones into failures.
+os.environ["PYTHONASYNCIODEBUG"] = "1"
+BLOCKING_LIMIT = 0.5
+_TOOK = re.compile(r"^Executing .* took ([0-9.]+) seconds$", re.S)
+
+
+class _SlowCallbacks(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = _TOOK.match(record.getMessage())
+        if match and float(match.group(1)) > BLOCKING_LIMIT:
+            self.messages.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_calls() -> Iterator[None]:
+    """Fail a test in which something blocked the event loop for more than BLOCKING_LIMIT."""
+    handler = _SlowCallbacks()
+    logging.getLogger("asyncio").addHandler(handler)
+    yield
+    logging.getLogger("asyncio").removeHandler(handler)
+    assert not handler.messages, f"the event loop was blocked: {handler.messages}"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)

@@ -1,0 +1,65 @@
+"""Configuration layers and validation (server/config.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import Config, load_config
+from server.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "forumcast.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_any_layer() -> None:
+    config = load_config(env={})
+    assert config == Config()
+    assert (config.port, config.redis_url, config.log_format) == (8080, "", "text")
+
+
+def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
+    path = write(tmp_path, 'port = 9000\nhost = "127.0.0.1"\nlog_format = "json"\nupcoming_minutes = 5\n')
+    env = {"FORUMCAST_PORT": "9100", "FORUMCAST_REAL_DATES": "yes"}
+    config = load_config(path, env=env, overrides={"port": 9200, "host": None})
+    assert config.port == 9200  # flag beats environment beats file
+    assert config.host == "127.0.0.1"  # an absent flag (None) does not mask the file
+    assert config.real_dates is True  # from the environment
+    assert (config.log_format, config.upcoming_minutes) == ("json", 5)
+    assert load_config(path, env=env).port == 9100
+
+
+def test_config_file_from_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "port = 9300\n")
+    assert load_config(env={"FORUMCAST_CONFIG": str(path)}).port == 9300
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("prot = 1\n", {}, "unknown key 'prot'"),
+        ('port = "eighty"\n', {}, "'port' in"),
+        ("port = 70000\n", {}, "between 1 and 65535"),
+        ("real_dates = 3\n", {}, "must be true or false"),
+        ('log_format = "xml"\n', {}, "must be one of text, json"),
+        ("shutdown_timeout = -1\n", {}, "must be positive"),
+        ("port = [\n", {}, "is not valid TOML"),
+        ("", {"FORUMCAST_PORT": "abc"}, "environment variable FORUMCAST_PORT must be an integer"),
+        ("", {"FORUMCAST_NOPE": "1"}, "unknown environment variable FORUMCAST_NOPE"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env=env)
+    assert message in caught.value.message
+    assert "\n" not in caught.value.message
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"file '.*nowhere.toml' does not exist"):
+        load_config(tmp_path / "nowhere.toml", env={})
