@@ -90,7 +90,12 @@ class Tokens:
     def issue(self, role: str, *, stage: str | None = None, ttl: timedelta, subject: str = "") -> str:
         name, scope = parse_role(role, stage)
         now = int(time.time())
-        claims: dict[str, Any] = {"iss": ISSUER, "role": name, "iat": now, "exp": now + int(ttl.total_seconds())}
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "role": name,
+            "iat": now,
+            "exp": now + int(ttl.total_seconds()),
+        }
         if scope is not None:
             claims["scope"] = scope
         if subject:
@@ -111,7 +116,9 @@ class Tokens:
         except jwt.InvalidTokenError as exc:
             raise AuthError("auth.invalid_token", f"invalid token: {exc}") from None
         role, scope = claims.get("role"), claims.get("scope")
-        if role not in ("producer", "ops", "exhibitor", "viewer") or not (scope is None or isinstance(scope, str)):
+        if role not in ("producer", "ops", "exhibitor", "viewer") or not (
+            scope is None or isinstance(scope, str)
+        ):
             raise AuthError("auth.invalid_token", "invalid token: unknown role")
         return Principal(role, scope, str(claims.get("sub", "")))
 

@@ -95,7 +95,9 @@ def serve(config: Config) -> int:
         event.id,
         len(event.stages),
         len(event.sessions),
-        ", demo" + ("" if config.real_dates else " shifted to now") if event.demo and not config.event else "",
+        ", demo" + ("" if config.real_dates else " shifted to now")
+        if event.demo and not config.event
+        else "",
         config.host,
         config.port,
     )

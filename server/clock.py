@@ -32,7 +32,7 @@ class SystemClock:
     async def sleep_until(self, deadline: datetime) -> None:
         # Loop because the wall clock may be stepped (NTP) while we sleep on the
         # monotonic one: wake, look at the wall clock again, sleep the remainder.
-        while (remaining := (deadline - self.now()).total_seconds()) > 0:
+        while (remaining := (deadline - self.now()).total_seconds()) > 0:  # noqa: ASYNC110 - one wake per deadline
             await asyncio.sleep(remaining)
 
 

@@ -35,8 +35,12 @@ class Config:
     real_dates: bool = field(default=False, metadata=_doc("serve the demo at its real dates (6-8 Dec 2020)"))
     secret: str = field(default="", metadata=_doc("HS256 secret for tokens; empty = random per start"))
     public_url: str = field(default="", metadata=_doc("base URL used in exports; empty = from the request"))
-    upcoming_minutes: int = field(default=15, metadata=_doc("a stage is 'upcoming' this long before a session"))
-    shutdown_timeout: float = field(default=10.0, metadata=_doc("seconds to finish in-flight work on shutdown"))
+    upcoming_minutes: int = field(
+        default=15, metadata=_doc("a stage is 'upcoming' this long before a session")
+    )
+    shutdown_timeout: float = field(
+        default=10.0, metadata=_doc("seconds to finish in-flight work on shutdown")
+    )
     log_format: str = field(default="text", metadata=_doc("'text' or 'json' (one JSON object per line)"))
     log_level: str = field(default="info", metadata=_doc("debug, info, warning or error"))
     metrics_token: bool = field(default=False, metadata=_doc("require an ops token on /metrics"))
@@ -46,24 +50,34 @@ class Config:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_TYPES: dict[str, type] = {f.name: type(f.default) for f in dataclasses.fields(Config)}
 _CHOICES = {"log_format": ("text", "json"), "log_level": ("debug", "info", "warning", "error")}
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
     """Convert ``value`` to the type of setting ``key`` or raise ConfigError naming it."""
-    kind = type(_FIELDS[key].default)
+    kind = _TYPES[key]
     where = f"{key!r} in {source}"
     result: Any
     if kind is bool:
         if isinstance(value, bool):
             result = value
-        elif isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        elif isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
             result = value.lower() in ("1", "true", "yes", "on")
         else:
             raise ConfigError(f"config: {where} must be true or false, got {value!r}")
     elif kind is int:
         try:
-            if isinstance(value, bool) or isinstance(value, float):
+            if isinstance(value, bool | float):
                 raise ValueError
             result = int(value)
         except (TypeError, ValueError):

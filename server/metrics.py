@@ -15,10 +15,8 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
-)
-from prometheus_client import (
     gc_collector,
+    generate_latest,
     platform_collector,
     process_collector,
 )
@@ -56,7 +54,10 @@ class Metrics:
             registry=r,
         )
         self.viewers = Gauge(
-            "forumcast_viewers", "Viewers watching the stage now, by protocol", ["stage", "protocol"], registry=r
+            "forumcast_viewers",
+            "Viewers watching the stage now, by protocol",
+            ["stage", "protocol"],
+            registry=r,
         )
         self.schedule_delays = Counter(
             "forumcast_schedule_delays", "Delays applied by producers, by stage", ["stage"], registry=r

@@ -27,7 +27,9 @@ def test_roles_and_scopes() -> None:
     assert TOKENS.verify(TOKENS.issue("ops", ttl=timedelta(minutes=5))).is_ops
 
 
-@pytest.mark.parametrize(("role", "stage"), [("admin", None), ("viewer", None), ("ops", "main"), ("exhibitor:x", "m")])
+@pytest.mark.parametrize(
+    ("role", "stage"), [("admin", None), ("viewer", None), ("ops", "main"), ("exhibitor:x", "m")]
+)
 def test_unknown_roles_are_refused(role: str, stage: str | None) -> None:
     with pytest.raises(ValueError, match="unknown role"):
         parse_role(role, stage)
@@ -35,7 +37,9 @@ def test_unknown_roles_are_refused(role: str, stage: str | None) -> None:
 
 def test_expired_forged_and_garbage_tokens() -> None:
     expired = jwt.encode(
-        {"iss": "forumcast", "role": "ops", "iat": 1, "exp": 2}, "unit-secret-0123456789abcdefghijklmnop", algorithm="HS256"
+        {"iss": "forumcast", "role": "ops", "iat": 1, "exp": 2},
+        "unit-secret-0123456789abcdefghijklmnop",
+        algorithm="HS256",
     )
     with pytest.raises(AuthError) as caught:
         TOKENS.verify(expired)

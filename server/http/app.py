@@ -94,7 +94,12 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             request.path_qs,
             status,
             elapsed * 1000,
-            extra={"route": route, "status": status, "remote": request.remote, "ms": round(elapsed * 1000, 2)},
+            extra={
+                "route": route,
+                "status": status,
+                "remote": request.remote,
+                "ms": round(elapsed * 1000, 2),
+            },
         )
 
 
@@ -137,7 +142,9 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-def create_app(config: Config, event: Event, *, tokens: Tokens, clock: Clock | None = None) -> web.Application:
+def create_app(
+    config: Config, event: Event, *, tokens: Tokens, clock: Clock | None = None
+) -> web.Application:
     """A ready-to-run application serving ``event``."""
     from server.http import ops, schedule_api
 

@@ -18,8 +18,8 @@ from server.http.access import optional_principal, require_producer, visible_sta
 from server.http.app import CLOCK, CONFIG, METRICS, SCHEDULE, SCHEDULER
 from server.schedule import frab, ical
 from server.schedule.model import Event, Stage
-from server.schedule.scheduler import StageStatus
 from server.schedule.render import event_json, session_json, stage_json
+from server.schedule.scheduler import StageStatus
 
 routes = web.RouteTableDef()
 
@@ -30,7 +30,7 @@ def _zone(request: web.Request, event: Event) -> ZoneInfo:
         return event.timezone
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'Europe' is a directory
         raise ForumcastError(
             "schedule.unknown_timezone", f"unknown time zone {name!r}: use an IANA name like Europe/Paris"
         ) from None
@@ -103,7 +103,8 @@ def _day_filter(value: str, event: Event, zone: ZoneInfo) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise ForumcastError(
-            "schedule.bad_day", f"day must be 1..{len(days)} or a date like {days[0].isoformat()}, got {value!r}"
+            "schedule.bad_day",
+            f"day must be 1..{len(days)} or a date like {days[0].isoformat()}, got {value!r}",
         ) from None
 
 
@@ -124,7 +125,11 @@ async def list_sessions(request: web.Request) -> web.Response:
         and (day is None or s.start.astimezone(zone).date() == day)
     ]
     return web.json_response(
-        {"timezone": zone.key, "count": len(sessions), "sessions": [session_json(s, event, zone) for s in sessions]}
+        {
+            "timezone": zone.key,
+            "count": len(sessions),
+            "sessions": [session_json(s, event, zone) for s in sessions],
+        }
     )
 
 
@@ -155,7 +160,7 @@ async def delay_stage(request: web.Request) -> web.Response:
     try:
         payload = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ForumcastError("request.bad_json", "the body must be JSON like {\"minutes\": 10}") from None
+        raise ForumcastError("request.bad_json", 'the body must be JSON like {"minutes": 10}') from None
     if not isinstance(payload, dict) or "minutes" not in payload:
         raise ForumcastError("schedule.bad_delay", "the body must be a JSON object with 'minutes'")
     schedule = request.app[SCHEDULE]

@@ -41,7 +41,12 @@ class Delay:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Delay:
-        return cls(str(data["stage"]), datetime.fromisoformat(data["at"]), int(data["minutes"]), str(data.get("by", "")))
+        return cls(
+            str(data["stage"]),
+            datetime.fromisoformat(data["at"]),
+            int(data["minutes"]),
+            str(data.get("by", "")),
+        )
 
 
 def check_minutes(value: Any) -> int:
@@ -75,7 +80,9 @@ def apply_delay(event: Event, delay: Delay) -> Event:
     else:
         later = [s for s in stage_sessions if s.start >= at]
         if not later:
-            raise ForumcastError("schedule.delay_conflict", f"stage {delay.stage!r} has nothing left to delay")
+            raise ForumcastError(
+                "schedule.delay_conflict", f"stage {delay.stage!r} has nothing left to delay"
+            )
         if later[0].start + delta < at:
             raise ForumcastError(
                 "schedule.delay_conflict",

@@ -105,7 +105,8 @@ class Session:
 
     @property
     def duration(self) -> timedelta:
-        return self.end - self.start
+        # Through UTC: two datetimes sharing one ZoneInfo subtract as wall-clock times.
+        return self.end.astimezone(UTC) - self.start.astimezone(UTC)
 
     def is_live(self, now: datetime) -> bool:
         return self.start <= now < self.end

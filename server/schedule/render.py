@@ -61,7 +61,12 @@ def stage_json(
         "title": stage.title.to_json(),
         "kind": stage.kind.value,
         "closed": stage.closed,
-        "venue": {"id": venue.id, "name": venue.name.to_json(), "timezone": venue.timezone.key, "city": venue.city},
+        "venue": {
+            "id": venue.id,
+            "name": venue.name.to_json(),
+            "timezone": venue.timezone.key,
+            "city": venue.city,
+        },
         "state": status.state.value,
         "current": session_json(status.current, event, zone) if status.current else None,
         "next": session_json(status.next, event, zone) if status.next else None,
@@ -84,7 +89,8 @@ def event_json(event: Event, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
         "end": _iso(event.end, zone),
         "days": [d.isoformat() for d in event.days()],
         "venues": [
-            {"id": v.id, "name": v.name.to_json(), "timezone": v.timezone.key, "city": v.city} for v in event.venues
+            {"id": v.id, "name": v.name.to_json(), "timezone": v.timezone.key, "city": v.city}
+            for v in event.venues
         ],
         "stage_count": len(event.stages),
         "session_count": len(event.sessions),

@@ -132,7 +132,9 @@ class Scheduler:
 
     def _publish(self, kind: str, stage: str, now: datetime, session: Session) -> None:
         log.info("stage %s: %s %s (%s)", stage, kind, session.id, session.title.best())
-        self._bus.publish(BusEvent(kind, now, stage, {"session": session.id, "title": session.title.to_json()}))
+        self._bus.publish(
+            BusEvent(kind, now, stage, {"session": session.id, "title": session.title.to_json()})
+        )
 
     async def run(self) -> None:
         """Sleep until each boundary in turn (or until woken by a change) and tick there."""

@@ -9,8 +9,9 @@ stage. Everything found is reported at once in one :class:`~server.errors.Schedu
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from server.errors import Problem, ScheduleError
 from server.schedule.model import Event
@@ -63,20 +64,23 @@ def event_problems(
         if session.id in seen_sessions:
             add(f"{at}.id", f"duplicate session id {session.id!r}")
         seen_sessions.add(session.id)
-        stage = event.stage(session.stage)
-        if stage is None:
+        owner = event.stage(session.stage)
+        if owner is None:
             add(f"{at}.stage", f"unknown stage {session.stage!r}")
         for key, value in (("input", session.input), ("backup_input", session.backup_input)):
             if value is None:
                 continue
             if value not in seen_inputs:
                 add(f"{at}.{key}", f"unknown input {value!r}")
-            elif stage is not None and seen_inputs[value] != stage.id:
-                add(f"{at}.{key}", f"input {value!r} belongs to stage {seen_inputs[value]!r}, not {stage.id!r}")
+            elif owner is not None and seen_inputs[value] != owner.id:
+                add(
+                    f"{at}.{key}",
+                    f"input {value!r} belongs to stage {seen_inputs[value]!r}, not {owner.id!r}",
+                )
         if session.start.tzinfo is None or session.end.tzinfo is None:
             add(at, "naive datetime: start and end need a UTC offset or a zone")
             continue
-        if session.end <= session.start:
+        if session.duration <= timedelta(0):
             add(f"{at}.end", f"ends ({_fmt(session.end)}) before or when it starts ({_fmt(session.start)})")
 
     by_stage: dict[str, list[int]] = {}
@@ -84,10 +88,11 @@ def event_problems(
         if session.start.tzinfo is not None and session.end.tzinfo is not None:
             by_stage.setdefault(session.stage, []).append(i)
     for indices in by_stage.values():
-        indices.sort(key=lambda i: event.sessions[i].start)
-        for before, after in zip(indices, indices[1:], strict=False):
+        # Compared in UTC: same-zone datetimes compare by wall clock, wrong across DST.
+        indices.sort(key=lambda i: event.sessions[i].start.astimezone(UTC))
+        for before, after in itertools.pairwise(indices):
             a, b = event.sessions[before], event.sessions[after]
-            if b.start < a.end:
+            if b.start.astimezone(UTC) < a.end.astimezone(UTC):
                 add(
                     session_at[after],
                     f"overlaps session {a.id!r} on stage {a.stage!r} "

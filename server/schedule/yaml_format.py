@@ -102,7 +102,7 @@ class _Reader:
         name = node.get(key)
         try:
             return ZoneInfo(str(name))
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'Europe' is a directory
             self.problem(f"{path}.{key}", f"unknown IANA time zone {name!r}")
             return ZoneInfo("UTC")
 
@@ -146,13 +146,25 @@ class _Reader:
 def parse_event(document: Any, *, file: str) -> Event:
     """Build an event from a parsed YAML document, or raise ScheduleError listing every problem."""
     r = _Reader(file)
-    top = r.mapping(document, "$", {"event", "venues", "stages", "sessions"}, {"event", "venues", "stages", "sessions"})
-    head = r.mapping(top.get("event", {}), "event", {"id", "title", "timezone", "theme", "url", "demo"}, {"id", "title", "timezone"})
+    top = r.mapping(
+        document, "$", {"event", "venues", "stages", "sessions"}, {"event", "venues", "stages", "sessions"}
+    )
+    head = r.mapping(
+        top.get("event", {}),
+        "event",
+        {"id", "title", "timezone", "theme", "url", "demo"},
+        {"id", "title", "timezone"},
+    )
     event_zone = r.zone(head, "timezone", "event")
 
     def venue(node: Any, path: str) -> Venue:
         v = r.mapping(node, path, {"id", "name", "timezone", "city"}, {"id", "timezone"})
-        return Venue(r.string(v, "id", path), r.text(v, "name", path), r.zone(v, "timezone", path), r.string(v, "city", path))
+        return Venue(
+            r.string(v, "id", path),
+            r.text(v, "name", path),
+            r.zone(v, "timezone", path),
+            r.string(v, "city", path),
+        )
 
     venues = r.items(top.get("venues"), "venues", venue)
     zones = {v.id: v.timezone for v in venues}
@@ -160,13 +172,23 @@ def parse_event(document: Any, *, file: str) -> Event:
     stage_paths: list[str] = []
 
     def stage(node: Any, path: str) -> Stage:
-        s = r.mapping(node, path, {"id", "title", "kind", "venue", "closed", "description", "inputs"}, {"id", "title", "kind", "venue"})
+        s = r.mapping(
+            node,
+            path,
+            {"id", "title", "kind", "venue", "closed", "description", "inputs"},
+            {"id", "title", "kind", "venue"},
+        )
         stage_id = r.string(s, "id", path)
         kind = r.choice(s, "kind", path, StageKind, StageKind.FORUM)
 
         def decl(item: Any, at: str) -> InputDecl:
             d = r.mapping(item, at, {"id", "title", "kind"}, {"id"})
-            return InputDecl(r.string(d, "id", at), stage_id, r.string(d, "title", at), r.choice(d, "kind", at, InputKind, InputKind.CAMERA))
+            return InputDecl(
+                r.string(d, "id", at),
+                stage_id,
+                r.string(d, "title", at),
+                r.choice(d, "kind", at, InputKind, InputKind.CAMERA),
+            )
 
         stage_paths.append(path)
         return Stage(
@@ -188,7 +210,21 @@ def parse_event(document: Any, *, file: str) -> Event:
         s = r.mapping(
             node,
             path,
-            {"id", "stage", "title", "start", "end", "speakers", "track", "type", "language", "do_not_stream", "abstract", "input", "backup_input"},
+            {
+                "id",
+                "stage",
+                "title",
+                "start",
+                "end",
+                "speakers",
+                "track",
+                "type",
+                "language",
+                "do_not_stream",
+                "abstract",
+                "input",
+                "backup_input",
+            },
             {"id", "stage", "title", "start", "end"},
         )
         zone = stage_zone.get(str(s.get("stage")), event_zone)
@@ -196,7 +232,12 @@ def parse_event(document: Any, *, file: str) -> Event:
 
         def speaker(item: Any, at: str) -> Speaker:
             p = r.mapping(item, at, {"name", "remote", "affiliation", "country"}, {"name"})
-            return Speaker(r.string(p, "name", at), r.flag(p, "remote", at), r.string(p, "affiliation", at), r.string(p, "country", at))
+            return Speaker(
+                r.string(p, "name", at),
+                r.flag(p, "remote", at),
+                r.string(p, "affiliation", at),
+                r.string(p, "country", at),
+            )
 
         speakers = tuple(r.items(s.get("speakers"), f"{path}.speakers", speaker))
         if start is None or end is None:
@@ -230,7 +271,9 @@ def parse_event(document: Any, *, file: str) -> Event:
         url=r.string(head, "url", "event"),
         demo=r.flag(head, "demo", "event"),
     )
-    return check_event(event, file=file, earlier=r.problems, stage_paths=stage_paths, session_paths=session_paths)
+    return check_event(
+        event, file=file, earlier=r.problems, stage_paths=stage_paths, session_paths=session_paths
+    )
 
 
 def load_yaml_text(text: str, *, file: str) -> Event:
@@ -239,7 +282,9 @@ def load_yaml_text(text: str, *, file: str) -> Event:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "$"
-        raise ScheduleError([Problem(file, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+        raise ScheduleError(
+            [Problem(file, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+        ) from None
     return parse_event(document, file=file)
 
 

@@ -13,7 +13,9 @@ from tests.conftest import at
 
 
 def times(event: Event, stage: str) -> list[tuple[str, str, str]]:
-    return [(s.id, s.start.strftime("%d %H:%M"), s.end.strftime("%d %H:%M")) for s in event.sessions_of(stage)]
+    return [
+        (s.id, s.start.strftime("%d %H:%M"), s.end.strftime("%d %H:%M")) for s in event.sessions_of(stage)
+    ]
 
 
 def test_running_session_is_extended_and_later_ones_shift(event: Event) -> None:
@@ -57,7 +59,10 @@ def test_delay_keeps_venue_zone_and_absolute_time(event: Event) -> None:
 
 
 def test_replay_is_order_dependent_and_deterministic(event: Event) -> None:
-    delays = [Delay("main", at("2020-12-06T09:30:00+08:00"), 10), Delay("main", at("2020-12-06T10:05:00+08:00"), 5)]
+    delays = [
+        Delay("main", at("2020-12-06T09:30:00+08:00"), 10),
+        Delay("main", at("2020-12-06T10:05:00+08:00"), 5),
+    ]
     once = replay(event, delays)
     assert replay(event, delays) == once
     # 10:05 is still the (extended) opening, so the second delay extends it again.

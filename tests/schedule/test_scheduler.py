@@ -32,7 +32,9 @@ WINDOW = timedelta(minutes=15)
         ("2020-12-07T10:00:00+08:00", StageState.ENDED, None, None),
     ],
 )
-def test_stage_status(event: Event, moment: str, state: StageState, current: str | None, following: str | None) -> None:
+def test_stage_status(
+    event: Event, moment: str, state: StageState, current: str | None, following: str | None
+) -> None:
     status = stage_status(event.sessions_of("main"), at(moment), upcoming=WINDOW)
     assert status.state is state
     assert (status.current.id if status.current else None) == current
@@ -86,7 +88,9 @@ async def test_timer_fires_at_each_boundary_without_polling(event: Event) -> Non
         # The rest of the program, boundary by boundary, in milliseconds: every session
         # starts and ends exactly once, in order.
         now = clock.now()
-        boundaries = sorted({t for s in event.sessions for t in (s.start - WINDOW, s.start, s.end) if t > now})
+        boundaries = sorted(
+            {t for s in event.sessions for t in (s.start - WINDOW, s.start, s.end) if t > now}
+        )
         seen: list[tuple[str, str]] = []
         for boundary in boundaries:
             clock.set(boundary)

@@ -13,7 +13,7 @@ from server.schedule.model import StageKind
 from server.schedule.yaml_format import _Loader, load_yaml_text, parse_event
 from tests.conftest import FIXTURES
 
-DOC: dict[str, Any] = yaml.load((FIXTURES / "event.yaml").read_text(), Loader=_Loader)  # noqa: S506
+DOC: dict[str, Any] = yaml.load((FIXTURES / "event.yaml").read_text(), Loader=_Loader)
 
 
 def refused(document: dict[str, Any]) -> list[tuple[str, str]]:

@@ -1,0 +1,106 @@
+"""The embedded state store: one process, nothing shared, nothing survives a restart.
+
+This module owns :class:`MemoryStore`, the default when no ``--redis-url`` is given, and
+:class:`MemoryBackend`, the dict it keeps its data in. It follows the Redis store's
+semantics on purpose (the contract suite runs against both), including the awkward ones:
+
+* values are kept as JSON text, so what goes in is validated and copied the same way the
+  Redis store does it, and every read hands out a fresh object the caller may mutate;
+* one key holds one kind of thing (value, list or counter group): ``set`` replaces
+  anything, but reading or appending to a key of another kind raises TypeError, like
+  Redis' WRONGTYPE does.
+
+No method awaits anything, so each one is atomic with respect to other coroutines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.store import decode_value, encode_value, key_prefix
+
+#: What one key holds: a JSON text (value), a list of JSON texts, or a counter group.
+Entry = str | list[str] | dict[str, int]
+
+
+class MemoryBackend:
+    """The data behind one or more :class:`MemoryStore` objects.
+
+    Stores with different namespaces can share a backend the way instances share a Redis
+    database; keys carry the namespace prefix, so they do not see each other's data.
+    """
+
+    def __init__(self) -> None:
+        self.data: dict[str, Entry] = {}
+
+
+class MemoryStore:
+    """In-process :class:`~server.store.base.Store` with JSON values."""
+
+    kind = "memory"
+
+    def __init__(self, namespace: str, *, backend: MemoryBackend | None = None) -> None:
+        self.namespace = namespace
+        self._prefix = key_prefix(namespace)
+        self._data = (backend if backend is not None else MemoryBackend()).data
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(namespace={self.namespace!r})"
+
+    async def ping(self) -> None:
+        return None
+
+    async def get(self, key: str) -> Any | None:
+        entry = self._data.get(self._prefix + key)
+        if entry is None:
+            return None
+        if not isinstance(entry, str):
+            raise _wrong_kind(key, entry, "a value")
+        return decode_value(entry)
+
+    async def set(self, key: str, value: Any) -> None:
+        # Encode before touching the dict so a non-JSON value leaves the old one in place.
+        self._data[self._prefix + key] = encode_value(value)
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(self._prefix + key, None)
+
+    async def append(self, key: str, value: Any) -> int:
+        text = encode_value(value)
+        entry = self._data.setdefault(self._prefix + key, [])
+        if not isinstance(entry, list):
+            raise _wrong_kind(key, entry, "a list")
+        entry.append(text)
+        return len(entry)
+
+    async def items(self, key: str) -> list[Any]:
+        entry = self._data.get(self._prefix + key, [])
+        if not isinstance(entry, list):
+            raise _wrong_kind(key, entry, "a list")
+        return [decode_value(text) for text in entry]
+
+    async def incr(self, key: str, field: str, by: int = 1) -> int:
+        # Redis' HINCRBY refuses non-integers; silently truncating 1.5 here would make the
+        # two stores disagree.
+        if isinstance(by, bool) or not isinstance(by, int):
+            raise TypeError(f"counter increment must be an int, not {type(by).__name__}")
+        entry = self._data.setdefault(self._prefix + key, {})
+        if not isinstance(entry, dict):
+            raise _wrong_kind(key, entry, "a counter group")
+        entry[field] = entry.get(field, 0) + by
+        return entry[field]
+
+    async def counters(self, key: str) -> dict[str, int]:
+        entry = self._data.get(self._prefix + key, {})
+        if not isinstance(entry, dict):
+            raise _wrong_kind(key, entry, "a counter group")
+        return dict(entry)
+
+    async def close(self) -> None:
+        # Nothing to release: the data belongs to the backend, which may be shared.
+        return None
+
+
+def _wrong_kind(key: str, entry: Entry, wanted: str) -> TypeError:
+    held = "a value" if isinstance(entry, str) else "a list" if isinstance(entry, list) else "a counter group"
+    return TypeError(f"store key {key!r} holds {held}, not {wanted}")

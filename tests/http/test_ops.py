@@ -1,0 +1,99 @@
+"""/metrics, /healthz and /readyz (server/http/ops.py) on a real server."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server.clock import ManualClock
+from server.config import Config
+from tests.conftest import Serve, at, auth
+from tests.redis_server import RedisServer
+
+
+def promtool_check(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: install Debian's 'prometheus' package (the test command does)"
+    path = tmp_path / "metrics.txt"
+    path.write_text(text)
+    with path.open() as stdin:
+        return subprocess.run(
+            [promtool, "check", "metrics"], stdin=stdin, capture_output=True, text=True, check=False
+        )
+
+
+async def test_metrics_content_and_promtool(serve: Serve, tmp_path: Path) -> None:
+    client = await serve(clock=ManualClock(at("2020-12-06T10:15:00+08:00")))
+    for _ in range(3):
+        assert (await client.get("/api/v1/stages/main")).status == 200
+    assert (await client.get("/api/v1/stages/nowhere")).status == 404
+    response = await client.get("/metrics")
+    assert response.status == 200 and response.content_type == "text/plain"
+    text = await response.text()
+    lines = set(text.splitlines())
+    assert (
+        'forumcast_http_requests_total{method="GET",route="/api/v1/stages/{stage}",status="200"} 3.0' in lines
+    )
+    assert (
+        'forumcast_http_requests_total{method="GET",route="/api/v1/stages/{stage}",status="404"} 1.0' in lines
+    )
+    assert 'forumcast_stage_live{stage="main"} 1.0' in lines
+    assert 'forumcast_stage_live{stage="europe"} 0.0' in lines
+    for stage in ("main", "forum-a", "closed", "europe"):
+        for protocol in ("ws", "hls"):
+            assert f'forumcast_viewers{{protocol="{protocol}",stage="{stage}"}} 0.0' in lines
+    assert any(line.startswith("forumcast_scheduler_lag_seconds ") for line in lines)
+    assert any(line.startswith("forumcast_http_request_duration_seconds_bucket{") for line in lines)
+    assert any(line.startswith("process_resident_memory_bytes ") for line in lines)
+    result = promtool_check(text, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_each_app_has_its_own_registry(serve: Serve) -> None:
+    first, second = await serve(), await serve()
+    await first.get("/healthz")
+    await first.get("/healthz")
+    text = await (await second.get("/metrics")).text()
+    assert 'forumcast_http_requests_total{method="GET",route="/healthz",status="200"}' not in text
+
+
+async def test_metrics_can_require_an_ops_token(serve: Serve) -> None:
+    client = await serve(config=Config(metrics_token=True))
+    assert (await client.get("/metrics")).status == 401
+    assert (await client.get("/metrics", headers=auth("producer"))).status == 403
+    assert (await client.get("/metrics", headers=auth("ops"))).status == 200
+
+
+async def test_health_and_readiness_on_memory(serve: Serve) -> None:
+    client = await serve()
+    assert await (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert (await ready.json())["checks"]["store"] == {"kind": "memory", "ok": True}
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_readiness_follows_redis(serve: Serve, own_redis: RedisServer) -> None:
+    client = await serve(config=Config(redis_url=own_redis.url))
+    assert (await client.get("/readyz")).status == 200
+    own_redis.stop()
+    down = await client.get("/readyz")
+    assert down.status == 503
+    body = await down.json()
+    assert body["ready"] is False and body["checks"]["store"]["ok"] is False
+    assert str(own_redis.port) in body["checks"]["store"]["reason"]
+    assert (await client.get("/healthz")).status == 200  # alive, just not ready
+    assert (await client.get("/api/v1/stages")).status == 200  # the schedule still reads
+    own_redis.restart()
+    assert (await client.get("/readyz")).status == 200  # reconnected by itself

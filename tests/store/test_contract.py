@@ -1,0 +1,267 @@
+"""The Store contract: one suite, run against the memory store and a real Redis.
+
+This module owns the behaviour every :class:`server.store.base.Store` must share, so the
+service behaves the same with or without ``--redis-url``. Each test gets a fresh
+namespace; the Redis variant runs against a private ``redis-server`` started for this
+module (never the machine's own Redis on 6379).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from server.store import Store, StoreUnavailable, open_store
+from server.store.memory import MemoryBackend, MemoryStore
+from server.store.redis import RedisStore
+from tests.redis_server import RedisServer
+
+# Works whether or not the project runs pytest-asyncio in "auto" mode.
+pytestmark = pytest.mark.asyncio
+
+#: Opens a store on the test's backend under the given namespace.
+OpenStore = Callable[[str], Store]
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    # One server per module is enough: tests are isolated by namespace, not by server.
+    with RedisServer(Path(tmp_path_factory.mktemp("redis"))) as server:
+        yield server
+
+
+@pytest_asyncio.fixture(params=["memory", "redis"])
+async def open_named(request: pytest.FixtureRequest) -> AsyncIterator[OpenStore]:
+    """A factory for stores sharing one backend (one MemoryBackend, or one Redis)."""
+    opened: list[Store] = []
+    if request.param == "memory":
+        backend = MemoryBackend()
+
+        def make(namespace: str) -> Store:
+            return MemoryStore(namespace, backend=backend)
+
+    else:
+        # Looked up lazily so the memory half of the suite never starts a redis-server.
+        server: RedisServer = request.getfixturevalue("redis_server")
+
+        def make(namespace: str) -> Store:
+            return RedisStore.from_url(server.url, namespace=namespace)
+
+    def open_and_track(namespace: str) -> Store:
+        store = make(namespace)
+        opened.append(store)
+        return store
+
+    yield open_and_track
+    for store in opened:
+        await store.close()
+
+
+@pytest_asyncio.fixture
+async def store(open_named: OpenStore) -> Store:
+    return open_named(f"test-{uuid.uuid4().hex}")
+
+
+NESTED: dict[str, Any] = {
+    "stage": "Hall Ä — 大ホール",
+    "emoji": "🎤",
+    "delays": [0, 5, -3],
+    "nested": {"ok": True, "none": None, "ratio": 0.25, "list": [{"a": []}, {}]},
+}
+
+
+async def test_ping(store: Store) -> None:
+    await store.ping()
+    assert store.kind in {"memory", "redis"}
+
+
+async def test_get_absent_is_none(store: Store) -> None:
+    assert await store.get("nope") is None
+
+
+async def test_set_get_round_trip(store: Store) -> None:
+    await store.set("doc", NESTED)
+    assert await store.get("doc") == NESTED
+
+
+@pytest.mark.parametrize("value", ["", "text", 0, -7, 1.5, True, False, [], {}, [1, "two", None]])
+async def test_scalars_and_empties_round_trip(store: Store, value: Any) -> None:
+    await store.set("v", value)
+    got = await store.get("v")
+    assert got == value
+    assert type(got) is type(value)
+
+
+async def test_stored_none_reads_as_absent(store: Store) -> None:
+    # JSON null is storable, but get() cannot tell it from a missing key.
+    await store.set("n", None)
+    assert await store.get("n") is None
+
+
+async def test_overwrite(store: Store) -> None:
+    await store.set("k", {"v": 1})
+    await store.set("k", [2])
+    assert await store.get("k") == [2]
+
+
+async def test_delete_value_list_and_counters(store: Store) -> None:
+    await store.set("value", 1)
+    await store.append("list", "a")
+    await store.incr("group", "f")
+    for key in ("value", "list", "group"):
+        await store.delete(key)
+    assert await store.get("value") is None
+    assert await store.items("list") == []
+    assert await store.counters("group") == {}
+
+
+async def test_delete_absent_is_fine(store: Store) -> None:
+    await store.delete("never-there")
+
+
+async def test_append_returns_lengths_and_items_keep_order(store: Store) -> None:
+    lengths = [await store.append("delays:main", item) for item in ({"m": 5}, "x", [1, 2])]
+    assert lengths == [1, 2, 3]
+    assert await store.items("delays:main") == [{"m": 5}, "x", [1, 2]]
+
+
+async def test_items_absent_is_empty(store: Store) -> None:
+    assert await store.items("nope") == []
+
+
+async def test_incr_running_values_and_negative(store: Store) -> None:
+    assert await store.incr("c", "views") == 1
+    assert await store.incr("c", "views") == 2
+    assert await store.incr("c", "views", 5) == 7
+    assert await store.incr("c", "views", by=-10) == -3
+    assert await store.incr("c", "likes", -1) == -1
+    assert await store.counters("c") == {"views": -3, "likes": -1}
+
+
+async def test_counters_absent_is_empty(store: Store) -> None:
+    assert await store.counters("nope") == {}
+
+
+@pytest.mark.parametrize("by", [1.5, "2", True])
+async def test_incr_refuses_non_int(store: Store, by: Any) -> None:
+    with pytest.raises(TypeError):
+        await store.incr("c", "f", by)
+    assert await store.counters("c") == {}
+
+
+async def test_namespaces_isolate(open_named: OpenStore) -> None:
+    suffix = uuid.uuid4().hex
+    a, b = open_named(f"a-{suffix}"), open_named(f"b-{suffix}")
+    await a.set("k", "from a")
+    await a.append("l", 1)
+    await a.incr("c", "f")
+    assert await b.get("k") is None
+    assert await b.items("l") == []
+    assert await b.counters("c") == {}
+    await b.set("k", "from b")
+    await b.delete("l")
+    assert await a.get("k") == "from a"
+    assert await a.items("l") == [1]
+
+
+async def test_same_namespace_shares(open_named: OpenStore) -> None:
+    # Two instances of the service with the same namespace must see one state.
+    namespace = f"shared-{uuid.uuid4().hex}"
+    a, b = open_named(namespace), open_named(namespace)
+    await a.set("k", {"v": 1})
+    assert await b.get("k") == {"v": 1}
+
+
+async def test_mutating_values_does_not_change_the_store(store: Store) -> None:
+    original: dict[str, Any] = {"list": [1, 2], "inner": {"x": 1}}
+    await store.set("k", original)
+    original["list"].append(3)  # the caller's object after set()
+
+    first = await store.get("k")
+    assert first is not None
+    first["inner"]["x"] = 99  # an object returned by get()
+    assert await store.get("k") == {"list": [1, 2], "inner": {"x": 1}}
+
+    item = {"a": [1]}
+    await store.append("l", item)
+    item["a"].append(2)
+    listed = await store.items("l")
+    listed[0]["a"].append(3)
+    listed.append("extra")
+    assert await store.items("l") == [{"a": [1]}]
+
+    await store.incr("c", "f")
+    counters = await store.counters("c")
+    counters["f"] = 100
+    assert await store.counters("c") == {"f": 1}
+
+
+@pytest.mark.parametrize("value", [{1, 2}, object(), {"k": b"bytes"}], ids=["set", "object", "bytes"])
+async def test_non_json_value_raises_type_error(store: Store, value: Any) -> None:
+    await store.set("k", "kept")
+    with pytest.raises(TypeError):
+        await store.set("k", value)
+    with pytest.raises(TypeError):
+        await store.append("l", value)
+    # A refused write changes nothing.
+    assert await store.get("k") == "kept"
+    assert await store.items("l") == []
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, [-math.inf]])
+async def test_non_finite_float_raises_value_error(store: Store, value: Any) -> None:
+    with pytest.raises(ValueError, match="JSON"):
+        await store.set("k", value)
+
+
+async def test_wrong_kind_raises_type_error(store: Store) -> None:
+    await store.append("list", 1)
+    await store.set("value", 1)
+    with pytest.raises(TypeError):
+        await store.get("list")
+    with pytest.raises(TypeError):
+        await store.counters("list")
+    with pytest.raises(TypeError):
+        await store.append("value", 2)
+    with pytest.raises(TypeError):
+        await store.incr("value", "f")
+    with pytest.raises(TypeError):
+        await store.items("value")
+    # set() replaces whatever kind of data was there.
+    await store.set("list", "now a value")
+    assert await store.get("list") == "now a value"
+
+
+async def test_open_store_picks_memory_without_url() -> None:
+    for url in (None, ""):
+        store = open_store(url, namespace="n")
+        assert store.kind == "memory"
+        await store.close()
+
+
+async def test_open_store_picks_redis_with_url(redis_server: RedisServer) -> None:
+    store = open_store(redis_server.url, namespace=f"n-{uuid.uuid4().hex}")
+    try:
+        assert store.kind == "redis"
+        await store.set("k", [1])
+        assert await store.get("k") == [1]
+    finally:
+        await store.close()
+
+
+async def test_open_store_refuses_bad_url() -> None:
+    with pytest.raises(StoreUnavailable, match="invalid Redis URL"):
+        open_store("http://localhost:6379", namespace="n")
+
+
+async def test_empty_namespace_is_refused() -> None:
+    with pytest.raises(ValueError, match="namespace"):
+        MemoryStore("")
+    with pytest.raises(ValueError, match="namespace"):
+        RedisStore.from_url("redis://127.0.0.1:1/0", namespace="")
