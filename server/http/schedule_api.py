@@ -16,7 +16,7 @@ from aiohttp import web
 from server.errors import ForumcastError
 from server.http.access import optional_principal, require_producer, visible_stages
 from server.http.app import CLOCK, CONFIG, METRICS, SCHEDULE, SCHEDULER
-from server.schedule import frab, ical
+from server.schedule import frab_export, ical
 from server.schedule.model import Event, Stage
 from server.schedule.render import event_json, session_json, stage_json
 from server.schedule.scheduler import StageStatus
@@ -136,7 +136,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 @routes.get("/api/v1/schedule.json")
 async def schedule_json(request: web.Request) -> web.Response:
     event = request.app[SCHEDULE].event
-    body = frab.to_frab(event, base_url=_base_url(request), stages=_visible(request, event))
+    body = frab_export.to_frab(event, base_url=_base_url(request), stages=_visible(request, event))
     return web.json_response(body, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 

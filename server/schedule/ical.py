@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from icalendar import Calendar
 from icalendar import Event as VEvent
 
-from server.schedule.frab import included_stages, session_url
+from server.schedule.frab_export import included_stages, session_url
 from server.schedule.model import Event, Session, Speaker, Stage
 
 PRODID = "-//forumcast//forumcast schedule//EN"

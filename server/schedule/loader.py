@@ -32,7 +32,7 @@ def load_event_file(path: str | Path) -> Event:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScheduleError([Problem(str(path), "$", f"cannot read: {exc}")]) from None
     if path.suffix.lower() == ".json":
-        from server.schedule.frab import load_frab_text
+        from server.schedule.frab_import import load_frab_text
 
         return load_frab_text(text, file=str(path))
     if path.suffix.lower() in (".yaml", ".yml"):

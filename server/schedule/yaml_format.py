@@ -17,11 +17,10 @@ closed-door stage is closed unless it says ``closed: false``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -37,9 +36,8 @@ from server.schedule.model import (
     Text,
     Venue,
 )
+from server.schedule.reader import DocumentReader
 from server.schedule.validate import check_event
-
-T = TypeVar("T")
 
 
 class _Loader(yaml.SafeLoader):
@@ -52,61 +50,27 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-class _Reader:
-    """Collects problems while reading a parsed document; never raises mid-way."""
+class _YamlReader(DocumentReader):
+    """A :class:`DocumentReader` with our format's translated texts and offset-only datetimes."""
 
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.problems: list[Problem] = []
-
-    def problem(self, path: str, reason: str) -> None:
-        self.problems.append(Problem(self.file, path, reason))
-
-    def mapping(self, node: Any, path: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
-        if not isinstance(node, dict):
-            self.problem(path, f"expected a mapping, got {type(node).__name__}")
-            return {}
-        for key in node:
-            if key not in allowed:
-                self.problem(f"{path}.{key}", "unknown key")
-        for key in sorted(required - node.keys()):
-            self.problem(f"{path}.{key}", "missing")
-        return node
-
-    def string(self, node: dict[str, Any], key: str, path: str, default: str = "") -> str:
-        value = node.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            self.problem(f"{path}.{key}", f"expected text, got {type(value).__name__}")
-            return default
-        return str(value)
-
-    def flag(self, node: dict[str, Any], key: str, path: str, default: bool = False) -> bool:
-        value = node.get(key, default)
-        if not isinstance(value, bool):
-            self.problem(f"{path}.{key}", f"expected true or false, got {value!r}")
-            return default
-        return value
+    def zone(self, node: dict[str, Any], key: str, path: str) -> ZoneInfo:
+        """The zone named at ``key``, or UTC (reported) so that reading can go on."""
+        return super().zone(node, key, path) or ZoneInfo("UTC")
 
     def text(self, node: dict[str, Any], key: str, path: str) -> Text:
+        """``{zh, en}`` at ``key``; a plain string is the English text."""
         value = node.get(key)
         if value is None:
             return Text()
         if isinstance(value, str):
             return Text(en=value)
-        fields = self.mapping(value, f"{path}.{key}", {"zh", "en"}, set())
+        fields = self.mapping(value, f"{path}.{key}", allowed={"zh", "en"})
         return Text(
             zh=self.string(fields, "zh", f"{path}.{key}"), en=self.string(fields, "en", f"{path}.{key}")
         )
 
-    def zone(self, node: dict[str, Any], key: str, path: str) -> ZoneInfo:
-        name = node.get(key)
-        try:
-            return ZoneInfo(str(name))
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'Europe' is a directory
-            self.problem(f"{path}.{key}", f"unknown IANA time zone {name!r}")
-            return ZoneInfo("UTC")
-
     def moment(self, node: dict[str, Any], key: str, path: str, zone: ZoneInfo) -> datetime | None:
+        """An ISO datetime with a UTC offset, moved into ``zone``; a naive one is refused."""
         value = node.get(key)
         try:
             moment = datetime.fromisoformat(str(value))
@@ -118,47 +82,22 @@ class _Reader:
             return None
         return moment.astimezone(zone)
 
-    def choice(self, node: dict[str, Any], key: str, path: str, enum: type[T], default: T) -> T:
-        value = node.get(key)
-        if value is None:
-            return default
-        try:
-            return enum(value)  # type: ignore[call-arg]
-        except ValueError:
-            names = ", ".join(m.value for m in enum)  # type: ignore[attr-defined]
-            self.problem(f"{path}.{key}", f"{value!r} is not one of {names}")
-            return default
-
-    def items(self, node: Any, path: str, read: Callable[[Any, str], T | None]) -> list[T]:
-        if node is None:
-            return []
-        if not isinstance(node, list):
-            self.problem(path, f"expected a list, got {type(node).__name__}")
-            return []
-        out = []
-        for i, item in enumerate(node):
-            value = read(item, f"{path}[{i}]")
-            if value is not None:
-                out.append(value)
-        return out
-
 
 def parse_event(document: Any, *, file: str) -> Event:
     """Build an event from a parsed YAML document, or raise ScheduleError listing every problem."""
-    r = _Reader(file)
-    top = r.mapping(
-        document, "$", {"event", "venues", "stages", "sessions"}, {"event", "venues", "stages", "sessions"}
-    )
+    r = _YamlReader(file)
+    sections = {"event", "venues", "stages", "sessions"}
+    top = r.mapping(document, "$", sections, allowed=sections)
     head = r.mapping(
         top.get("event", {}),
         "event",
-        {"id", "title", "timezone", "theme", "url", "demo"},
         {"id", "title", "timezone"},
+        allowed={"id", "title", "timezone", "theme", "url", "demo"},
     )
     event_zone = r.zone(head, "timezone", "event")
 
     def venue(node: Any, path: str) -> Venue:
-        v = r.mapping(node, path, {"id", "name", "timezone", "city"}, {"id", "timezone"})
+        v = r.mapping(node, path, {"id", "timezone"}, allowed={"id", "name", "timezone", "city"})
         return Venue(
             r.string(v, "id", path),
             r.text(v, "name", path),
@@ -175,14 +114,14 @@ def parse_event(document: Any, *, file: str) -> Event:
         s = r.mapping(
             node,
             path,
-            {"id", "title", "kind", "venue", "closed", "description", "inputs"},
             {"id", "title", "kind", "venue"},
+            allowed={"id", "title", "kind", "venue", "closed", "description", "inputs"},
         )
         stage_id = r.string(s, "id", path)
         kind = r.choice(s, "kind", path, StageKind, StageKind.FORUM)
 
         def decl(item: Any, at: str) -> InputDecl:
-            d = r.mapping(item, at, {"id", "title", "kind"}, {"id"})
+            d = r.mapping(item, at, {"id"}, allowed={"id", "title", "kind"})
             return InputDecl(
                 r.string(d, "id", at),
                 stage_id,
@@ -210,7 +149,8 @@ def parse_event(document: Any, *, file: str) -> Event:
         s = r.mapping(
             node,
             path,
-            {
+            {"id", "stage", "title", "start", "end"},
+            allowed={
                 "id",
                 "stage",
                 "title",
@@ -225,13 +165,12 @@ def parse_event(document: Any, *, file: str) -> Event:
                 "input",
                 "backup_input",
             },
-            {"id", "stage", "title", "start", "end"},
         )
         zone = stage_zone.get(str(s.get("stage")), event_zone)
         start, end = r.moment(s, "start", path, zone), r.moment(s, "end", path, zone)
 
         def speaker(item: Any, at: str) -> Speaker:
-            p = r.mapping(item, at, {"name", "remote", "affiliation", "country"}, {"name"})
+            p = r.mapping(item, at, {"name"}, allowed={"name", "remote", "affiliation", "country"})
             return Speaker(
                 r.string(p, "name", at),
                 r.flag(p, "remote", at),
