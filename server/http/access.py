@@ -6,6 +6,8 @@ subscriptions, media URLs), in ``?token=``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aiohttp import web
 
 from server.auth import Principal, bearer
@@ -40,7 +42,6 @@ def require_ops(request: web.Request) -> Principal:
     return who
 
 
-def visible_stages(request: web.Request, stages: list[tuple[str, bool]]) -> set[str]:
-    """Stage ids the request may see: every open stage, plus closed ones its token covers."""
-    who = optional_principal(request)
+def visible_stages(who: Principal | None, stages: Iterable[tuple[str, bool]]) -> set[str]:
+    """Stage ids ``who`` may see: every open stage, plus the closed ones its token covers."""
     return {sid for sid, closed in stages if not closed or (who is not None and who.can_watch(sid))}

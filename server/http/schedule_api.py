@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
+from server.auth import Principal
 from server.errors import ForumcastError
 from server.http.access import optional_principal, require_producer, visible_stages
 from server.http.app import CLOCK, CONFIG, METRICS, SCHEDULE, SCHEDULER
@@ -44,8 +45,8 @@ def _stage(request: web.Request) -> Stage:
     return stage
 
 
-def _visible(request: web.Request, event: Event) -> set[str]:
-    return visible_stages(request, [(s.id, s.closed) for s in event.stages])
+def _visible(who: Principal | None, event: Event) -> set[str]:
+    return visible_stages(who, ((s.id, s.closed) for s in event.stages))
 
 
 def _base_url(request: web.Request) -> str:
@@ -53,10 +54,12 @@ def _base_url(request: web.Request) -> str:
     return configured.rstrip("/") if configured else f"{request.scheme}://{request.host}"
 
 
-def _stage_body(request: web.Request, stage: Stage, zone: ZoneInfo, *, with_inputs: bool) -> dict[str, Any]:
+def _stage_body(
+    request: web.Request, stage: Stage, zone: ZoneInfo, *, visible: set[str], with_inputs: bool
+) -> dict[str, Any]:
     schedule = request.app[SCHEDULE]
     status = request.app[SCHEDULER].status(stage.id)
-    if stage.id not in _visible(request, schedule.event):
+    if stage.id not in visible:
         # Closed and not invited: the stage is listed, what runs on it is not.
         status = StageStatus(status.state)
     return stage_json(
@@ -79,7 +82,8 @@ async def get_event(request: web.Request) -> web.Response:
 async def list_stages(request: web.Request) -> web.Response:
     event = request.app[SCHEDULE].event
     zone = _zone(request, event)
-    stages = [_stage_body(request, s, zone, with_inputs=False) for s in event.stages]
+    visible = _visible(optional_principal(request), event)
+    stages = [_stage_body(request, s, zone, visible=visible, with_inputs=False) for s in event.stages]
     return web.json_response({"timezone": zone.key, "stages": stages})
 
 
@@ -89,9 +93,11 @@ async def get_stage(request: web.Request) -> web.Response:
     stage = _stage(request)
     zone = _zone(request, event)
     who = optional_principal(request)
-    body = _stage_body(request, stage, zone, with_inputs=who is not None and who.can_produce(stage.id))
-    visible = stage.id in _visible(request, event)
-    body["sessions"] = [session_json(s, event, zone) for s in event.sessions_of(stage.id)] if visible else []
+    visible = _visible(who, event)
+    with_inputs = who is not None and who.can_produce(stage.id)
+    body = _stage_body(request, stage, zone, visible=visible, with_inputs=with_inputs)
+    shown = stage.id in visible
+    body["sessions"] = [session_json(s, event, zone) for s in event.sessions_of(stage.id)] if shown else []
     return web.json_response(body)
 
 
@@ -112,7 +118,7 @@ def _day_filter(value: str, event: Event, zone: ZoneInfo) -> date:
 async def list_sessions(request: web.Request) -> web.Response:
     event = request.app[SCHEDULE].event
     zone = _zone(request, event)
-    visible = _visible(request, event)
+    visible = _visible(optional_principal(request), event)
     stage_filter = request.query.get("stage")
     if stage_filter is not None and event.stage(stage_filter) is None:
         raise ForumcastError("schedule.unknown_stage", f"no stage {stage_filter!r}")
@@ -136,14 +142,18 @@ async def list_sessions(request: web.Request) -> web.Response:
 @routes.get("/api/v1/schedule.json")
 async def schedule_json(request: web.Request) -> web.Response:
     event = request.app[SCHEDULE].event
-    body = frab_export.to_frab(event, base_url=_base_url(request), stages=_visible(request, event))
+    body = frab_export.to_frab(
+        event, base_url=_base_url(request), stages=_visible(optional_principal(request), event)
+    )
     return web.json_response(body, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
 @routes.get("/api/v1/schedule.ics")
 async def schedule_ics(request: web.Request) -> web.Response:
     event = request.app[SCHEDULE].event
-    body = ical.to_ical(event, base_url=_base_url(request), stages=_visible(request, event))
+    body = ical.to_ical(
+        event, base_url=_base_url(request), stages=_visible(optional_principal(request), event)
+    )
     return web.Response(
         body=body,
         content_type="text/calendar",
@@ -154,9 +164,8 @@ async def schedule_ics(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/stages/{stage}/delay")
 async def delay_stage(request: web.Request) -> web.Response:
-    stage_id = request.match_info["stage"]
-    who = require_producer(request, stage_id) if request.app[SCHEDULE].event.stage(stage_id) else None
-    stage = _stage(request)
+    stage = _stage(request)  # stages are public: an unknown one is a 404 whoever asks
+    who = require_producer(request, stage.id)
     try:
         payload = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -165,11 +174,11 @@ async def delay_stage(request: web.Request) -> web.Response:
         raise ForumcastError("schedule.bad_delay", "the body must be a JSON object with 'minutes'")
     schedule = request.app[SCHEDULE]
     delay = await schedule.delay(
-        stage.id, payload["minutes"], at=request.app[CLOCK].now(), by=who.subject or who.role if who else ""
+        stage.id, payload["minutes"], at=request.app[CLOCK].now(), by=who.subject or who.role
     )
     request.app[METRICS].schedule_delays.labels(stage=stage.id).inc()
     zone = _zone(request, schedule.event)
-    body = _stage_body(request, stage, zone, with_inputs=False)
+    body = _stage_body(request, stage, zone, visible=_visible(who, schedule.event), with_inputs=False)
     body["delay"] = delay.to_json()
     body["sessions"] = [session_json(s, schedule.event, zone) for s in schedule.event.sessions_of(stage.id)]
     return web.json_response(body)
