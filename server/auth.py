@@ -14,11 +14,13 @@ needed role is a 403. Both carry the JSON error body of :mod:`server.errors`.
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from hashlib import sha256
 from typing import Any
 
 import jwt
@@ -86,6 +88,11 @@ class Tokens:
     @staticmethod
     def random_secret() -> str:
         return secrets.token_urlsafe(32)
+
+    def stream_key(self, input_id: str) -> str:
+        """The stream key of an input that has none configured: an HMAC of the secret."""
+        digest = hmac.new(self._secret.encode(), f"forumcast-stream-key:{input_id}".encode(), sha256)
+        return digest.hexdigest()[:32]
 
     def issue(self, role: str, *, stage: str | None = None, ttl: timedelta, subject: str = "") -> str:
         name, scope = parse_role(role, stage)

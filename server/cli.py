@@ -53,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", dest="log_format", choices=["text", "json"])
     serve.add_argument("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"])
 
+    from clients import publish, watch
+
+    publish.add_arguments(
+        commands.add_parser("publish", help="push a file or a live test pattern to an input")
+    )
+    watch.add_arguments(
+        commands.add_parser("watch", help="probe a stage: time to first frame, latency, drops")
+    )
+
     token = commands.add_parser("token", help="print a signed token for a role")
     _add_config_flags(token)
     token.add_argument("--role", required=True, help="producer, ops, exhibitor:ID or viewer:STAGE")
@@ -130,6 +139,10 @@ def token(config: Config, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("publish", "watch"):
+        from clients import publish, watch
+
+        return publish.main(args) if args.command == "publish" else watch.main(args)
     flags = {
         k: v
         for k, v in vars(args).items()

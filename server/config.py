@@ -44,13 +44,32 @@ class Config:
     log_format: str = field(default="text", metadata=_doc("'text' or 'json' (one JSON object per line)"))
     log_level: str = field(default="info", metadata=_doc("debug, info, warning or error"))
     metrics_token: bool = field(default=False, metadata=_doc("require an ops token on /metrics"))
+    stream_keys: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_doc("input id -> stream key ([stream_keys] table; env 'id=key,id=key'); others derived"),
+    )
+    demo_inputs: bool = field(
+        default=True, metadata=_doc("with the demo event: publish a looping picture on stages")
+    )
+    max_box_size: int = field(
+        default=16 * 2**20, metadata=_doc("largest fMP4 box a publisher may send, bytes")
+    )
+    gop_cache_bytes: int = field(default=8 * 2**20, metadata=_doc("bound of each stream's cached GOP, bytes"))
+    send_budget: int = field(
+        default=2**20, metadata=_doc("bytes queued to a viewer before it skips to a keyframe")
+    )
+    max_behind: float = field(
+        default=10.0, metadata=_doc("seconds a viewer may stay behind before it is closed")
+    )
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
-_TYPES: dict[str, type] = {f.name: type(f.default) for f in dataclasses.fields(Config)}
+_TYPES: dict[str, type] = {
+    f.name: dict if f.default is dataclasses.MISSING else type(f.default) for f in dataclasses.fields(Config)
+}
 _CHOICES = {"log_format": ("text", "json"), "log_level": ("debug", "info", "warning", "error")}
 
 
@@ -89,12 +108,18 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             result = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"config: {where} must be a number, got {value!r}") from None
+    elif kind is dict:
+        result = _table(value, where)
     else:
         if not isinstance(value, str):
             raise ConfigError(f"config: {where} must be a string, got {value!r}")
         result = value
     if key == "port" and not 1 <= result <= 65535:
         raise ConfigError(f"config: {where} must be between 1 and 65535, got {result}")
+    if key in ("max_box_size", "gop_cache_bytes", "send_budget") and result < 4096:
+        raise ConfigError(f"config: {where} must be at least 4096 bytes, got {result}")
+    if key == "max_behind" and result <= 0:
+        raise ConfigError(f"config: {where} must be positive, got {result}")
     if key in ("upcoming_minutes",) and result < 0:
         raise ConfigError(f"config: {where} must not be negative, got {result}")
     if key == "shutdown_timeout" and result <= 0:
@@ -102,6 +127,18 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     if key in _CHOICES and result not in _CHOICES[key]:
         raise ConfigError(f"config: {where} must be one of {', '.join(_CHOICES[key])}, got {result!r}")
     return result
+
+
+def _table(value: Any, where: str) -> dict[str, str]:
+    """A table of strings: a TOML table, or ``id=value,id=value`` from the environment."""
+    if isinstance(value, str):
+        pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+        if any(not sep or not k.strip() or not v.strip() for k, sep, v in pairs):
+            raise ConfigError(f"config: {where} must look like 'id=value,id=value', got {value!r}")
+        return {k.strip(): v.strip() for k, _, v in pairs}
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+        raise ConfigError(f"config: {where} must be a table of non-empty strings, got {value!r}")
+    return dict(value)
 
 
 def _from_file(path: Path) -> dict[str, Any]:
@@ -163,4 +200,7 @@ def load_config(
 
 def describe() -> list[tuple[str, str, str]]:
     """(key, default, doc) of every setting, for the README and ``--help``."""
-    return [(f.name, repr(f.default), f.metadata["doc"]) for f in dataclasses.fields(Config)]
+    return [
+        (f.name, "{}" if f.default is dataclasses.MISSING else repr(f.default), f.metadata["doc"])
+        for f in dataclasses.fields(Config)
+    ]

@@ -6,7 +6,8 @@ message. How a code is reported on the wire lives here and nowhere else::
     ForumcastError                 code, message, details; status from CODES
     ├── ConfigError                config.*      (the CLI turns it into exit code 2)
     ├── ScheduleError              schedule.*    (a bad event file: every problem listed)
-    └── AuthError                  auth.*        (401 / 403)
+    ├── AuthError                  auth.*        (401 / 403)
+    └── MediaError                 media.*       (malformed fMP4 from a publisher)
 
 Handlers raise; the HTTP middleware and (later) the WebSocket layer look the code up in
 :data:`CODES` to pick the HTTP status and the WebSocket close code.
@@ -52,6 +53,22 @@ CODES: dict[str, Wire] = {
     "auth.expired_token": UNAUTHORIZED,
     "auth.forbidden": FORBIDDEN,
     "store.unavailable": UNAVAILABLE,
+    # Media that cannot be relayed. WebSocket publishers are closed with 1007 (invalid
+    # payload data) or 1009 (message too big); HTTP publishers get 400 or 413.
+    "media.box_too_large": Wire(413, 1009),
+    "media.truncated_box": Wire(400, 1007),
+    "media.missing_tfdt": Wire(400, 1007),
+    "media.fragment_before_init": Wire(400, 1007),
+    "media.unexpected_box": Wire(400, 1007),
+    "media.bad_init": Wire(400, 1007),
+    "media.bad_fragment": Wire(400, 1007),
+    "live.unknown_input": NOT_FOUND,
+    "live.unknown_stage": NOT_FOUND,
+    "live.input_busy": CONFLICT,
+    "live.bad_key": UNAUTHORIZED,
+    "live.bad_control": BAD_REQUEST,
+    "live.too_slow": Wire(400, 1008),
+    "live.shutting_down": Wire(503, 1001),
     "internal.error": INTERNAL,
 }
 
@@ -112,3 +129,7 @@ class ScheduleError(ForumcastError):
 
 class AuthError(ForumcastError):
     """Authentication (401) or authorisation (403) failed."""
+
+
+class MediaError(ForumcastError):
+    """A publisher sent bytes that are not relayable fragmented MP4; the message says why."""

@@ -59,6 +59,28 @@ class Metrics:
             ["stage", "protocol"],
             registry=r,
         )
+        self.input_up = Gauge(
+            "forumcast_input_up", "1 while the input has a publisher", ["input"], registry=r
+        )
+        # In bytes, not bits: promtool's lint requires the base unit (multiply by 8 for bitrate).
+        self.input_bitrate = Gauge(
+            "forumcast_input_bytes_per_second",
+            "Bytes per second the input's publisher sends, over the last 2 s",
+            ["input"],
+            registry=r,
+        )
+        self.relay_fragments = Counter(
+            "forumcast_relay_fragments",
+            "Media fragments received from the input's publishers",
+            ["input"],
+            registry=r,
+        )
+        self.relay_dropped = Counter(
+            "forumcast_relay_dropped_fragments",
+            "Fragments not sent to a viewer of the stage because it was behind",
+            ["stage"],
+            registry=r,
+        )
         self.schedule_delays = Counter(
             "forumcast_schedule_delays", "Delays applied by producers, by stage", ["stage"], registry=r
         )
@@ -68,6 +90,7 @@ class Metrics:
         for stage in stages:
             self.stage_live.labels(stage=stage).set(0)
             self.schedule_delays.labels(stage=stage)
+            self.relay_dropped.labels(stage=stage)
             for protocol in VIEWER_PROTOCOLS:
                 self.viewers.labels(stage=stage, protocol=protocol).set(0)
 

@@ -90,3 +90,40 @@ def no_blocking_calls() -> Iterator[None]:
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def ffmpeg() -> str:
+    """The ffmpeg of the imageio-ffmpeg wheel (libx264, AAC, Opus)."""
+    import imageio_ffmpeg
+
+    exe: str = imageio_ffmpeg.get_ffmpeg_exe()
+    return exe
+
+
+def make_clip(
+    path: Path, *, seconds: float = 6.0, gop: int = 25, size: str = "320x240", fragment_ms: int = 200
+) -> Path:
+    """An H.264 + AAC fragmented MP4 made by ffmpeg: 25 fps, a keyframe every ``gop`` frames."""
+    import subprocess
+
+    if not path.exists():
+        subprocess.run(
+            [
+                ffmpeg(), "-v", "error", "-y",
+                "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25",
+                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0",
+                "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+                "-c:a", "aac", "-b:a", "64k",
+                "-movflags", "frag_keyframe+empty_moov+default_base_moof",
+                "-frag_duration", str(fragment_ms * 1000),
+                str(path),
+            ],
+            check=True,
+        )  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("media") / "clip.mp4")

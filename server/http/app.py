@@ -23,6 +23,7 @@ from server.clock import Clock, SystemClock
 from server.config import Config
 from server.errors import ForumcastError
 from server.events import EventBus
+from server.live.hub import LiveHub
 from server.metrics import Metrics
 from server.schedule.model import Event
 from server.schedule.scheduler import Scheduler
@@ -41,6 +42,7 @@ EVENT = web.AppKey("event", Event)
 STORE = web.AppKey("store", Store)
 SCHEDULE = web.AppKey("schedule", ScheduleService)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
+LIVE = web.AppKey("live", LiveHub)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -142,11 +144,51 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    hub = LiveHub(
+        app[SCHEDULE],
+        app[SCHEDULER],
+        app[BUS],
+        app[METRICS],
+        tokens=app[TOKENS],
+        stream_keys=config.stream_keys,
+        gop_cache_bytes=config.gop_cache_bytes,
+    )
+    app[LIVE] = hub
+    task = asyncio.create_task(hub.run(), name="forumcast-live")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With the demo event: a looping test picture on every public stage."""
+    config = app[CONFIG]
+    if not (config.demo_inputs and app[EVENT].demo):
+        yield
+        return
+    from clients.testpattern import PatternSettings, encode_clip
+    from server.live.demo import demo_running
+
+    settings = PatternSettings(width=480, height=270, gop=25, bitrate=600_000, preset="ultrafast", busy=False)
+    async with demo_running(app[LIVE], lambda label, seconds: encode_clip(label.upper(), seconds, settings)):
+        yield
+
+
+async def _close_live(app: web.Application) -> None:
+    # on_shutdown runs before aiohttp waits for handlers: WebSocket handlers end once closed.
+    if LIVE in app:
+        await app[LIVE].close()
+
+
 def create_app(
     config: Config, event: Event, *, tokens: Tokens, clock: Clock | None = None
 ) -> web.Application:
     """A ready-to-run application serving ``event``."""
-    from server.http import ops, schedule_api
+    from server.http import ops, pages, schedule_api
+    from server.live import publish, watch
 
     app = web.Application(middlewares=[observe, errors])
     app[CONFIG] = config
@@ -155,7 +197,11 @@ def create_app(
     app[CLOCK] = clock or SystemClock()
     app[BUS] = EventBus()
     app[METRICS] = Metrics(stage.id for stage in event.stages)
-    app.cleanup_ctx.extend([_store_ctx, _schedule_ctx, _scheduler_ctx])
+    app.cleanup_ctx.extend([_store_ctx, _schedule_ctx, _scheduler_ctx, _live_ctx, _demo_ctx])
+    app.on_shutdown.append(_close_live)
     ops.setup(app)
     schedule_api.setup(app)
+    publish.setup(app)
+    watch.setup(app)
+    pages.setup(app)
     return app

@@ -1,0 +1,88 @@
+"""Demo sources: every public stage of the demo event shows a live picture with no tools.
+
+At start-up a short clip per stage is encoded once (in a worker thread: PyAV must not run on
+the event loop), then published into the stage's first input in real time, looping
+forever. Each loop continues the decode timeline through a :class:`~server.media.timeline.
+Timeline` (the same splicing the program switcher uses), so viewers see one endless stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from server.live.hub import LiveHub
+from server.live.inputs import LiveInput, PublisherSession
+from server.media.fmp4 import Fmp4Parser
+from server.media.timeline import Timeline
+from server.media.types import InitSegment, MediaFragment
+
+log = logging.getLogger("forumcast.demo")
+
+#: Encodes one clip: (label, seconds) -> fragmented MP4 bytes.
+Encoder = Callable[[str, float], bytes]
+
+
+def split(data: bytes) -> tuple[InitSegment, list[MediaFragment]]:
+    """An fMP4 clip as its init segment and fragments."""
+    items = Fmp4Parser().feed(data)
+    init = items[0]
+    assert isinstance(init, InitSegment), "a clip starts with its init segment"
+    fragments = [item for item in items[1:] if isinstance(item, MediaFragment)]
+    return init, fragments
+
+
+async def loop_clip(live: LiveInput, init: InitSegment, fragments: list[MediaFragment]) -> None:
+    """Publish the clip into ``live`` at real time, forever, as one continuous stream."""
+    session = PublisherSession("demo", "in-process", lambda _: None, lambda *_: None)
+    live.attach(session, takeover=True)
+    timeline = Timeline()
+    scale = {t.id: t.timescale for t in init.tracks}
+    try:
+        live.push(session, init)
+        started = time.monotonic()
+        while True:
+            timeline.splice()
+            for fragment in fragments:
+                placed = timeline.place(fragment, init)
+                first = placed.tracks[0]
+                due = started + first.base_decode_time / scale[first.track_id]
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                live.push(session, placed)
+    finally:
+        live.detach(session)
+
+
+async def run_demo(hub: LiveHub, encoder: Encoder, *, seconds: float = 4.0) -> None:
+    """Encode a clip per public stage (one at a time, off the loop) and loop each one."""
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for program in hub.programs.values():
+            stage = program.stage
+            if stage.closed or program.source is None:
+                continue
+            data = await asyncio.to_thread(encoder, stage.title.best("en"), seconds)
+            init, fragments = split(data)
+            tasks.append(asyncio.create_task(loop_clip(program.source, init, fragments)))
+            log.info("demo picture on stage %s (input %s)", stage.id, program.source.id)
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@contextlib.asynccontextmanager
+async def demo_running(hub: LiveHub, encoder: Encoder) -> AsyncIterator[None]:
+    task = asyncio.create_task(run_demo(hub, encoder), name="forumcast-demo")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,129 @@
+"""A live input: one publisher at a time, its timeline, its preview viewers, its health.
+
+Publisher sessions (a WebSocket or a chunked HTTP POST) feed parsed items into
+:meth:`LiveInput.push`. A second publisher is refused (``live.input_busy``) unless it asks to
+take over, in which case the first is closed and the new one continues on the same output
+timeline, so whoever watches keeps playing. Everything placed on the input's timeline goes
+to its preview viewers and to the listeners (the stage programs it feeds).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from server.errors import ForumcastError
+from server.live.fanout import Fanout
+from server.live.frames import binary_frame
+from server.media.timeline import Timeline
+from server.media.types import InitSegment, MediaFragment
+from server.metrics import Metrics
+from server.schedule.model import InputDecl
+
+#: Seconds of history behind the bitrate figure.
+BITRATE_WINDOW = 2.0
+
+_session_ids = itertools.count(1)
+
+
+class InputState(enum.Enum):
+    OFFLINE = "offline"
+    LIVE = "live"
+
+
+@dataclass(eq=False, slots=True)
+class PublisherSession:
+    """One connected publisher; ``notify`` sends it a JSON event, ``kick`` closes it."""
+
+    kind: str  # "ws" or "http"
+    remote: str
+    notify: Callable[[dict[str, object]], None]
+    kick: Callable[[str, str], None]
+    id: int = field(default_factory=lambda: next(_session_ids))
+    started: float = field(default_factory=time.monotonic)
+
+
+#: What a program receives from the input it follows.
+Listener = Callable[["LiveInput", InitSegment | MediaFragment, bytes], None]
+
+
+class LiveInput:
+    def __init__(self, decl: InputDecl, metrics: Metrics, *, gop_cache_bytes: int) -> None:
+        self.decl = decl
+        self.state = InputState.OFFLINE
+        self.publisher: PublisherSession | None = None
+        self.init: InitSegment | None = None
+        self.preview = Fanout(f"input {decl.id}", gop_cache_bytes=gop_cache_bytes)
+        self.listeners: list[Listener] = []
+        self.last_fragment_at: float | None = None
+        self._timeline = Timeline()
+        self._window: deque[tuple[float, int]] = deque()
+        self._metrics = metrics
+        metrics.input_up.labels(input=decl.id).set(0)
+        metrics.input_bitrate.labels(input=decl.id).set(0)
+        metrics.relay_fragments.labels(input=decl.id)
+
+    @property
+    def id(self) -> str:
+        return self.decl.id
+
+    def attach(self, session: PublisherSession, *, takeover: bool = False) -> None:
+        """Make ``session`` the publisher, or raise ``live.input_busy``."""
+        old = self.publisher
+        if old is not None:
+            if not takeover:
+                raise ForumcastError(
+                    "live.input_busy",
+                    f"input {self.id!r} already has a publisher (use takeover=1 to replace it)",
+                )
+            old.kick("live.input_busy", "replaced by a new publisher (takeover)")
+        self.publisher = session
+        self.state = InputState.LIVE
+        self._timeline.splice()  # the new publisher's clock starts wherever it likes
+        self._metrics.input_up.labels(input=self.id).set(1)
+
+    def detach(self, session: PublisherSession) -> None:
+        if self.publisher is not session:
+            return  # already replaced by a takeover
+        self.publisher = None
+        self.state = InputState.OFFLINE
+        self._window.clear()
+        self._metrics.input_up.labels(input=self.id).set(0)
+        self._metrics.input_bitrate.labels(input=self.id).set(0)
+
+    def push(self, session: PublisherSession, item: InitSegment | MediaFragment) -> None:
+        if self.publisher is not session:
+            return  # a replaced publisher's last bytes
+        if isinstance(item, InitSegment):
+            self.init = item
+            self._timeline.splice()  # a new init mid-stream: the encoder restarted its clock
+            self.preview.set_init(item)
+            for listener in self.listeners:
+                listener(self, item, b"")
+            return
+        assert self.init is not None, "the parser emits an init segment before any fragment"
+        now = time.monotonic()
+        placed = self._timeline.place(item, self.init)
+        frame = binary_frame(placed.data)
+        self.preview.push(placed, now, frame=frame)
+        for listener in self.listeners:
+            listener(self, placed, frame)
+        self.last_fragment_at = now
+        self._window.append((now, len(placed.data)))
+        self._metrics.relay_fragments.labels(input=self.id).inc()
+
+    def bitrate(self, now: float | None = None) -> float:
+        """Bits per second over the last :data:`BITRATE_WINDOW` seconds."""
+        now = time.monotonic() if now is None else now
+        while self._window and self._window[0][0] < now - BITRATE_WINDOW:
+            self._window.popleft()
+        return sum(n for _, n in self._window) * 8 / BITRATE_WINDOW
+
+    def fragment_age(self, now: float | None = None) -> float | None:
+        if self.last_fragment_at is None:
+            return None
+        return (time.monotonic() if now is None else now) - self.last_fragment_at

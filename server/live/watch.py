@@ -1,0 +1,77 @@
+"""Viewer endpoints: ``WS /ws/watch/{stage}`` (the stage's program) and
+``WS /ws/watch/input/{input}`` (a producer's preview of one input).
+
+Everything that can refuse a viewer (unknown stage, closed stage without an invitation,
+missing producer token) happens before the upgrade, as an HTTP error with the JSON body:
+no media byte is sent to someone who may not watch.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from server.errors import AuthError
+from server.http.access import principal
+from server.http.app import CONFIG, LIVE
+from server.live.fanout import Viewer
+from server.live.frames import text_frame
+from server.media.fanout import ViewerGate
+
+log = logging.getLogger("forumcast.live")
+routes = web.RouteTableDef()
+
+
+async def _open(request: web.Request) -> tuple[web.WebSocketResponse, Viewer]:
+    config = request.app[CONFIG]
+    ws = web.WebSocketResponse(compress=False, heartbeat=30.0, max_msg_size=2**16)
+    await ws.prepare(request)
+    assert request.transport is not None
+    gate = ViewerGate(send_budget=config.send_budget, max_behind=config.max_behind)
+    return ws, Viewer(ws, request.transport, gate)
+
+
+async def _drain(ws: web.WebSocketResponse) -> None:
+    """Read until the viewer goes (viewers send nothing we act on; reading handles pings/close)."""
+    async for _ in ws:
+        pass
+
+
+@routes.get("/ws/watch/input/{input}")
+async def watch_input(request: web.Request) -> web.WebSocketResponse:
+    live = request.app[LIVE].input(request.match_info["input"])
+    who = principal(request)
+    if not who.can_produce(live.decl.stage):
+        raise AuthError("auth.forbidden", f"previewing {live.id!r} needs a producer token for its stage")
+    ws, viewer = await _open(request)
+    live.preview.join(viewer)
+    try:
+        await _drain(ws)
+    finally:
+        live.preview.leave(viewer)
+    return ws
+
+
+@routes.get("/ws/watch/{stage}")
+async def watch_stage(request: web.Request) -> web.WebSocketResponse:
+    hub = request.app[LIVE]
+    program = hub.program(request.match_info["stage"])
+    if program.stage.closed:
+        who = principal(request)
+        if not who.can_watch(program.stage.id):
+            raise AuthError(
+                "auth.forbidden", f"stage {program.stage.id!r} is closed: this needs an invitation"
+            )
+    ws, viewer = await _open(request)
+    viewer.write(text_frame(hub.now_message(program.stage.id)))
+    program.join(viewer)
+    try:
+        await _drain(ws)
+    finally:
+        program.leave(viewer)
+    return ws
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_routes(routes)

@@ -1,0 +1,245 @@
+"""The live relay end to end on loopback: WebSocket and HTTP publishers, many viewers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestClient
+
+from server.http.app import LIVE
+from server.media.fmp4 import Fmp4Parser
+from server.media.types import InitSegment, MediaFragment
+from tests.conftest import Serve, auth, ffmpeg
+
+Client = TestClient[Any, Any]
+
+
+def clip_items(clip: Path) -> tuple[InitSegment, list[MediaFragment]]:
+    items = Fmp4Parser().feed(clip.read_bytes())
+    init, fragments = items[0], items[1:]
+    assert isinstance(init, InitSegment)
+    return init, [f for f in fragments if isinstance(f, MediaFragment)]
+
+
+async def publisher(client: Client, input_id: str, **params: str) -> aiohttp.ClientWebSocketResponse:
+    key = client.app[LIVE].stream_key(input_id)
+    return await client.ws_connect(f"/ws/publish/{input_id}", params={"key": key, **params})
+
+
+async def send_chunked(ws: aiohttp.ClientWebSocketResponse, data: bytes, rng: random.Random) -> None:
+    """``data`` in random chunks from 1 byte to 64 KiB, not aligned to boxes."""
+    at = 0
+    while at < len(data):
+        size = rng.choice([1, 7, 100, 1500, 4096, 65536])
+        await ws.send_bytes(data[at : at + size])
+        at += size
+
+
+class Watcher:
+    """A viewer that records every message it gets."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+        self.binary: list[bytes] = []
+
+    async def read_until(self, fragments: int, timeout: float = 10) -> None:
+        try:
+            await asyncio.wait_for(self._read_until(fragments), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"got {len(self.binary) - 1} fragments, wanted {fragments}: {self.events}"
+            ) from None
+
+    async def _read_until(self, fragments: int) -> None:
+        if True:
+            while len(self.binary) < fragments + 1:
+                message = await self.ws.receive()
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    self.events.append(json.loads(message.data))
+                elif message.type == aiohttp.WSMsgType.BINARY:
+                    self.binary.append(message.data)
+                else:
+                    raise AssertionError(f"viewer closed: {message}")
+
+    def parsed(self) -> list[InitSegment | MediaFragment]:
+        parser = Fmp4Parser()
+        return [item for data in self.binary for item in parser.feed(data)]
+
+
+async def watcher(client: Client, path: str = "/ws/watch/main", **kwargs: Any) -> Watcher:
+    return Watcher(await client.ws_connect(path, **kwargs))
+
+
+async def test_hundred_viewers_get_identical_streams(serve: Serve, clip: Path) -> None:
+    client = await serve()
+    init, fragments = clip_items(clip)
+    # aiohttp's client pools 100 connections by default; viewers need their own unlimited pool.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        url = f"http://127.0.0.1:{client.port}/ws/watch/main"
+        viewers = [Watcher(await session.ws_connect(url)) for _ in range(100)]
+        pub = await publisher(client, "main-cam")
+        await send_chunked(pub, clip.read_bytes(), random.Random(1))
+        await asyncio.gather(*(v.read_until(len(fragments)) for v in viewers))
+    first = viewers[0]
+    assert all(v.binary == first.binary for v in viewers)
+    assert first.binary[0] == init.data
+    assert [e["type"] for e in first.events[:2]] == ["now", "init"]
+    assert first.events[1]["mime"] == init.mime and "avc1." in init.mime
+    received = [i for i in first.parsed() if isinstance(i, MediaFragment)]
+    assert len(received) == len(fragments)
+    assert [f.tracks[0].base_decode_time for f in received] == [
+        f.tracks[0].base_decode_time for f in fragments
+    ]
+    await pub.close()
+    assert client.app[LIVE].programs["main"].viewer_count == 0
+
+
+async def test_late_joiner_starts_at_a_keyframe_and_decodes(serve: Serve, clip: Path, tmp_path: Path) -> None:
+    client = await serve()
+    _, fragments = clip_items(clip)
+    early = await watcher(client)
+    pub = await publisher(client, "main-cam")
+    data = clip.read_bytes()
+    cut = len(data) * 3 // 5  # part way into a GOP
+    sent_first = len(Fmp4Parser().feed(data[:cut])) - 1
+    await pub.send_bytes(data[:cut])
+    await early.read_until(sent_first)
+    late = await watcher(client)
+    await late.read_until(1)
+    await pub.send_bytes(data[cut:])
+    await early.read_until(len(fragments))
+    items = late.parsed
+    first = next(i for i in items() if isinstance(i, MediaFragment))
+    assert first.keyframe
+    # Drain the late viewer up to the end and record: the file decodes without errors.
+    remaining = len([f for f in fragments if f.sequence_number >= first.sequence_number])
+    await late.read_until(remaining)
+    recording = tmp_path / "late.mp4"
+    recording.write_bytes(b"".join(late.binary))
+    result = subprocess.run(
+        [ffmpeg(), "-v", "error", "-i", str(recording), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0 and result.stderr == ""
+    await pub.close()
+
+
+async def test_bad_publishers_are_refused_and_viewers_undisturbed(serve: Serve, clip: Path) -> None:
+    client = await serve()
+    viewer = await watcher(client)
+    wrong_key = await client.get("/ws/publish/main-cam", params={"key": "nope"})
+    assert wrong_key.status == 401 and (await wrong_key.json())["error"]["code"] == "live.bad_key"
+    unknown = await client.get("/ws/publish/nowhere", params={"key": "x"})
+    assert unknown.status == 404 and (await unknown.json())["error"]["code"] == "live.unknown_input"
+
+    bad = await publisher(client, "main-cam")
+    await bad.send_bytes(b"\x00\x00\x00\x10abcdxxxxxxxx" * 4)
+    tally = json.loads((await bad.receive()).data)
+    assert tally == {"type": "tally", "on_air": False, "stage": "main"}
+    error = json.loads((await bad.receive()).data)
+    assert error["type"] == "error" and error["code"] == "media.unexpected_box", error
+    closing = await bad.receive()
+    assert closing.type == aiohttp.WSMsgType.CLOSE and bad.close_code == 1007
+
+    good = await publisher(client, "main-cam")
+    busy = await client.get("/ws/publish/main-cam", params={"key": client.app[LIVE].stream_key("main-cam")})
+    assert busy.status == 409 and (await busy.json())["error"]["code"] == "live.input_busy"
+    _, fragments = clip_items(clip)
+    await good.send_bytes(clip.read_bytes())
+    await viewer.read_until(len(fragments))  # the viewer saw nothing of the bad publisher
+    assert viewer.binary[0] == clip_items(clip)[0].data
+    await good.close()
+
+
+async def test_takeover_keeps_viewers_and_the_timeline(serve: Serve, clip: Path) -> None:
+    client = await serve()
+    _, fragments = clip_items(clip)
+    viewer = await watcher(client)
+    first = await publisher(client, "main-cam")
+    await first.send_bytes(clip.read_bytes())
+    await viewer.read_until(len(fragments))
+    second = await publisher(client, "main-cam", takeover="1")
+    assert json.loads((await first.receive()).data)["type"] == "tally"
+    kicked = await first.receive()
+    assert json.loads(kicked.data)["code"] == "live.input_busy"
+    assert (await first.receive()).type == aiohttp.WSMsgType.CLOSE and first.close_code == 4409
+    await second.send_bytes(clip.read_bytes())  # its timestamps start from zero again
+    await viewer.read_until(2 * len(fragments))
+    received = [i for i in viewer.parsed() if isinstance(i, MediaFragment)]
+    times = [f.track(1).base_decode_time for f in received if f.track(1) is not None]  # type: ignore[union-attr]
+    assert times == sorted(times) and len(set(times)) == len(times)  # never backwards
+    assert not viewer.ws.closed
+    await second.close()
+
+
+async def test_http_ingest_with_ffmpeg(serve: Serve, clip: Path, tmp_path: Path) -> None:
+    client = await serve()
+    _, fragments = clip_items(clip)
+    viewer = await watcher(client)
+    key = client.app[LIVE].stream_key("main-cam")
+    url = f"http://127.0.0.1:{client.port}/ingest/main-cam?key={key}"
+    process = await asyncio.create_subprocess_exec(
+        ffmpeg(), "-v", "error", "-i", str(clip), "-c", "copy", "-f", "mp4",
+        "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-method", "POST", url,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr
+    # Without -frag_duration ffmpeg cuts one fragment per keyframe: one a second.
+    await viewer.read_until(6)
+    received = [i for i in viewer.parsed() if isinstance(i, MediaFragment)]
+    assert len(received) == 6 and all(f.keyframe for f in received)
+    assert sum(f.tracks[0].sample_count for f in received) == sum(f.tracks[0].sample_count for f in fragments)
+    wrong = await client.post("/ingest/main-cam", params={"key": "bad"}, data=b"")
+    assert wrong.status == 401
+    garbage = await client.post("/ingest/main-cam", params={"key": key}, data=b"\x00\x00\x00\x08moof" * 2)
+    assert garbage.status == 400 and (await garbage.json())["error"]["code"].startswith("media.")
+
+
+async def test_viewer_gauge_is_exact_after_abrupt_disconnects(serve: Serve) -> None:
+    client = await serve()
+    sockets = []
+    for _ in range(100):
+        sock = socket.create_connection(("127.0.0.1", client.port))
+        sock.sendall(
+            b"GET /ws/watch/main HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        sockets.append(sock)
+    await asyncio.sleep(0.5)
+    assert client.app[LIVE].programs["main"].viewer_count == 100
+    assert (
+        'forumcast_viewers{protocol="ws",stage="main"} 100.0' in await (await client.get("/metrics")).text()
+    )
+    for sock in sockets:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()  # RST, no closing handshake
+    async with asyncio.timeout(5):
+        while client.app[LIVE].programs["main"].viewer_count:
+            await asyncio.sleep(0.05)
+    assert 'forumcast_viewers{protocol="ws",stage="main"} 0.0' in await (await client.get("/metrics")).text()
+
+
+async def test_preview_needs_a_producer_and_closed_stage_an_invite(serve: Serve) -> None:
+    client = await serve()
+    assert (await client.get("/ws/watch/input/main-cam")).status == 401
+    assert (await client.get("/ws/watch/input/main-cam", headers=auth("producer", "forum-a"))).status == 403
+    preview = await client.ws_connect("/ws/watch/input/main-cam", headers=auth("producer", "main"))
+    await preview.close()
+    assert (await client.get("/ws/watch/closed")).status == 401
+    assert (await client.get("/ws/watch/closed", headers=auth("viewer:main"))).status == 403
+    invited = await client.ws_connect("/ws/watch/closed", headers=auth("viewer:closed"))
+    now = json.loads((await invited.receive()).data)
+    assert now["type"] == "now" and now["stage"] == "closed"
+    await invited.close()
+    assert (await client.get("/ws/watch/nowhere")).status == 404
