@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -242,3 +243,41 @@ def test_token_command() -> None:
         check=False,
     )
     assert result.returncode == 2 and "no secret configured" in result.stderr
+
+
+def test_shutdown_closes_websockets_with_1001_and_the_demo_plays() -> None:
+    """The demo's looping pictures are live: ``forumcast watch`` sees a stream; on SIGTERM an
+    open viewer is closed with 1001 (going away) and the process exits 0."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    from clients.watch import watch
+
+    server = Server(env={"FORUMCAST_DEMO_INPUTS": "true"})
+    try:
+        result = run("watch", "--server", f"http://127.0.0.1:{server.port}", "--stage", "main",
+                     "--duration", "4", "--json")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["fragments"] >= 5 and report["first_keyframe"] and report["drops"] == 0
+        assert report["mime"].startswith('video/mp4; codecs="avc1.')
+
+        async def watch_until_shutdown() -> tuple[int | None, float]:
+            async with connect(f"ws://127.0.0.1:{server.port}/ws/watch/main") as ws:
+                await ws.recv()
+                server.proc.send_signal(signal.SIGTERM)
+                started = time.monotonic()
+                with contextlib.suppress(Exception):
+                    while True:
+                        await ws.recv()
+                return ws.close_code, time.monotonic() - started
+
+        code, took = asyncio.run(watch_until_shutdown())
+        assert code == 1001 and took < 5
+        _, err = server.proc.communicate(timeout=30)
+        assert server.proc.returncode == 0, err
+        assert watch  # the API the CLI wraps is importable for tools
+    finally:
+        if server.proc.poll() is None:
+            server.stop()

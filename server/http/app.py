@@ -187,7 +187,7 @@ def create_app(
     config: Config, event: Event, *, tokens: Tokens, clock: Clock | None = None
 ) -> web.Application:
     """A ready-to-run application serving ``event``."""
-    from server.http import ops, pages, schedule_api
+    from server.http import inputs_api, ops, pages, schedule_api
     from server.live import publish, watch
 
     app = web.Application(middlewares=[observe, errors])
@@ -204,4 +204,5 @@ def create_app(
     publish.setup(app)
     watch.setup(app)
     pages.setup(app)
+    inputs_api.setup(app)
     return app

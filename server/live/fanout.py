@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from server.errors import CODES
-from server.live.frames import binary_frame, text_frame
+from server.live.frames import binary_frame, close_frame, text_frame
 from server.media.fanout import GOP_CACHE_BYTES, GopCache, Verdict, ViewerGate
 from server.media.types import InitSegment, MediaFragment
 
@@ -30,7 +30,7 @@ class Viewer:
         self.ws = ws
         self.transport = transport
         self.gate = gate
-        self._closing: asyncio.Task[Any] | None = None
+        self._closing: asyncio.TimerHandle | None = None
 
     def queued(self) -> int:
         return self.transport.get_write_buffer_size()
@@ -43,14 +43,15 @@ class Viewer:
         if not self.gone:
             self.transport.write(frame)
 
-    def kick(self, code: str, message: str) -> None:
-        """Send an error event and close with the code's WebSocket close code (once)."""
+    def kick(self, code: str, message: str, *, grace: float = 2.0) -> None:
+        """Send an error event and a close frame with the code's close code, then drop the
+        connection after ``grace`` seconds: a viewer this far behind may never read its
+        queue, and a polite closing handshake would wait for it."""
         if self.gone:
             return
         self.transport.write(text_frame({"type": "error", "code": code, "message": message}))
-        self._closing = asyncio.ensure_future(
-            self.ws.close(code=CODES[code].ws, message=message.encode()[:120])
-        )
+        self.transport.write(close_frame(CODES[code].ws, message))
+        self._closing = asyncio.get_running_loop().call_later(grace, self.transport.abort)
 
 
 class Fanout:

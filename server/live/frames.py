@@ -15,6 +15,7 @@ from typing import Any
 
 _BINARY = 0x82  # FIN + opcode 2
 _TEXT = 0x81  # FIN + opcode 1
+_CLOSE = 0x88  # FIN + opcode 8
 
 
 def _frame(first: int, payload: bytes) -> bytes:
@@ -34,3 +35,7 @@ def binary_frame(payload: bytes) -> bytes:
 
 def text_frame(message: dict[str, Any]) -> bytes:
     return _frame(_TEXT, json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    return _frame(_CLOSE, code.to_bytes(2, "big") + reason.encode()[:120])

@@ -60,6 +60,9 @@ class LiveInput:
         self.preview = Fanout(f"input {decl.id}", gop_cache_bytes=gop_cache_bytes)
         self.listeners: list[Listener] = []
         self.last_fragment_at: float | None = None
+        #: Seconds between the last two keyframes on the video track (None until seen twice).
+        self.gop_seconds: float | None = None
+        self._last_keyframe: float | None = None
         self._timeline = Timeline()
         self._window: deque[tuple[float, int]] = deque()
         self._metrics = metrics
@@ -113,8 +116,20 @@ class LiveInput:
         for listener in self.listeners:
             listener(self, placed, frame)
         self.last_fragment_at = now
+        if placed.keyframe:
+            self._note_keyframe(placed)
         self._window.append((now, len(placed.data)))
         self._metrics.relay_fragments.labels(input=self.id).inc()
+
+    def _note_keyframe(self, fragment: MediaFragment) -> None:
+        video = self.init.video if self.init is not None else None
+        traf = fragment.track(video.id) if video is not None else None
+        if video is None or traf is None:
+            return
+        at = traf.base_decode_time / video.timescale
+        if self._last_keyframe is not None and at > self._last_keyframe:
+            self.gop_seconds = at - self._last_keyframe
+        self._last_keyframe = at
 
     def bitrate(self, now: float | None = None) -> float:
         """Bits per second over the last :data:`BITRATE_WINDOW` seconds."""

@@ -108,7 +108,9 @@ class ViewerGate:
 
     def offer(self, fragment: MediaFragment, *, queued: int, now: float) -> Verdict:
         """Whether to send ``fragment`` to a viewer with ``queued`` bytes not yet written."""
-        fits = queued + len(fragment) <= self.send_budget
+        # An empty queue always takes the fragment, however large: a budget smaller than a
+        # keyframe must slow a viewer down, not starve it.
+        fits = queued == 0 or queued + len(fragment) <= self.send_budget
         if self.state is GateState.LIVE and fits:
             self.behind_since = None
             return Verdict.SEND

@@ -243,3 +243,154 @@ async def test_preview_needs_a_producer_and_closed_stage_an_invite(serve: Serve)
     assert now["type"] == "now" and now["stage"] == "closed"
     await invited.close()
     assert (await client.get("/ws/watch/nowhere")).status == 404
+
+
+def read_raw_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Unmasked server WebSocket frames (opcode, payload) from a raw byte stream."""
+    frames, at = [], 0
+    while at + 2 <= len(data):
+        opcode, size, head = data[at] & 0x0F, data[at + 1] & 0x7F, 2
+        if size == 126:
+            size, head = int.from_bytes(data[at + 2 : at + 4], "big"), 4
+        elif size == 127:
+            size, head = int.from_bytes(data[at + 2 : at + 10], "big"), 10
+        if at + head + size > len(data):
+            break
+        frames.append((opcode, data[at + head : at + head + size]))
+        at += head + size
+    return frames
+
+
+async def test_throttled_viewer_skips_to_keyframes_and_others_get_everything(
+    serve: Serve, clip: Path
+) -> None:
+    from server.config import Config
+
+    client = await serve(config=Config(send_budget=64 * 1024, max_behind=60))
+    _, fragments = clip_items(clip)
+    normal = await watcher(client)
+    # A viewer that reads nothing: a tiny receive window, so the server's queue grows.
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", client.port))
+    slow.sendall(
+        b"GET /ws/watch/main HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await asyncio.sleep(0.2)
+    pub = await publisher(client, "main-cam")
+    data = clip.read_bytes()
+    for _ in range(6):  # a new init each time: the input splices, the timeline continues
+        await pub.send_bytes(data)
+    await normal.read_until(6 * len(fragments), timeout=20)
+    got_normal = [i for i in normal.parsed() if isinstance(i, MediaFragment)]
+    assert len(got_normal) == 6 * len(fragments)  # nobody else lost anything
+    metrics = await (await client.get("/metrics")).text()
+    dropped = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith('forumcast_relay_dropped_fragments_total{stage="main"}')
+    )
+    assert dropped > 0
+    # Now the slow viewer reads what it was sent: after every gap comes a keyframe.
+    slow.setblocking(False)
+    raw = b""
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                chunk = slow.recv(1 << 20)
+            except BlockingIOError:
+                if len(read_raw_frames(raw.split(b"\r\n\r\n", 1)[-1])) >= 2 + len(got_normal) - dropped:
+                    break
+                await asyncio.sleep(0.05)
+                continue
+            raw += chunk
+    frames = read_raw_frames(raw.split(b"\r\n\r\n", 1)[1])
+    parser = Fmp4Parser()
+    got_slow = [i for op, p in frames if op == 2 for i in parser.feed(p) if isinstance(i, MediaFragment)]
+    assert len(got_slow) == len(got_normal) - dropped
+    previous = None
+    for fragment in got_slow:
+        if previous is None or fragment.sequence_number != previous + 1:
+            assert fragment.keyframe, f"fragment {fragment.sequence_number} after a gap is not a keyframe"
+        previous = fragment.sequence_number
+    slow.close()
+    await pub.close()
+
+
+async def test_viewer_behind_too_long_is_closed_with_1008(serve: Serve, clip: Path) -> None:
+    from server.config import Config
+
+    client = await serve(config=Config(send_budget=8 * 1024, max_behind=0.3))
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", client.port))
+    slow.sendall(
+        b"GET /ws/watch/main HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await asyncio.sleep(0.2)
+    (viewer,) = client.app[LIVE].programs["main"].fanout.viewers
+    pub = await publisher(client, "main-cam")
+    data = clip.read_bytes()
+    async with asyncio.timeout(10):
+        while not viewer.gone:  # until the server gives up on it
+            await pub.send_bytes(data)
+            await asyncio.sleep(0.1)
+    # The viewer wakes up and reads its queue: at the end are the error and the close frame,
+    # then the server drops the connection.
+    slow.setblocking(False)
+    raw = b""
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                chunk = slow.recv(1 << 20)
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+                continue
+            except ConnectionError:
+                break
+            if not chunk:
+                break
+            raw += chunk
+    async with asyncio.timeout(5):
+        while client.app[LIVE].programs["main"].viewer_count:
+            await asyncio.sleep(0.05)
+    frames = read_raw_frames(raw.split(b"\r\n\r\n", 1)[1])
+    assert any(op == 1 and b"live.too_slow" in p for op, p in frames)
+    close = [p for op, p in frames if op == 8]
+    assert close and int.from_bytes(close[0][:2], "big") == 1008
+    slow.close()
+    await pub.close()
+
+
+async def test_publisher_stats_and_viewer_count_events(serve: Serve, clip: Path) -> None:
+    client = await serve()
+    viewers = [await watcher(client) for _ in range(3)]
+    pub = await publisher(client, "main-cam")
+    await pub.send_bytes(clip.read_bytes())
+    async with asyncio.timeout(5):
+        while True:
+            message = json.loads((await pub.receive()).data)
+            if message["type"] == "stats":
+                break
+    assert message["viewers"] == 3 and message["bitrate"] > 0 and message["fragment_age"] >= 0
+    await viewers[0].read_until(1)
+    async with asyncio.timeout(5):
+        while not any(e["type"] == "viewers" for e in viewers[0].events):
+            message = await viewers[0].ws.receive()
+            if message.type == aiohttp.WSMsgType.TEXT:
+                viewers[0].events.append(json.loads(message.data))
+    counts = [e["count"] for e in viewers[0].events if e["type"] == "viewers"]
+    assert counts[-1] == 3
+    inputs = await (await client.get("/api/v1/inputs", headers=auth("producer", "main"))).json()
+    main_cam = next(i for i in inputs["inputs"] if i["id"] == "main-cam")
+    assert main_cam["state"] == "live" and main_cam["publisher"]["kind"] == "ws"
+    assert main_cam["tracks"][0] == {"kind": "video", "codec": "avc1.42c00d", "width": 320, "height": 240}
+    assert main_cam["gop_seconds"] == 1.0 and main_cam["stream_key"] == client.app[LIVE].stream_key(
+        "main-cam"
+    )
+    assert {i["id"] for i in inputs["inputs"]} == {"main-cam", "stern-uk"}  # only its stage's inputs
+    assert (await client.get("/api/v1/inputs")).status == 401
+    assert (await client.get("/api/v1/inputs", headers=auth("viewer:closed"))).status == 403
+    await pub.close()

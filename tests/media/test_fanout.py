@@ -85,3 +85,11 @@ def test_joiner_without_cached_keyframe_waits_without_counting_drops() -> None:
     gate.restart()  # a re-init: wait for a keyframe again
     assert gate.offer(fragment(3, key=False), queued=0, now=2) is Verdict.SKIP
     assert gate.offer(fragment(4, key=True), queued=0, now=3) is Verdict.SEND
+
+
+def test_fragment_larger_than_the_budget_still_goes_to_an_idle_viewer() -> None:
+    gate = ViewerGate(send_budget=500)
+    gate.joined(had_keyframe=False)
+    assert gate.offer(fragment(1, key=True, size=2000), queued=0, now=0) is Verdict.SEND
+    assert gate.offer(fragment(2, key=False, size=2000), queued=0, now=1) is Verdict.SEND
+    assert gate.offer(fragment(3, key=False, size=2000), queued=10, now=2) is Verdict.SKIP

@@ -1,0 +1,74 @@
+"""``GET /api/v1/inputs``: the health of every input a producer may use, with its stream key."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from server.errors import AuthError
+from server.http.access import principal
+from server.http.app import LIVE
+from server.live.hub import LiveHub
+from server.live.inputs import LiveInput
+from server.media.types import TrackKind
+
+routes = web.RouteTableDef()
+
+
+def input_json(hub: LiveHub, live: LiveInput, now: float) -> dict[str, Any]:
+    init = live.init
+    tracks = []
+    for track in init.tracks if init is not None else ():
+        if track.kind is TrackKind.VIDEO:
+            tracks.append(
+                {"kind": "video", "codec": track.codec, "width": track.width, "height": track.height}
+            )
+        elif track.kind is TrackKind.AUDIO:
+            tracks.append(
+                {
+                    "kind": "audio",
+                    "codec": track.codec,
+                    "sample_rate": track.sample_rate,
+                    "channels": track.channels,
+                }
+            )
+    publisher = live.publisher
+    age = live.fragment_age(now)
+    return {
+        "id": live.id,
+        "stage": live.decl.stage,
+        "title": live.decl.title,
+        "kind": live.decl.kind.value,
+        "state": live.state.value,
+        "publisher": None
+        if publisher is None
+        else {
+            "kind": publisher.kind,
+            "remote": publisher.remote,
+            "seconds": round(now - publisher.started, 1),
+        },
+        "bitrate": round(live.bitrate(now)),
+        "fragment_age": None if age is None else round(age, 3),
+        "gop_seconds": None if live.gop_seconds is None else round(live.gop_seconds, 3),
+        "mime": init.mime if init is not None else None,
+        "tracks": tracks,
+        "preview_viewers": len(live.preview.viewers),
+        "stream_key": hub.stream_key(live.id),
+    }
+
+
+@routes.get("/api/v1/inputs")
+async def list_inputs(request: web.Request) -> web.Response:
+    who = principal(request)
+    hub = request.app[LIVE]
+    shown = [live for live in hub.inputs.values() if who.can_produce(live.decl.stage)]
+    if not shown and who.role != "producer":
+        raise AuthError("auth.forbidden", "this needs a producer token")
+    now = time.monotonic()
+    return web.json_response({"inputs": [input_json(hub, live, now) for live in shown]})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_routes(routes)
