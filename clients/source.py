@@ -6,9 +6,10 @@ audio), into ``frag_keyframe+empty_moov+default_base_moof`` fMP4 in memory, cut 
 keyframe and every ``fragment_ms``.
 
 The timing logic is pure: :func:`media_start` says where a fragment sits on the media
-timeline, :class:`Pacer` turns that into wall-clock send times, :class:`LoopTimeline`
-rewrites timestamps so a looped clip is one continuous stream, and
-:func:`stamp_producer_time` gives a file's fragment the ``prft`` of the moment it is sent
+timeline, :class:`Pacer` turns that into wall-clock send times, :func:`looped`
+splices pass after pass into one continuous stream, and
+:func:`~server.media.rewrite.stamp_producer_time` gives a file's fragment the ``prft`` of the
+moment it is sent
 (a file's own ``prft`` says when it was encoded, perhaps months ago, which would make every
 viewer's latency figure meaningless). The two ``*_items`` async generators only sleep until
 the next send time and hand out the items.
@@ -17,7 +18,6 @@ the next send time and hand out the items.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import struct
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
@@ -31,7 +31,8 @@ import av
 from clients.connection import SourceError
 from clients.testpattern import MOVFLAGS, PatternEncoder, PatternSettings
 from server.media.fmp4 import Fmp4Parser
-from server.media.rewrite import rewrite_fragment
+from server.media.rewrite import stamp_producer_time
+from server.media.timeline import loop_fragments
 from server.media.types import InitSegment, MediaFragment
 
 Item = InitSegment | MediaFragment
@@ -158,48 +159,6 @@ def timescale(init: InitSegment, track_id: int) -> int:
     return track.timescale if track is not None and track.timescale > 0 else 1
 
 
-#: Seconds from the NTP epoch (1900, used by prft) to the Unix epoch.
-NTP_TO_UNIX = 2_208_988_800
-#: prft flags: the time is when the fragment was written to the transport (ISO/IEC 14496-12).
-PRFT_WRITTEN = 0x000004
-
-
-def stamp_producer_time(fragment: MediaFragment, init: InitSegment, wall_time: float) -> MediaFragment:
-    """``fragment`` with a ``prft`` saying ``wall_time`` (Unix seconds): patched in place when
-    the fragment has one, otherwise put in front of the ``moof``.
-
-    Inserting before the moof is safe: with ``default-base-is-moof`` every sample offset
-    counts from the moof, so only the offsets :class:`MediaFragment` records move.
-    """
-    ntp = round((wall_time + NTP_TO_UNIX) * 2**32)
-    data = bytearray(fragment.data)
-    offset = 0
-    while offset + 8 <= fragment.moof_offset:
-        size, kind = struct.unpack_from(">I4s", data, offset)
-        if size < 8:
-            break
-        if kind == b"prft":
-            struct.pack_into(">I", data, offset + 8, (data[offset + 8] << 24) | PRFT_WRITTEN)
-            struct.pack_into(">Q", data, offset + 16, ntp)
-            return dataclasses.replace(fragment, data=bytes(data), producer_time=wall_time)
-        offset += size
-    video = init.video
-    reference = fragment.track(video.id) if video is not None else None
-    reference = reference or fragment.tracks[0]
-    box = struct.pack(
-        ">I4sIIQQ", 32, b"prft", (1 << 24) | PRFT_WRITTEN, reference.track_id, ntp, reference.base_decode_time
-    )
-    shift = len(box)
-    return dataclasses.replace(
-        fragment,
-        data=box + fragment.data,
-        moof_offset=fragment.moof_offset + shift,
-        mfhd_offset=fragment.mfhd_offset + shift,
-        tracks=tuple(dataclasses.replace(t, tfdt_offset=t.tfdt_offset + shift) for t in fragment.tracks),
-        producer_time=wall_time,
-    )
-
-
 class Pacer:
     """Wall-clock send times for media times: the first item goes at once, each later one when
     as much wall time has passed as media time.
@@ -232,59 +191,9 @@ def send_times(fragments: Iterable[MediaFragment], init: InitSegment, *, start: 
     return [start + float(media - starts[0]) for media in starts]
 
 
-class LoopTimeline:
-    """Rewrites a clip's fragments so that pass after pass forms one continuous stream.
-
-    Every track continues exactly where it ended (tfdt = previous tfdt + duration) and
-    sequence numbers keep counting. Tracks rarely span the same time (audio frames do not
-    divide a clip's length), and continuing each one blindly would let the difference add up
-    pass after pass into audible A/V offset. So each pass also has an ideal start common to
-    all tracks (passes of the longest track's length); a track stays continuous while it is
-    less than one of its own samples behind that ideal, and otherwise skips whole samples
-    towards it — a gap of one sample duration now and then, never an overlap, and each track
-    stays within one of its samples of where the source put it relative to the others.
-    """
-
-    def __init__(self, clip: Clip) -> None:
-        self.clip = clip
-        self.passes = 0
-        self.sequence_number = 0
-        self._first: dict[int, int] = {}
-        self._span: dict[int, int] = {}
-        self._sample: dict[int, int] = {}
-        for fragment in clip.fragments:
-            for traf in fragment.tracks:
-                self._first.setdefault(traf.track_id, traf.base_decode_time)
-                end = traf.base_decode_time + traf.duration
-                self._span[traf.track_id] = end - self._first[traf.track_id]
-                if traf.sample_count and traf.track_id not in self._sample:
-                    self._sample[traf.track_id] = max(1, traf.duration // traf.sample_count)
-        self._length = max(
-            (Fraction(span, clip.timescale(track)) for track, span in self._span.items()), default=Fraction(0)
-        )
-        self._offsets = dict.fromkeys(self._span, 0)
-
-    def next_pass(self) -> Iterator[MediaFragment]:
-        """The clip's fragments, moved to follow the previous pass."""
-        if self.passes:
-            for track, offset in self._offsets.items():
-                continuous = offset + self._span[track]
-                ideal = round(self.passes * self._length * self.clip.timescale(track))
-                sample = self._sample.get(track, 1)
-                # Whole samples only: the gap is a missing frame slot, the rest of the drift stays.
-                self._offsets[track] = continuous + max(0, ideal - continuous) // sample * sample
-        self.passes += 1
-        for fragment in self.clip.fragments:
-            self.sequence_number += 1
-            times = {t.track_id: t.base_decode_time + self._offsets[t.track_id] for t in fragment.tracks}
-            yield rewrite_fragment(fragment, decode_times=times, sequence_number=self.sequence_number)
-
-
 def looped(clip: Clip, passes: int | None = None) -> Iterator[MediaFragment]:
     """``passes`` passes of the clip (``None``: forever) as one continuous stream."""
-    timeline = LoopTimeline(clip)
-    while passes is None or timeline.passes < passes:
-        yield from timeline.next_pass()
+    return loop_fragments(clip.init, clip.fragments, passes)
 
 
 # --- paced async sources ------------------------------------------------------------------------

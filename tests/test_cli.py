@@ -261,6 +261,8 @@ def test_shutdown_closes_websockets_with_1001_and_the_demo_plays() -> None:
         assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
         assert report["fragments"] >= 5 and report["first_keyframe"] and report["drops"] == 0
+        # Each looped fragment carries the wall time it was published at (prft).
+        assert report["latency_p99_ms"] is not None and 0 <= report["latency_p99_ms"] < 500
         assert report["mime"].startswith('video/mp4; codecs="avc1.')
 
         async def watch_until_shutdown() -> tuple[int | None, float]:

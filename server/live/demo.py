@@ -2,8 +2,8 @@
 
 At start-up a short clip per stage is encoded once (in a worker thread: PyAV must not run on
 the event loop), then published into the stage's first input in real time, looping
-forever. Each loop continues the decode timeline through a :class:`~server.media.timeline.
-Timeline` (the same splicing the program switcher uses), so viewers see one endless stream.
+forever. Each loop is spliced onto the last by :func:`~server.media.timeline.loop_fragments`
+(the same splicing the program switcher uses), so viewers see one endless stream.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Callable
 from server.live.hub import LiveHub
 from server.live.inputs import LiveInput, PublisherSession
 from server.media.fmp4 import Fmp4Parser
-from server.media.timeline import Timeline
+from server.media.rewrite import stamp_producer_time
+from server.media.timeline import loop_fragments
 from server.media.types import InitSegment, MediaFragment
 
 log = logging.getLogger("forumcast.demo")
@@ -39,19 +40,16 @@ async def loop_clip(live: LiveInput, init: InitSegment, fragments: list[MediaFra
     """Publish the clip into ``live`` at real time, forever, as one continuous stream."""
     session = PublisherSession("demo", "in-process", lambda _: None, lambda *_: None)
     live.attach(session, takeover=True)
-    timeline = Timeline()
     scale = {t.id: t.timescale for t in init.tracks}
     try:
         live.push(session, init)
         started = time.monotonic()
-        while True:
-            timeline.splice()
-            for fragment in fragments:
-                placed = timeline.place(fragment, init)
-                first = placed.tracks[0]
-                due = started + first.base_decode_time / scale[first.track_id]
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
-                live.push(session, placed)
+        for placed in loop_fragments(init, fragments):
+            first = placed.tracks[0]
+            due = started + first.base_decode_time / scale[first.track_id]
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            # The clip's prft says when it was encoded; viewers measure latency from now.
+            live.push(session, stamp_producer_time(placed, init, time.time()))
     finally:
         live.detach(session)
 

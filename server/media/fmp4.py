@@ -42,7 +42,7 @@ from server.media.types import InitSegment, MediaFragment, TrackFragment, TrackK
 #: Default for ``max_box_size``: 16 MiB holds several seconds of 1080p video in one mdat.
 DEFAULT_MAX_BOX_SIZE = 16 * 2**20
 
-_NTP_TO_UNIX = 2_208_988_800  # seconds from 1900 (NTP, in prft) to 1970
+NTP_TO_UNIX = 2_208_988_800  # seconds from 1900 (NTP, in prft) to 1970
 _NON_SYNC = 0x10000  # sample_is_non_sync_sample in sample flags
 _PREFIX = frozenset({"styp", "prft", "emsg"})
 _DROPPED = frozenset({"free", "skip", "sidx", "mfra"})
@@ -270,7 +270,7 @@ def _producer_time(data: bytes, header_size: int) -> float:
     r.full_header()
     r.u32()  # reference_track_ID
     ntp = r.u64()
-    return (ntp >> 32) - _NTP_TO_UNIX + (ntp & 0xFFFFFFFF) / 2**32
+    return (ntp >> 32) - NTP_TO_UNIX + (ntp & 0xFFFFFFFF) / 2**32
 
 
 def _one(found: dict[str, list[Box]], kind: str, parent: str) -> Box:

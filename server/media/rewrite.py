@@ -27,7 +27,8 @@ from collections.abc import Mapping
 
 from server.errors import MediaError
 from server.media.boxes import Box, Reader, child_map, read_header
-from server.media.types import MediaFragment, TrackFragment
+from server.media.fmp4 import NTP_TO_UNIX
+from server.media.types import InitSegment, MediaFragment, TrackFragment
 
 _U32 = struct.Struct(">I")
 _I32 = struct.Struct(">i")
@@ -159,3 +160,43 @@ def _apply(data: bytes, patches: list[tuple[int, int, bytes]]) -> bytes:
         cursor = end
     pieces.append(view[cursor:])
     return b"".join(pieces)
+
+
+#: prft flags: the time is when the fragment was written to the transport (ISO/IEC 14496-12).
+PRFT_WRITTEN = 0x000004
+
+
+def stamp_producer_time(fragment: MediaFragment, init: InitSegment, wall_time: float) -> MediaFragment:
+    """``fragment`` with a ``prft`` saying ``wall_time`` (Unix seconds): patched in place when
+    the fragment has one, otherwise put in front of the ``moof``.
+
+    Inserting before the moof is safe: with ``default-base-is-moof`` every sample offset
+    counts from the moof, so only the offsets :class:`MediaFragment` records move.
+    """
+    ntp = round((wall_time + NTP_TO_UNIX) * 2**32)
+    data = bytearray(fragment.data)
+    offset = 0
+    while offset + 8 <= fragment.moof_offset:
+        size, kind = struct.unpack_from(">I4s", data, offset)
+        if size < 8:
+            break
+        if kind == b"prft":
+            struct.pack_into(">I", data, offset + 8, (data[offset + 8] << 24) | PRFT_WRITTEN)
+            struct.pack_into(">Q", data, offset + 16, ntp)
+            return dataclasses.replace(fragment, data=bytes(data), producer_time=wall_time)
+        offset += size
+    video = init.video
+    reference = fragment.track(video.id) if video is not None else None
+    reference = reference or fragment.tracks[0]
+    box = struct.pack(
+        ">I4sIIQQ", 32, b"prft", (1 << 24) | PRFT_WRITTEN, reference.track_id, ntp, reference.base_decode_time
+    )
+    shift = len(box)
+    return dataclasses.replace(
+        fragment,
+        data=box + fragment.data,
+        moof_offset=fragment.moof_offset + shift,
+        mfhd_offset=fragment.mfhd_offset + shift,
+        tracks=tuple(dataclasses.replace(t, tfdt_offset=t.tfdt_offset + shift) for t in fragment.tracks),
+        producer_time=wall_time,
+    )

@@ -13,6 +13,7 @@ forward to its own end, which bounds the A/V offset a splice can add to one samp
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -81,3 +82,16 @@ class Timeline:
     def _timescale(init: InitSegment, track_id: int) -> int:
         track = init.track(track_id)
         return track.timescale if track is not None and track.timescale > 0 else 1
+
+
+def loop_fragments(
+    init: InitSegment, fragments: Sequence[MediaFragment], passes: int | None = None
+) -> Iterator[MediaFragment]:
+    """``passes`` passes over a clip (``None``: forever), each spliced onto the last."""
+    timeline = Timeline()
+    done = 0
+    while passes is None or done < passes:
+        timeline.splice()
+        done += 1
+        for fragment in fragments:
+            yield timeline.place(fragment, init)

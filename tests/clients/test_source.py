@@ -16,7 +16,6 @@ import pytest
 from clients.connection import SourceError
 from clients.source import (
     Clip,
-    LoopTimeline,
     Pacer,
     file_items,
     is_fragmented,
@@ -25,11 +24,11 @@ from clients.source import (
     media_start,
     send_times,
     split,
-    stamp_producer_time,
     top_level_boxes,
 )
 from clients.testpattern import PatternSettings, encode_clip
 from server.media.fmp4 import Fmp4Parser
+from server.media.rewrite import stamp_producer_time
 from server.media.types import InitSegment, MediaFragment
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -144,25 +143,32 @@ def test_looping_three_times_is_one_continuous_stream(plain_mp4: Path, tmp_path:
 
 def test_looping_keeps_audio_and_video_together(pattern_clip: Clip) -> None:
     """Over 30 passes the audio/video offset stays within one video frame, and no track
-    ever goes backwards or leaves a gap of more than one of its samples."""
-    timeline = LoopTimeline(pattern_clip)
+    ever goes backwards or leaves a gap longer than the longest sample of any track."""
     scales = {t.id: t.timescale for t in pattern_clip.init.tracks}
-    sample = {t.track_id: t.duration // t.sample_count for t in pattern_clip.fragments[0].tracks}
+    sample = {
+        t.track_id: Fraction(t.duration // t.sample_count, scales[t.track_id])
+        for t in pattern_clip.fragments[0].tracks
+    }
+    passes = len(pattern_clip.fragments)
+    fragments = list(looped(pattern_clip, 30))
     ends: dict[int, int] = {}
-    first = {t.track_id: t.base_decode_time for t in pattern_clip.fragments[0].tracks}
-    for _ in range(30):
-        fragments = list(timeline.next_pass())
+    for index in range(0, len(fragments), passes):
         starts = {
-            t.track_id: Fraction(t.base_decode_time - first[t.track_id], scales[t.track_id])
-            for t in fragments[0].tracks
+            t.track_id: Fraction(t.base_decode_time, scales[t.track_id]) for t in fragments[index].tracks
         }
-        assert max(starts.values()) - min(starts.values()) <= Fraction(1, 25)
-        for fragment in fragments:
-            for traf in fragment.tracks:
-                end = ends.get(traf.track_id, traf.base_decode_time)
-                assert 0 <= traf.base_decode_time - end <= sample[traf.track_id]
-                ends[traf.track_id] = traf.base_decode_time + traf.duration
-    assert timeline.sequence_number == 30 * len(pattern_clip.fragments)
+        source = {
+            t.track_id: Fraction(t.base_decode_time, scales[t.track_id])
+            for t in pattern_clip.fragments[0].tracks
+        }
+        offsets = [starts[k] - source[k] for k in starts]
+        assert max(offsets) - min(offsets) <= Fraction(1, 25)
+    for fragment in fragments:
+        for traf in fragment.tracks:
+            end = ends.get(traf.track_id, traf.base_decode_time)
+            gap = Fraction(traf.base_decode_time - end, scales[traf.track_id])
+            assert 0 <= gap <= max(sample.values())
+            ends[traf.track_id] = traf.base_decode_time + traf.duration
+    assert [f.sequence_number for f in fragments] == list(range(1, 30 * passes + 1))
 
 
 def _reparsed(clip: Clip, fragments: list[MediaFragment]) -> list[MediaFragment]:
