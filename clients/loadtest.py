@@ -225,7 +225,8 @@ class LoadReport:
             stats("latency (prft)", self.latency_ms),
             stats("added latency", self.added_latency_ms),
             stats("ramp added latency", self.ramp_added_latency_ms),
-            f"  fragments              {self.fragments} ({self.bytes / 1e6:.1f} MB, {self.messages} messages)",
+            f"  fragments              {self.fragments}"
+            f" ({self.bytes / 1e6:.1f} MB, {self.messages} messages)",
             f"  drops                  {self.drops} ({self.viewers_with_drops} viewers)",
             f"  load generator CPU     {self.cpu_percent:.1f} % of a core"
             f" (user {self.cpu_user_s:.2f} s, system {self.cpu_system_s:.2f} s)",
@@ -490,7 +491,9 @@ def _target(url: str) -> tuple[str, int, str]:
         raise ClientError(f"loadtest needs a ws:// (or http://) loopback server, not {url!r}")
     port = parts.port or 80
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)}
+        addresses = {
+            str(info[4][0]) for info in socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        }
     except OSError as exc:
         raise ClientError(f"cannot resolve {parts.hostname!r}: {exc}") from exc
     if not addresses or not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):

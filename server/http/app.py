@@ -9,8 +9,6 @@ the request metrics, with the route template as label) around ``errors`` (every
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,6 +28,7 @@ from server.schedule.scheduler import Scheduler
 from server.schedule.service import ScheduleService
 from server.store import open_store
 from server.store.base import Store
+from server.tasks import background
 
 log = logging.getLogger("forumcast.http")
 
@@ -137,11 +136,8 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics=app[METRICS],
     )
     app[SCHEDULER] = scheduler
-    task = asyncio.create_task(scheduler.run(), name="forumcast-scheduler")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with background(scheduler.run(), name="forumcast-scheduler"):
+        yield
 
 
 async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -156,11 +152,8 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
         gop_cache_bytes=config.gop_cache_bytes,
     )
     app[LIVE] = hub
-    task = asyncio.create_task(hub.run(), name="forumcast-live")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with background(hub.run(), name="forumcast-live"):
+        yield
 
 
 async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -170,10 +163,11 @@ async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     from clients.testpattern import PatternSettings, encode_clip
-    from server.live.demo import demo_running
+    from server.live.demo import run_demo
 
     settings = PatternSettings(width=480, height=270, gop=25, bitrate=600_000, preset="ultrafast", busy=False)
-    async with demo_running(app[LIVE], lambda label, seconds: encode_clip(label.upper(), seconds, settings)):
+    encoder = lambda label, seconds: encode_clip(label.upper(), seconds, settings)  # noqa: E731
+    async with background(run_demo(app[LIVE], encoder), name="forumcast-demo"):
         yield
 
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from server.live.hub import LiveHub
 from server.live.inputs import LiveInput, PublisherSession
@@ -73,14 +73,3 @@ async def run_demo(hub: LiveHub, encoder: Encoder, *, seconds: float = 4.0) -> N
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-@contextlib.asynccontextmanager
-async def demo_running(hub: LiveHub, encoder: Encoder) -> AsyncIterator[None]:
-    task = asyncio.create_task(run_demo(hub, encoder), name="forumcast-demo")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

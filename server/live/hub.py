@@ -9,7 +9,6 @@ publishers their stats. It also turns the scheduler's session changes into ``now
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import time
@@ -26,6 +25,7 @@ from server.metrics import Metrics
 from server.schedule.render import session_json
 from server.schedule.scheduler import Scheduler
 from server.schedule.service import ScheduleService
+from server.tasks import background
 
 log = logging.getLogger("forumcast.live")
 
@@ -95,24 +95,18 @@ class LiveHub:
 
     async def run(self) -> None:
         """The periodic work; also relays the scheduler's session changes as ``now`` events."""
-        subscription = self._bus.subscribe()
-        listener = asyncio.create_task(self._relay_schedule(subscription))
         last_stats = 0.0
-        try:
-            while True:
-                await asyncio.sleep(1.0)
-                now = time.monotonic()
-                self._tick_viewers()
-                for live in self.inputs.values():
-                    self._metrics.input_bitrate.labels(input=live.id).set(live.bitrate(now) / 8)
-                if now - last_stats >= STATS_INTERVAL:
-                    last_stats = now
-                    self._send_stats(now)
-        finally:
-            subscription.close()
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+        with self._bus.subscribe() as subscription:
+            async with background(self._relay_schedule(subscription), name="forumcast-now-events"):
+                while True:
+                    await asyncio.sleep(1.0)
+                    now = time.monotonic()
+                    self._tick_viewers()
+                    for live in self.inputs.values():
+                        self._metrics.input_bitrate.labels(input=live.id).set(live.bitrate(now) / 8)
+                    if now - last_stats >= STATS_INTERVAL:
+                        last_stats = now
+                        self._send_stats(now)
 
     async def _relay_schedule(self, subscription: Any) -> None:
         async for event in subscription:

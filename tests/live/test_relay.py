@@ -208,14 +208,7 @@ async def test_http_ingest_with_ffmpeg(serve: Serve, clip: Path, tmp_path: Path)
 
 async def test_viewer_gauge_is_exact_after_abrupt_disconnects(serve: Serve) -> None:
     client = await serve()
-    sockets = []
-    for _ in range(100):
-        sock = socket.create_connection(("127.0.0.1", client.port))
-        sock.sendall(
-            b"GET /ws/watch/main HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        sockets.append(sock)
+    sockets = [raw_viewer(client.port) for _ in range(100)]
     await asyncio.sleep(0.5)
     assert client.app[LIVE].programs["main"].viewer_count == 100
     assert (
@@ -245,6 +238,21 @@ async def test_preview_needs_a_producer_and_closed_stage_an_invite(serve: Serve)
     assert (await client.get("/ws/watch/nowhere")).status == 404
 
 
+def raw_viewer(
+    port: int, *, receive_buffer: int | None = None, path: str = "/ws/watch/main"
+) -> socket.socket:
+    """A WebSocket viewer as a bare socket that reads only when the test says so."""
+    sock = socket.socket()
+    if receive_buffer is not None:  # a tiny window makes the server's queue grow at once
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    return sock
+
+
 def read_raw_frames(data: bytes) -> list[tuple[int, bytes]]:
     """Unmasked server WebSocket frames (opcode, payload) from a raw byte stream."""
     frames, at = [], 0
@@ -270,13 +278,7 @@ async def test_throttled_viewer_skips_to_keyframes_and_others_get_everything(
     _, fragments = clip_items(clip)
     normal = await watcher(client)
     # A viewer that reads nothing: a tiny receive window, so the server's queue grows.
-    slow = socket.socket()
-    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    slow.connect(("127.0.0.1", client.port))
-    slow.sendall(
-        b"GET /ws/watch/main HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
+    slow = raw_viewer(client.port, receive_buffer=4096)
     await asyncio.sleep(0.2)
     pub = await publisher(client, "main-cam")
     data = clip.read_bytes()
@@ -322,13 +324,7 @@ async def test_viewer_behind_too_long_is_closed_with_1008(serve: Serve, clip: Pa
     from server.config import Config
 
     client = await serve(config=Config(send_budget=8 * 1024, max_behind=0.3))
-    slow = socket.socket()
-    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    slow.connect(("127.0.0.1", client.port))
-    slow.sendall(
-        b"GET /ws/watch/main HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
+    slow = raw_viewer(client.port, receive_buffer=4096)
     await asyncio.sleep(0.2)
     (viewer,) = client.app[LIVE].programs["main"].fanout.viewers
     pub = await publisher(client, "main-cam")
