@@ -390,3 +390,43 @@ async def test_publisher_stats_and_viewer_count_events(serve: Serve, clip: Path)
     assert (await client.get("/api/v1/inputs")).status == 401
     assert (await client.get("/api/v1/inputs", headers=auth("viewer:closed"))).status == 403
     await pub.close()
+
+
+async def test_a_stuck_viewer_does_not_delay_the_others(serve: Serve, clip: Path) -> None:
+    """Fragments paced at 200 ms: the other viewer's delivery delay is the same with a stuck
+    viewer in the audience (whose queue is full and who is skipping) as without one."""
+    import time
+
+    from server.config import Config
+
+    client = await serve(config=Config(send_budget=64 * 1024, max_behind=60))
+    init, fragments = clip_items(clip)
+    normal = await watcher(client)
+    pub = await publisher(client, "main-cam")
+    await pub.send_bytes(init.data)
+
+    async def paced(batch: list[MediaFragment]) -> list[float]:
+        delays = []
+        for fragment in batch:
+            sent = time.monotonic()
+            await pub.send_bytes(fragment.data)
+            before = len(normal.binary)
+            await normal.read_until(before)  # the next binary message
+            delays.append(time.monotonic() - sent)
+            await asyncio.sleep(0.2)
+        return sorted(delays)
+
+    await normal.read_until(0)
+    alone = await paced(fragments[:10])
+    stuck = raw_viewer(client.port, receive_buffer=4096)
+    await asyncio.sleep(0.2)
+    for _ in range(10):  # fill the stuck viewer's queue (and the kernel's buffers) past its budget
+        await pub.send_bytes(clip.read_bytes())
+    await normal.read_until(10 + 10 * len(fragments))
+    with_stuck = await paced(fragments[:10])  # (timestamps go back; the relay does not care)
+    lagging = [v for v in client.app[LIVE].programs["main"].fanout.viewers if v.gate.dropped]
+    assert len(lagging) == 1 and lagging[0].queued() > 0  # one viewer really is stuck and skipping
+    assert with_stuck[-1] < 0.05 and alone[-1] < 0.05
+    assert with_stuck[len(with_stuck) // 2] - alone[len(alone) // 2] < 0.01
+    stuck.close()
+    await pub.close()
