@@ -179,6 +179,8 @@ class LoadReport:
     failed: dict[str, int] = field(default_factory=dict)  # connection failures by reason
     open_at_end: int = 0
     held: int = 0  # open at the end and receiving (a fragment in the last HELD_WINDOW seconds)
+    viewers_with_media: int = 0  # got an init segment and at least one fragment
+    min_fragments: int = 0  # fewest fragments one viewer got
     disconnects: dict[str, int] = field(default_factory=dict)  # server-side ends, by close code
     messages: int = 0
     bytes: int = 0
@@ -281,6 +283,7 @@ class _Viewer(asyncio.BufferedProtocol):
         self.keep_left = 0
         self.control = bytearray()  # payload of the current control frame
         self.last_sequence = -1
+        self.inits = 0
         self.fragments = 0
         self.drops = 0
         self.ttff: float | None = None
@@ -367,7 +370,8 @@ class _Viewer(asyncio.BufferedProtocol):
                 if not self.remaining:
                     self._frame_end(wall)
                 continue
-            head = self.partial + data[pos : pos + 14] if self.partial else data[pos : pos + 14]
+            stop = min(pos + 14, end)  # never past what this read brought (the buffer is shared)
+            head = self.partial + data[pos:stop] if self.partial else data[pos:stop]
             parsed = _frame_header(head)
             if parsed is None:
                 self.partial = bytes(head)
@@ -424,6 +428,7 @@ class _Viewer(asyncio.BufferedProtocol):
             return
         if keep[4:8] == b"ftyp":
             run.inits += 1
+            self.inits += 1
             return
         run.fragments += 1
         self.fragments += 1
@@ -632,6 +637,8 @@ def _summarise(report: LoadReport, run: _Run, probes: list[_Viewer], settings: L
     report.fragments, report.texts, report.errors = run.fragments, run.texts, dict(run.errors)
     report.drops, report.unparsed = run.drops, run.unparsed
     report.viewers_with_drops = sum(v.drops > 0 for v in viewers)
+    report.viewers_with_media = sum(v.inits > 0 and v.fragments > 0 for v in viewers)
+    report.min_fragments = min((v.fragments for v in viewers), default=0)
     report.ttff_ms = Stats.of([v.ttff for v in viewers if v.ttff is not None])
     report.joins = len(probes)
     report.join_ttff_ms = Stats.of([v.ttff for v in probes if v.ttff is not None])

@@ -53,8 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", dest="log_format", choices=["text", "json"])
     serve.add_argument("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"])
 
-    from clients import publish, watch
+    from clients import loadtest, publish, watch
 
+    loadtest.add_arguments(
+        commands.add_parser("loadtest", help="many lean viewers of a stage from one process (loopback only)")
+    )
     publish.add_arguments(
         commands.add_parser("publish", help="push a file or a live test pattern to an input")
     )
@@ -119,6 +122,9 @@ def serve(config: Config) -> int:
         access_log=None,
         print=None,
         handle_signals=True,
+        # Thousands of viewers may (re)connect at once after a network blip; the default 128
+        # overflows and costs them seconds of SYN retries.
+        backlog=4096,
     )
     log.info("stopped")
     return 0
@@ -139,10 +145,11 @@ def token(config: Config, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("publish", "watch"):
-        from clients import publish, watch
+    if args.command in ("publish", "watch", "loadtest"):
+        from clients import loadtest, publish, watch
 
-        return publish.main(args) if args.command == "publish" else watch.main(args)
+        run = {"publish": publish.main, "watch": watch.main, "loadtest": loadtest.main}[args.command]
+        return run(args)
     flags = {
         k: v
         for k, v in vars(args).items()

@@ -1,0 +1,143 @@
+"""``forumcast loadtest``: its lean WebSocket client, checked against the real server.
+
+The end-to-end test publishes the live test pattern into the real app (a WebSocket
+publisher in the same loop, with the benchmark's send-time tap) and runs the load test with
+20 viewers for 3 s: every viewer must get the init segment and fragments, none may miss a
+fragment, and the latency figures must be there and sane. The unit tests feed the frame
+walker server frames cut at every possible place, and read a real fragment's marks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from clients import loadtest
+from clients.loadtest import LoadSettings, fragment_marks, ntp_to_unix, run_load
+from clients.publish import publish
+from clients.source import Item, pattern_items, split
+from clients.testpattern import PatternSettings, encode_clip
+from server.http.app import LIVE
+from server.live.frames import binary_frame, text_frame
+from server.media.types import MediaFragment
+from tests.conftest import Serve
+
+SETTINGS = PatternSettings(label="LOAD", width=320, height=180, gop=25, fragment_ms=200, preset="ultrafast")
+
+
+def test_fragment_marks_read_prft_and_sequence_number() -> None:
+    clip = split(encode_clip("LOAD", 1.2, SETTINGS, start=1_700_000_000.0))
+    assert len(clip.fragments) >= 5
+    for fragment in clip.fragments:
+        ntp, sequence = fragment_marks(fragment.data[: loadtest.PREFIX])
+        assert sequence == fragment.sequence_number
+        assert fragment.producer_time is not None
+        assert ntp_to_unix(ntp) == pytest.approx(fragment.producer_time, abs=1e-6)
+    assert fragment_marks(b"\0\0\0\x10moof\0\0\0\x08mdat") == (0, -1)  # no prft, no mfhd
+    assert fragment_marks(b"") == (0, -1)
+
+
+async def test_frames_cut_anywhere_are_read_alike() -> None:
+    clip = split(encode_clip("LOAD", 1.2, SETTINGS, start=time.time()))
+    big = binary_frame(bytes(70_000))  # a 64-bit length header
+    stream = (
+        text_frame({"type": "init", "mime": "video/mp4"})
+        + binary_frame(clip.init.data)
+        + b"".join(binary_frame(f.data) for f in clip.fragments)
+        + text_frame({"type": "error", "code": "live.too_slow", "message": "x"})
+        + binary_frame(b"")
+        + big
+    )
+
+    def read(cuts: list[int]) -> tuple[int, ...]:
+        run = loadtest._Run()
+        viewer = loadtest._Viewer(run, b"", b"", probe=False)
+        viewer.state = loadtest._OPEN
+        viewer.started_wall = 0.0  # every fragment counts as live
+        for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+            viewer._frames(stream, start, end, time.time())
+        return (
+            run.messages,
+            run.texts,
+            run.inits,
+            run.fragments,
+            run.drops,
+            len(run.keys),
+            sum(run.errors.values()),
+        )
+
+    whole = read([])
+    assert whole == (len(clip.fragments) + 5, 2, 1, len(clip.fragments) + 2, 0, len(clip.fragments), 1)
+    assert read(list(range(1, len(stream)))) == whole  # one byte at a time
+    rng = random.Random(7)
+    for _ in range(20):
+        assert read(sorted(rng.sample(range(1, len(stream)), 40))) == whole
+
+
+async def test_refuses_anything_but_loopback() -> None:
+    with pytest.raises(loadtest.ClientError, match="loopback"):
+        await run_load(LoadSettings("ws://192.0.2.1:8080/ws/watch/main", viewers=1, duration=1))
+    with pytest.raises(ValueError, match="viewers"):
+        LoadSettings("ws://127.0.0.1/ws/watch/main", viewers=loadtest.MAX_VIEWERS + 1)
+    with pytest.raises(ValueError, match="duration"):
+        LoadSettings("ws://127.0.0.1/ws/watch/main", viewers=1, duration=0)
+
+
+def test_main_reports_usage_problems(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    loadtest.add_arguments(parser)
+    args = parser.parse_args(["--server", "http://192.0.2.1:8080", "--stage", "main", "--viewers", "5"])
+    assert loadtest.main(args) == 2
+    assert "loopback" in capsys.readouterr().err
+
+
+async def test_twenty_viewers_against_the_real_server(serve: Serve, tmp_path: Path) -> None:
+    client = await serve()
+    key = client.app[LIVE].stream_key("main-cam")
+    sent_log = tmp_path / "sent.log"
+
+    async def tapped() -> AsyncIterator[Item]:
+        with sent_log.open("w", buffering=1) as log:
+            async for item in pattern_items(SETTINGS):
+                if isinstance(item, MediaFragment):
+                    log.write(f"{fragment_marks(item.data[: loadtest.PREFIX])[0]} {time.time():.6f}\n")
+                yield item
+
+    url = f"ws://127.0.0.1:{client.port}/ws/publish/main-cam"
+    publishing = asyncio.create_task(publish(url, key, tapped(), duration=5.5))
+    await asyncio.sleep(1.2)  # a whole GOP in the server's cache
+    report = await run_load(
+        LoadSettings(
+            f"ws://127.0.0.1:{client.port}/ws/watch/main",
+            viewers=20,
+            ramp_per_second=200,
+            duration=3,
+            joins=5,
+            sent_log=sent_log,
+        )
+    )
+    await publishing
+
+    assert report.connected == report.held == report.open_at_end == report.viewers_with_media == 20
+    assert not report.failed and not report.disconnects and not report.errors
+    assert report.inits == 25  # every viewer and every probe join got the init segment
+    assert report.min_fragments >= 10  # 3 s of 200 ms fragments, and the cached GOP
+    assert report.drops == 0 and report.unparsed == 0 and report.unmatched == 0
+    assert report.ttff_ms.count == 20 and report.ttff_ms.p99 is not None and 0 < report.ttff_ms.p99 < 1000
+    assert report.joins == 5 and report.join_ttff_ms.count == 5
+    assert report.join_ttff_ms.p99 is not None and report.join_ttff_ms.p99 < 1000
+    for stats in (report.latency_ms, report.added_latency_ms):
+        assert stats is not None and stats.count >= 100
+        assert stats.p50 is not None and stats.p99 is not None and stats.max is not None
+        assert 0 <= stats.p50 <= stats.p99 <= stats.max < 1000
+    assert report.added_latency_ms is not None and report.added_latency_ms.p99 is not None
+    assert report.latency_ms.p50 is not None and report.latency_ms.p50 >= 200  # the fragment's duration
+    assert report.added_latency_ms.p99 < report.latency_ms.p50
+    assert report.bytes > 20 * 10 * 1000 and report.cpu_percent >= 0
+    assert "held at the end        20" in report.describe()
