@@ -30,7 +30,7 @@ import av
 
 from clients.connection import SourceError
 from clients.testpattern import MOVFLAGS, PatternEncoder, PatternSettings
-from server.media.fmp4 import Fmp4Parser
+from server.media.fmp4 import Fmp4Parser, split_clip
 from server.media.rewrite import stamp_producer_time
 from server.media.timeline import loop_fragments
 from server.media.types import InitSegment, MediaFragment
@@ -128,13 +128,12 @@ def remux(path: Path, *, fragment_ms: int = 200) -> bytes:
 
 def split(data: bytes, *, max_box_size: int = MAX_BOX_SIZE) -> Clip:
     """fMP4 bytes as their init segment and fragments."""
-    items = Fmp4Parser(max_box_size=max_box_size).feed(data)
-    if not items or not isinstance(items[0], InitSegment):
+    if not data:  # anything else that is not fMP4 is refused by the parser, naming the problem
         raise SourceError("the stream does not start with an init segment (ftyp + moov)")
-    fragments = tuple(item for item in items[1:] if isinstance(item, MediaFragment))
+    init, fragments = split_clip(data, max_box_size=max_box_size)
     if not fragments:
         raise SourceError("the stream has no media fragments")
-    return Clip(items[0], fragments)
+    return Clip(init, tuple(fragments))
 
 
 def load_clip(path: Path, *, fragment_ms: int = 200) -> Clip:

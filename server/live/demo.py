@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from server.live.hub import LiveHub
 from server.live.inputs import LiveInput, PublisherSession
-from server.media.fmp4 import Fmp4Parser
+from server.media.fmp4 import split_clip
 from server.media.rewrite import stamp_producer_time
 from server.media.timeline import loop_fragments
 from server.media.types import InitSegment, MediaFragment
@@ -25,15 +25,6 @@ log = logging.getLogger("forumcast.demo")
 
 #: Encodes one clip: (label, seconds) -> fragmented MP4 bytes.
 Encoder = Callable[[str, float], bytes]
-
-
-def split(data: bytes) -> tuple[InitSegment, list[MediaFragment]]:
-    """An fMP4 clip as its init segment and fragments."""
-    items = Fmp4Parser().feed(data)
-    init = items[0]
-    assert isinstance(init, InitSegment), "a clip starts with its init segment"
-    fragments = [item for item in items[1:] if isinstance(item, MediaFragment)]
-    return init, fragments
 
 
 async def loop_clip(live: LiveInput, init: InitSegment, fragments: list[MediaFragment]) -> None:
@@ -63,7 +54,7 @@ async def run_demo(hub: LiveHub, encoder: Encoder, *, seconds: float = 4.0) -> N
             if stage.closed or program.source is None:
                 continue
             data = await asyncio.to_thread(encoder, stage.title.best("en"), seconds)
-            init, fragments = split(data)
+            init, fragments = split_clip(data)
             tasks.append(asyncio.create_task(loop_clip(program.source, init, fragments)))
             log.info("demo picture on stage %s (input %s)", stage.id, program.source.id)
         await asyncio.gather(*tasks)

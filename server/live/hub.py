@@ -17,7 +17,7 @@ from typing import Any
 
 from server.auth import Tokens
 from server.errors import ForumcastError
-from server.events import EventBus
+from server.events import EventBus, Subscription
 from server.live.inputs import LiveInput
 from server.live.program import Program
 from server.media.fanout import GOP_CACHE_BYTES
@@ -108,7 +108,7 @@ class LiveHub:
                         last_stats = now
                         self._send_stats(now)
 
-    async def _relay_schedule(self, subscription: Any) -> None:
+    async def _relay_schedule(self, subscription: Subscription) -> None:
         async for event in subscription:
             if (
                 event.type in ("session.started", "session.ended", "stage.delayed")

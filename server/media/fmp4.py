@@ -386,3 +386,13 @@ def _parse_traf(
         tfdt_version=version,
     )
     return fragment, cursor
+
+
+def split_clip(
+    data: bytes, *, max_box_size: int = DEFAULT_MAX_BOX_SIZE
+) -> tuple[InitSegment, list[MediaFragment]]:
+    """A whole fMP4 clip as its first init segment and its fragments (``media.*`` if it is not one)."""
+    items = Fmp4Parser(max_box_size=max_box_size).feed(data)
+    if not items or not isinstance(items[0], InitSegment):
+        raise MediaError("media.bad_init", "the clip does not start with an init segment (ftyp + moov)")
+    return items[0], [item for item in items[1:] if isinstance(item, MediaFragment)]

@@ -50,9 +50,6 @@ class ScheduleService:
             log.info("replayed %d recorded delay(s)", len(recorded))
         self._changed()
 
-    async def delays(self, stage: str) -> list[Delay]:
-        return [Delay.from_json(item) for item in await self._store.items(self._key(stage))]
-
     def require_stage(self, stage: str) -> None:
         if self.event.stage(stage) is None:
             raise ForumcastError("schedule.unknown_stage", f"no stage {stage!r}")

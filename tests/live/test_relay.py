@@ -7,6 +7,7 @@ import json
 import random
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 
 from server.http.app import LIVE
-from server.media.fmp4 import Fmp4Parser
+from server.media.fmp4 import Fmp4Parser, split_clip
 from server.media.types import InitSegment, MediaFragment
 from tests.conftest import Serve, auth, ffmpeg
 
@@ -22,10 +23,7 @@ Client = TestClient[Any, Any]
 
 
 def clip_items(clip: Path) -> tuple[InitSegment, list[MediaFragment]]:
-    items = Fmp4Parser().feed(clip.read_bytes())
-    init, fragments = items[0], items[1:]
-    assert isinstance(init, InitSegment)
-    return init, [f for f in fragments if isinstance(f, MediaFragment)]
+    return split_clip(clip.read_bytes())
 
 
 async def publisher(client: Client, input_id: str, **params: str) -> aiohttp.ClientWebSocketResponse:
@@ -253,6 +251,29 @@ def raw_viewer(
     return sock
 
 
+async def read_raw(
+    sock: socket.socket, *, until: Callable[[list[tuple[int, bytes]]], bool] | None = None
+) -> list[tuple[int, bytes]]:
+    """Read a raw viewer's socket until ``until(frames)`` holds or the connection ends (10 s at most)."""
+    sock.setblocking(False)
+    raw = b""
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                chunk = sock.recv(1 << 20)
+            except BlockingIOError:
+                if until is not None and until(read_raw_frames(raw.split(b"\r\n\r\n", 1)[-1])):
+                    break
+                await asyncio.sleep(0.01)
+                continue
+            except ConnectionError:
+                break
+            if not chunk:
+                break
+            raw += chunk
+    return read_raw_frames(raw.split(b"\r\n\r\n", 1)[1])
+
+
 def read_raw_frames(data: bytes) -> list[tuple[int, bytes]]:
     """Unmasked server WebSocket frames (opcode, payload) from a raw byte stream."""
     frames, at = [], 0
@@ -295,19 +316,7 @@ async def test_throttled_viewer_skips_to_keyframes_and_others_get_everything(
     )
     assert dropped > 0
     # Now the slow viewer reads what it was sent: after every gap comes a keyframe.
-    slow.setblocking(False)
-    raw = b""
-    async with asyncio.timeout(10):
-        while True:
-            try:
-                chunk = slow.recv(1 << 20)
-            except BlockingIOError:
-                if len(read_raw_frames(raw.split(b"\r\n\r\n", 1)[-1])) >= 2 + len(got_normal) - dropped:
-                    break
-                await asyncio.sleep(0.05)
-                continue
-            raw += chunk
-    frames = read_raw_frames(raw.split(b"\r\n\r\n", 1)[1])
+    frames = await read_raw(slow, until=lambda frames: len(frames) >= 2 + len(got_normal) - dropped)
     parser = Fmp4Parser()
     got_slow = [i for op, p in frames if op == 2 for i in parser.feed(p) if isinstance(i, MediaFragment)]
     assert len(got_slow) == len(got_normal) - dropped
@@ -335,24 +344,10 @@ async def test_viewer_behind_too_long_is_closed_with_1008(serve: Serve, clip: Pa
             await asyncio.sleep(0.1)
     # The viewer wakes up and reads its queue: at the end are the error and the close frame,
     # then the server drops the connection.
-    slow.setblocking(False)
-    raw = b""
-    async with asyncio.timeout(10):
-        while True:
-            try:
-                chunk = slow.recv(1 << 20)
-            except BlockingIOError:
-                await asyncio.sleep(0.01)
-                continue
-            except ConnectionError:
-                break
-            if not chunk:
-                break
-            raw += chunk
+    frames = await read_raw(slow)  # until the server drops the connection
     async with asyncio.timeout(5):
         while client.app[LIVE].programs["main"].viewer_count:
             await asyncio.sleep(0.05)
-    frames = read_raw_frames(raw.split(b"\r\n\r\n", 1)[1])
     assert any(op == 1 and b"live.too_slow" in p for op, p in frames)
     close = [p for op, p in frames if op == 8]
     assert close and int.from_bytes(close[0][:2], "big") == 1008

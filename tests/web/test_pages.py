@@ -20,9 +20,11 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from server.clock import ManualClock
 from server.http.app import LIVE
-from server.live.demo import loop_clip, split
+from server.live.demo import loop_clip
 from server.live.inputs import InputState, LiveInput
+from server.media.fmp4 import split_clip
 from server.media.types import InitSegment, MediaFragment
+from server.tasks import background
 from tests.conftest import Serve, at, auth
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -65,14 +67,9 @@ class Console:
 @contextlib.asynccontextmanager
 async def looping(live: LiveInput, clip: Path) -> AsyncIterator[InitSegment]:
     """Publish ``clip`` into ``live`` in real time, as the demo does, for the block's duration."""
-    init, fragments = split(clip.read_bytes())
-    task = asyncio.create_task(loop_clip(live, init, fragments))
-    try:
+    init, fragments = split_clip(clip.read_bytes())
+    async with background(loop_clip(live, init, fragments), name="test-loop"):
         yield init
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def screenshot(page: Page, name: str) -> None:
