@@ -7,7 +7,8 @@ message. How a code is reported on the wire lives here and nowhere else::
     ├── ConfigError                config.*      (the CLI turns it into exit code 2)
     ├── ScheduleError              schedule.*    (a bad event file: every problem listed)
     ├── AuthError                  auth.*        (401 / 403)
-    └── MediaError                 media.*       (malformed fMP4 from a publisher)
+    ├── MediaError                 media.*       (malformed fMP4 from a publisher)
+    └── ModelError                 model.*       (a 3D upload the ingest pipeline refuses)
 
 Handlers raise; the HTTP middleware and (later) the WebSocket layer look the code up in
 :data:`CODES` to pick the HTTP status and the WebSocket close code.
@@ -69,6 +70,29 @@ CODES: dict[str, Wire] = {
     "live.bad_control": BAD_REQUEST,
     "live.too_slow": Wire(400, 1008),
     "live.shutting_down": Wire(503, 1001),
+    # The exhibition: catalog, uploads, jobs, meeting requests.
+    "exhibit.unknown": NOT_FOUND,
+    "exhibit.bad_query": BAD_REQUEST,
+    "exhibit.invalid_catalog": BAD_REQUEST,
+    "job.unknown": NOT_FOUND,
+    "meeting.invalid": Wire(422, 1008),
+    "meeting.unknown": NOT_FOUND,
+    "meeting.rate_limited": Wire(429, 1008),
+    "meeting.already_decided": CONFLICT,
+    "model.unknown": NOT_FOUND,
+    # 3D uploads the ingest pipeline refuses (HTTP) or that make the CLI exit with code 2.
+    "model.too_large": Wire(413, 1009),
+    "model.unknown_format": Wire(415, 1003),
+    "model.corrupt": BAD_REQUEST,
+    "model.empty": Wire(422, 1007),
+    "model.no_faces": Wire(422, 1007),
+    "model.non_finite": Wire(422, 1007),
+    "model.too_many_triangles": Wire(413, 1009),
+    "model.unsafe_archive": Wire(422, 1007),
+    "model.archive_too_large": Wire(413, 1009),
+    "model.too_many_entries": Wire(413, 1009),
+    "model.external_uri": Wire(422, 1007),
+    "model.bad_option": BAD_REQUEST,
     "internal.error": INTERNAL,
 }
 
@@ -133,3 +157,17 @@ class AuthError(ForumcastError):
 
 class MediaError(ForumcastError):
     """A publisher sent bytes that are not relayable fragmented MP4; the message says why."""
+
+
+class ModelError(ForumcastError):
+    """A 3D model was refused by the ingest pipeline; the message says why in one line.
+
+    Raised in worker processes and re-raised in the server, so it pickles by its code and
+    message (exceptions pickle by ``args``, which would lose the code).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+
+    def __reduce__(self) -> tuple[type[ModelError], tuple[str, str]]:
+        return (ModelError, (self.code, self.message))
