@@ -8,8 +8,11 @@ full text over both languages' titles and summaries, and paginate over a stable 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from server.errors import ForumcastError
 
 
 class Category(StrEnum):
@@ -79,3 +82,103 @@ class Exhibit:
     envelope: tuple[float, float, float] = (4.0, 4.0, 4.0)
     demo: bool = False
     tags: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a query's results and the totals a pager needs."""
+
+    items: list[Exhibit]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+class Catalog:
+    """The exhibits of the hall, in their stable order (booth, then id)."""
+
+    def __init__(self, exhibits: Iterable[Exhibit]) -> None:
+        ordered = sorted(exhibits, key=lambda e: (e.booth, e.id))
+        self._by_id = {e.id: e for e in ordered}
+        if len(self._by_id) != len(ordered):
+            raise ValueError("duplicate exhibit ids")
+        self._order = ordered
+        # Lower-cased text of both languages, searched by substring: Chinese has no spaces,
+        # so word tokenising would miss most queries.
+        self._text = {
+            e.id: _fold(" ".join((e.title_en, e.title_zh, e.summary_en, e.summary_zh, e.organisation)))
+            for e in ordered
+        }
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __iter__(self) -> Iterator[Exhibit]:
+        return iter(self._order)
+
+    def __contains__(self, exhibit_id: object) -> bool:
+        return exhibit_id in self._by_id
+
+    def get(self, exhibit_id: str) -> Exhibit:
+        try:
+            return self._by_id[exhibit_id]
+        except KeyError:
+            raise ForumcastError("exhibit.unknown", f"no exhibit {exhibit_id!r}") from None
+
+    def countries(self) -> list[str]:
+        return sorted({e.country for e in self._order})
+
+    def query(
+        self,
+        *,
+        country: str | None = None,
+        category: str | None = None,
+        q: str | None = None,
+        page: int = 1,
+        per_page: int = 24,
+        max_per_page: int = 200,
+    ) -> Page:
+        """Exhibits matching every given filter, one page of them in catalog order.
+
+        ``country`` and ``category`` accept a comma-separated list (any of them matches);
+        ``q`` matches when every whitespace-separated term occurs in a title, summary or
+        organisation, either language, ignoring case.
+        """
+        if page < 1:
+            raise ForumcastError("exhibit.bad_query", f"page must be 1 or more, got {page}")
+        if not 1 <= per_page <= max_per_page:
+            raise ForumcastError(
+                "exhibit.bad_query", f"per_page must be between 1 and {max_per_page}, got {per_page}"
+            )
+        countries = _choices(country, str.upper)
+        categories = _choices(category, str.lower)
+        if categories:
+            unknown = categories - {c.value for c in Category}
+            if unknown:
+                raise ForumcastError(
+                    "exhibit.bad_query",
+                    f"unknown category {', '.join(sorted(unknown))}; "
+                    f"known: {', '.join(c.value for c in Category)}",
+                )
+        terms = _fold(q or "").split()
+        hits = [
+            e
+            for e in self._order
+            if (not countries or e.country in countries)
+            and (not categories or e.category.value in categories)
+            and all(term in self._text[e.id] for term in terms)
+        ]
+        start = (page - 1) * per_page
+        return Page(hits[start : start + per_page], len(hits), page, per_page)
+
+
+def _choices(value: str | None, norm: Callable[[str], str]) -> set[str]:
+    return {norm(v.strip()) for v in (value or "").split(",") if v.strip()}

@@ -87,6 +87,30 @@ class Metrics:
         self.store_errors = Counter(
             "forumcast_store_errors", "Store operations that failed after retries", registry=r
         )
+        self.exhibit_views = Counter(
+            "forumcast_exhibit_views",
+            "Detail views of an exhibit in the hall (every view, not unique visitors)",
+            ["exhibit"],
+            registry=r,
+        )
+        self.exhibit_model_loads = Counter(
+            "forumcast_exhibit_model_loads",
+            "Exhibit 3D models loaded by a browser (every load, not unique visitors)",
+            ["exhibit"],
+            registry=r,
+        )
+        self.ingest_jobs = Counter(
+            "forumcast_ingest_jobs",
+            "3D model ingest jobs finished, by outcome (done or failed)",
+            ["outcome"],
+            registry=r,
+        )
+        self.ingest_seconds = Histogram(
+            "forumcast_ingest_duration_seconds",
+            "Time from an upload's acceptance to its LOD chain being stored",
+            buckets=(0.5, 1, 2, 5, 10, 20, 40, 80, 160),
+            registry=r,
+        )
         for stage in stages:
             self.stage_live.labels(stage=stage).set(0)
             self.schedule_delays.labels(stage=stage)
