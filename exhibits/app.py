@@ -1,13 +1,73 @@
-"""Mounting the exhibition on the server: typed app state, lifetimes and routes.
+"""Mounting the exhibition on the server: typed app state, its lifetime and its routes.
 
-``setup(app)`` is called by :func:`server.http.app.create_app`. The exhibition's state
-lives under :data:`EXHIBITION`; the store, metrics and tokens are the server's.
+``setup(app)`` is called by :func:`server.http.app.create_app` after the store's context,
+so the exhibition can count visits and keep meeting requests in the server's store. The
+exhibition's own state lives under :data:`EXHIBITION`: the catalog (``catalog`` setting,
+else the built-in demo catalog), the model files under ``data_dir``, and the worker pool,
+which is started and stopped with the app.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 from aiohttp import web
 
 from exhibits.service import Exhibition
+from server.config import Config
+from server.metrics import Metrics
 
 EXHIBITION = web.AppKey("exhibition", Exhibition)
+
+log = logging.getLogger("forumcast.exhibits")
+
+
+def open_exhibition(config: Config, metrics: Metrics) -> Exhibition:
+    """The exhibition the settings describe (the catalog is read here: errors stop the start)."""
+    from exhibits.catalog import Catalog
+    from exhibits.catalog_file import load_catalog
+    from exhibits.modelstore import ModelStore
+    from exhibits.pipeline import Limits
+
+    if config.catalog:
+        exhibits = load_catalog(config.catalog)
+    else:
+        from exhibits.demo_catalog import demo_catalog
+
+        exhibits = demo_catalog()
+    limits = Limits(max_upload_bytes=config.max_upload_bytes, max_triangles=config.max_triangles)
+    return Exhibition(
+        Catalog(exhibits),
+        ModelStore(Path(config.data_dir)),
+        metrics=metrics,
+        limits=limits,
+        workers=config.ingest_workers,
+        cache_bytes=config.model_cache_bytes,
+    )
+
+
+async def _exhibition_ctx(app: web.Application) -> AsyncIterator[None]:
+    from server.http.app import CONFIG
+    from server.tasks import background
+
+    exhibition = app[EXHIBITION]
+    async with background(exhibition.run(demo_models=app[CONFIG].demo_models), name="forumcast-exhibition"):
+        yield
+
+
+def setup(app: web.Application) -> None:
+    """Create the exhibition from the app's settings and mount its routes."""
+    from exhibits import api
+    from server.http.app import CONFIG, METRICS
+
+    app[EXHIBITION] = open_exhibition(app[CONFIG], app[METRICS])
+    app.cleanup_ctx.append(_exhibition_ctx)
+    api.setup(app)
+    try:
+        from exhibits import engagement_api
+    except ImportError:  # pragma: no cover - lands with visits and meeting requests
+        log.debug("no engagement routes yet")
+    else:
+        engagement_api.setup(app)

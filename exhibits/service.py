@@ -1,19 +1,281 @@
-"""The exhibition as the server holds it: the catalog, each exhibit's models, the hall.
+"""The exhibition as the server holds it: the catalog, each exhibit's model, jobs, the hall.
 
-(Skeleton: grows with the model store, the ingest jobs and the hall.)
+:class:`Exhibition` ties the pieces together for the HTTP layer and owns their lifetimes
+(``start``/``close``, called from the app's cleanup context):
+
+* the exhibits' current models, read from the model store's manifests and re-read every
+  few seconds in a thread, so a model ingested by ``forumcast exhibits ingest`` into the
+  same data dir shows up without a restart;
+* ingest jobs for uploads, run in the worker pool and committed to the store;
+* the demo models: each demo exhibit without a current demo model gets its procedural
+  model built and run through the pipeline, in the background at start, and cached in
+  the data dir (a restart reuses them);
+* ``/hall.glb``: rebuilt in a worker whenever a smallest LOD changes (debounced), stored
+  content-addressed, and reused across restarts while its inputs are the same.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
 from exhibits.catalog import Catalog, Exhibit
+from exhibits.hall import HallLayout, layout_hall
+from exhibits.jobs import Job, Jobs
+from exhibits.model import IngestResult
+from exhibits.modelstore import ModelAsset, ModelStore, sha256_hex
+from exhibits.pipeline import Limits
+from exhibits.serving import BlobCache
+from exhibits.workers import Workers, build_hall, ingest_demo, ingest_upload
+from server.errors import ForumcastError
+from server.metrics import Metrics
+from server.tasks import background
+
+log = logging.getLogger("forumcast.exhibits")
+
+#: Bump when the procedural models or the pipeline change what a demo model looks like.
+DEMO_MODELS_VERSION = "demo-1"
+#: Bump when the hall scene's construction changes.
+HALL_VERSION = "hall-1"
+UNITS = ("mm", "cm", "m", "in")
+UPS = ("y", "z")
 
 
 class Exhibition:
     """The catalog and everything attached to its exhibits."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        models: ModelStore,
+        *,
+        metrics: Metrics | None = None,
+        limits: Limits | None = None,
+        workers: int = 2,
+        cache_bytes: int = 256 * 2**20,
+        rescan_seconds: float = 5.0,
+    ) -> None:
         self.catalog = catalog
+        self.models = models
+        self.metrics = metrics
+        self.limits = limits or Limits()
+        self.workers = Workers(processes=workers)
+        self.jobs = Jobs()
+        self.cache = BlobCache(max_bytes=cache_bytes)
+        self.layout: HallLayout = layout_hall(list(catalog))
+        self.rescan_seconds = rescan_seconds
+        self._assets: dict[str, ModelAsset] = {}
+        self._stamps: dict[str, int | None] = {}
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._hall_sha: str | None = None
+        self._hall_bytes: int | None = None
+        self._hall_ready = asyncio.Event()
+        self._hall_wanted = asyncio.Event()
+        self.demo_pending = 0
+
+    # -- lifetime -------------------------------------------------------------------
+
+    async def run(self, *, demo_models: bool) -> None:
+        """Start the pool, load the manifests, then keep models and hall current until cancelled."""
+        self.workers.start()
+        try:
+            await self.rescan()
+            async with background(self._hall_loop(), name="forumcast-hall"):
+                self._hall_wanted.set()
+                if demo_models:
+                    self._spawn(self._build_demo_models())
+                while True:
+                    await asyncio.sleep(self.rescan_seconds)
+                    if await self.rescan():
+                        self._hall_wanted.set()
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            for task in list(self._tasks):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.workers.close()
+
+    def _spawn(self, work: object) -> None:
+        task: asyncio.Task[object] = asyncio.ensure_future(work)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- exhibits and their models --------------------------------------------------
 
     def exhibit(self, exhibit_id: str) -> Exhibit:
         """The exhibit, or ``exhibit.unknown`` (404)."""
         return self.catalog.get(exhibit_id)
+
+    def asset(self, exhibit_id: str) -> ModelAsset | None:
+        return self._assets.get(exhibit_id)
+
+    def jobs_pending(self, exhibit_id: str) -> bool:
+        """Whether a model for the exhibit is being made (an upload, or its demo model)."""
+        exhibit = self.catalog.get(exhibit_id)
+        return self.jobs.active(exhibit_id) > 0 or (exhibit.demo and self.demo_pending > 0)
+
+    def hall_bytes(self) -> int | None:
+        return self._hall_bytes
+
+    async def rescan(self) -> bool:
+        """Re-read manifests that changed on disk; True if any exhibit's model changed."""
+        ids = [exhibit.id for exhibit in self.catalog]
+        stamps = await asyncio.to_thread(lambda: {i: self.models.manifest_stamp(i) for i in ids})
+        changed = [i for i in ids if stamps[i] != self._stamps.get(i)]
+        if not changed:
+            return False
+        found = await asyncio.to_thread(lambda: {i: self.models.manifest(i) for i in changed})
+        for exhibit_id, entry in found.items():
+            if entry is None:
+                self._assets.pop(exhibit_id, None)
+                self._stamps[exhibit_id] = None
+            else:
+                self._assets[exhibit_id], self._stamps[exhibit_id] = entry
+        return True
+
+    async def _commit(self, exhibit_id: str, result: IngestResult, source: str) -> ModelAsset:
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        asset = ModelAsset.from_result(exhibit_id, result, created=created, source=source)
+        await asyncio.to_thread(self.models.commit, asset, [lod.glb for lod in result.lods])
+        self._assets[exhibit_id] = asset
+        self._stamps[exhibit_id] = await asyncio.to_thread(self.models.manifest_stamp, exhibit_id)
+        self._hall_wanted.set()
+        return asset
+
+    # -- uploads --------------------------------------------------------------------
+
+    def check_options(self, unit: str | None, up: str | None) -> None:
+        if unit is not None and unit not in UNITS:
+            raise ForumcastError("model.bad_option", f"unit must be one of {', '.join(UNITS)}, got {unit!r}")
+        if up is not None and up not in UPS:
+            raise ForumcastError("model.bad_option", f"up must be y or z, got {up!r}")
+
+    def submit(
+        self, exhibit: Exhibit, data: bytes, filename: str, *, unit: str | None, up: str | None
+    ) -> Job:
+        """Accept an upload: a job that runs the pipeline in a worker and stores the result."""
+        self.check_options(unit, up)
+        job = self.jobs.create(exhibit.id, filename, len(data))
+        source = sha256_hex(data)
+        started = time.perf_counter()
+
+        async def runner(job: Job, progress: object) -> IngestResult:
+            return await self.workers.run(
+                ingest_upload,
+                job.id,
+                data,
+                filename,
+                unit,
+                up,
+                exhibit.envelope,
+                self.limits,
+                job=job.id,
+                progress=progress,  # type: ignore[arg-type]
+            )
+
+        async def commit(job: Job, result: IngestResult) -> ModelAsset:
+            return await self._commit(exhibit.id, result, f"upload:{source}")
+
+        async def run() -> None:
+            await self.jobs.run(job, runner, commit)
+            if self.metrics is not None:
+                self.metrics.ingest_jobs.labels(outcome=job.state.value).inc()
+                self.metrics.ingest_seconds.observe(time.perf_counter() - started)
+            log.info("ingest %s for %s: %s", job.id, job.exhibit, job.error.message if job.error else "done")
+
+        self._spawn(run())
+        return job
+
+    # -- demo models ----------------------------------------------------------------
+
+    async def _build_demo_models(self) -> None:
+        current = f"demo:{DEMO_MODELS_VERSION}"
+
+        def needs_model(exhibit: Exhibit) -> bool:
+            # A demo exhibit keeps a model an exhibitor uploaded; an older demo model is redone.
+            asset = self._assets.get(exhibit.id)
+            return exhibit.demo and (
+                asset is None or (asset.source.startswith("demo:") and asset.source != current)
+            )
+
+        wanted = [exhibit for exhibit in self.catalog if needs_model(exhibit)]
+        self.demo_pending = len(wanted)
+        if wanted:
+            log.info(
+                "building %d demo models in the background (cached in %s)", len(wanted), self.models.root
+            )
+
+        async def one(exhibit: Exhibit) -> None:
+            try:
+                result = await self.workers.run(ingest_demo, f"demo-{exhibit.id}", exhibit, self.limits)
+                await self._commit(exhibit.id, result, current)
+            except ForumcastError as exc:
+                log.error("demo model for %s refused: %s", exhibit.id, exc.message)
+            finally:
+                self.demo_pending -= 1
+
+        await asyncio.gather(*(one(exhibit) for exhibit in wanted))
+        if wanted:
+            log.info("demo models ready")
+
+    # -- the hall -------------------------------------------------------------------
+
+    def _hall_inputs(self) -> tuple[str, dict[str, Path]]:
+        smallest = {
+            exhibit_id: self.models.path(asset.lods[-1].sha256)
+            for exhibit_id, asset in sorted(self._assets.items())
+            if asset.lods
+        }
+        key = json.dumps(
+            [HALL_VERSION, [e.id for e in self.catalog], {k: p.stem for k, p in smallest.items()}]
+        )
+        return hashlib.sha256(key.encode()).hexdigest(), smallest
+
+    async def _hall_loop(self) -> None:
+        while True:
+            await self._hall_wanted.wait()
+            # Let a burst of commits (the demo models at start) settle into one rebuild.
+            await asyncio.sleep(1.0 if self.demo_pending else 0.2)
+            self._hall_wanted.clear()
+            try:
+                await self._build_hall()
+            except Exception:
+                log.exception("could not build the hall scene")
+
+    async def _build_hall(self) -> None:
+        key, smallest = self._hall_inputs()
+        index = self.models.root / "hall.json"
+        known = await asyncio.to_thread(_read_json, index)
+        if known.get("inputs") == key and await asyncio.to_thread(self.models.has, known.get("sha", "")):
+            self._hall_sha = str(known["sha"])
+            self._hall_bytes = await asyncio.to_thread(
+                lambda: self.models.path(str(known["sha"])).stat().st_size
+            )
+        else:
+            data = await self.workers.run(build_hall, list(self.catalog), smallest)
+            sha, _ = await asyncio.to_thread(self.models.put, data)
+            await asyncio.to_thread(index.write_text, json.dumps({"inputs": key, "sha": sha}))
+            self._hall_sha, self._hall_bytes = sha, len(data)
+            log.info("hall scene %s: %d bytes, %d models", sha[:12], len(data), len(smallest))
+        self._hall_ready.set()
+
+    async def hall_sha(self) -> str:
+        """The sha256 of the current hall GLB, waiting for the first build if needed."""
+        await self._hall_ready.wait()
+        assert self._hall_sha is not None
+        return self._hall_sha
+
+
+def _read_json(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

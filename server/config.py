@@ -62,6 +62,25 @@ class Config:
         default=10.0, metadata=_doc("seconds a viewer may stay behind before it is closed")
     )
 
+    catalog: str = field(default="", metadata=_doc("exhibit catalog (.yaml or .csv); empty = built-in demo"))
+    demo_models: bool = field(
+        default=True,
+        metadata=_doc("build the demo exhibits' procedural models at start (cached in data_dir)"),
+    )
+    ingest_workers: int = field(default=2, metadata=_doc("processes for 3D ingest and the hall scene"))
+    max_upload_bytes: int = field(
+        default=100 * 2**20, metadata=_doc("largest 3D model upload, bytes (413 above)")
+    )
+    max_triangles: int = field(default=5_000_000, metadata=_doc("most triangles an uploaded model may have"))
+    model_compression: str = field(
+        default="opt-in", metadata=_doc("gzip/br for model files: off, opt-in (?compress=1) or auto")
+    )
+    cors_origins: str = field(
+        default="*",
+        metadata=_doc("origins that may fetch model files: '*', a comma-separated list, or empty"),
+    )
+    model_cache_bytes: int = field(default=256 * 2**20, metadata=_doc("memory for hot model files, bytes"))
+
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
@@ -70,7 +89,11 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 _TYPES: dict[str, type] = {
     f.name: dict if f.default is dataclasses.MISSING else type(f.default) for f in dataclasses.fields(Config)
 }
-_CHOICES = {"log_format": ("text", "json"), "log_level": ("debug", "info", "warning", "error")}
+_CHOICES = {
+    "log_format": ("text", "json"),
+    "log_level": ("debug", "info", "warning", "error"),
+    "model_compression": ("off", "opt-in", "auto"),
+}
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
@@ -118,6 +141,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"config: {where} must be between 1 and 65535, got {result}")
     if key in ("max_box_size", "gop_cache_bytes", "send_budget") and result < 4096:
         raise ConfigError(f"config: {where} must be at least 4096 bytes, got {result}")
+    if key in ("ingest_workers", "max_upload_bytes", "max_triangles", "model_cache_bytes") and result < 1:
+        raise ConfigError(f"config: {where} must be at least 1, got {result}")
     if key == "max_behind" and result <= 0:
         raise ConfigError(f"config: {where} must be positive, got {result}")
     if key in ("upcoming_minutes",) and result < 0:

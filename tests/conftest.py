@@ -38,14 +38,25 @@ def event() -> Event:
 Serve = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
+def server_config(data_dir: Path, **changes: Any) -> Config:
+    """Settings for a test server: its own data dir, the small fixture catalog, no demo models."""
+    base = Config(data_dir=str(data_dir), catalog=str(FIXTURES / "exhibits.yaml"), demo_models=False)
+    return base.replace(**changes)
+
+
 @pytest.fixture
-def serve(aiohttp_client: Any, event: Event) -> Serve:
-    """Start the real app on a loopback port: ``await serve(event=..., clock=..., config=...)``."""
+def serve(aiohttp_client: Any, event: Event, tmp_path: Path) -> Serve:
+    """Start the real app on a loopback port: ``await serve(event=..., clock=..., **settings)``.
+
+    The app gets :func:`server_config` with ``settings`` (data under the test's tmp_path),
+    unless a whole ``config`` is given.
+    """
 
     async def start(
-        *, event: Event = event, clock: Clock | None = None, config: Config | None = None
+        *, event: Event = event, clock: Clock | None = None, config: Config | None = None, **settings: Any
     ) -> TestClient[Any, Any]:
-        app = create_app(config or Config(), event, tokens=TOKENS, clock=clock)
+        config = config or server_config(tmp_path / "data", **settings)
+        app = create_app(config, event, tokens=TOKENS, clock=clock)
         client: TestClient[Any, Any] = await aiohttp_client(app)
         return client
 

@@ -181,6 +181,7 @@ def create_app(
     config: Config, event: Event, *, tokens: Tokens, clock: Clock | None = None
 ) -> web.Application:
     """A ready-to-run application serving ``event``."""
+    from exhibits import app as exhibition
     from server.http import inputs_api, ops, pages, schedule_api
     from server.live import publish, watch
 
@@ -199,4 +200,5 @@ def create_app(
     watch.setup(app)
     pages.setup(app)
     inputs_api.setup(app)
+    exhibition.setup(app)
     return app

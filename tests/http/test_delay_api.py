@@ -10,7 +10,6 @@ import pytest
 import redis
 
 from server.clock import ManualClock
-from server.config import Config
 from server.http.app import BUS
 from tests.conftest import SECRET, Serve, at, auth
 from tests.redis_server import RedisServer
@@ -127,18 +126,18 @@ async def test_unknown_stage_is_404_for_a_producer(serve: Serve) -> None:
 
 
 async def test_delays_persist_in_redis_across_instances(serve: Serve, redis_server: RedisServer) -> None:
-    config = Config(redis_url=redis_server.url)
+    config = {"redis_url": redis_server.url}
     redis.Redis.from_url(redis_server.url).flushdb()
-    first = await serve(clock=morning(), config=config)
+    first = await serve(clock=morning(), **config)
     response = await first.post("/api/v1/stages/main/delay", json={"minutes": 15}, headers=auth("producer"))
     assert response.status == 200
     await first.close()
     # A new instance on the same Redis replays the delay at start-up.
-    second = await serve(clock=ManualClock(at("2020-12-06T09:40:00+08:00")), config=config)
+    second = await serve(clock=ManualClock(at("2020-12-06T09:40:00+08:00")), **config)
     body = await (await second.get("/api/v1/stages/main")).json()
     assert body["delay_minutes"] == 15 and body["sessions"][0]["end"] == "2020-12-06T10:15:00+08:00"
     await second.post("/api/v1/stages/main/delay", json={"minutes": -5}, headers=auth("producer"))
     await second.close()
-    third = await serve(clock=ManualClock(at("2020-12-06T09:45:00+08:00")), config=config)
+    third = await serve(clock=ManualClock(at("2020-12-06T09:45:00+08:00")), **config)
     body = await (await third.get("/api/v1/stages/main")).json()
     assert body["delay_minutes"] == 10 and body["sessions"][1]["start"] == "2020-12-06T10:10:00+08:00"

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from server.clock import ManualClock
-from server.config import Config
 from tests.conftest import Serve, at, auth
 from tests.redis_server import RedisServer
 
@@ -62,7 +61,7 @@ async def test_each_app_has_its_own_registry(serve: Serve) -> None:
 
 
 async def test_metrics_can_require_an_ops_token(serve: Serve) -> None:
-    client = await serve(config=Config(metrics_token=True))
+    client = await serve(metrics_token=True)
     assert (await client.get("/metrics")).status == 401
     assert (await client.get("/metrics", headers=auth("producer"))).status == 403
     assert (await client.get("/metrics", headers=auth("ops"))).status == 200
@@ -85,7 +84,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 async def test_readiness_follows_redis(serve: Serve, own_redis: RedisServer) -> None:
-    client = await serve(config=Config(redis_url=own_redis.url))
+    client = await serve(redis_url=own_redis.url)
     assert (await client.get("/readyz")).status == 200
     own_redis.stop()
     down = await client.get("/readyz")

@@ -293,9 +293,8 @@ def read_raw_frames(data: bytes) -> list[tuple[int, bytes]]:
 async def test_throttled_viewer_skips_to_keyframes_and_others_get_everything(
     serve: Serve, clip: Path
 ) -> None:
-    from server.config import Config
 
-    client = await serve(config=Config(send_budget=64 * 1024, max_behind=60))
+    client = await serve(send_budget=64 * 1024, max_behind=60)
     _, fragments = clip_items(clip)
     normal = await watcher(client)
     # A viewer that reads nothing: a tiny receive window, so the server's queue grows.
@@ -330,9 +329,8 @@ async def test_throttled_viewer_skips_to_keyframes_and_others_get_everything(
 
 
 async def test_viewer_behind_too_long_is_closed_with_1008(serve: Serve, clip: Path) -> None:
-    from server.config import Config
 
-    client = await serve(config=Config(send_budget=8 * 1024, max_behind=0.3))
+    client = await serve(send_budget=8 * 1024, max_behind=0.3)
     slow = raw_viewer(client.port, receive_buffer=4096)
     await asyncio.sleep(0.2)
     (viewer,) = client.app[LIVE].programs["main"].fanout.viewers
@@ -392,9 +390,8 @@ async def test_a_stuck_viewer_does_not_delay_the_others(serve: Serve, clip: Path
     viewer in the audience (whose queue is full and who is skipping) as without one."""
     import time
 
-    from server.config import Config
 
-    client = await serve(config=Config(send_budget=64 * 1024, max_behind=60))
+    client = await serve(send_budget=64 * 1024, max_behind=60)
     init, fragments = clip_items(clip)
     normal = await watcher(client)
     pub = await publisher(client, "main-cam")

@@ -1,0 +1,265 @@
+"""HTTP routes of the exhibition: catalog, model uploads and jobs, model files, the hall.
+
+``GET /api/v1/exhibits``                 catalog query (country, category, q, page, per_page)
+``GET /api/v1/exhibits/{id}``            one exhibit with its model's LODs
+``POST /api/v1/exhibits/{id}/model``     upload (exhibitor:{id} or ops) → 202 + job URL
+``GET /api/v1/jobs/{job}``               the job's state, progress, result or error
+``GET /models/{sha256}.glb``             a stored GLB (immutable, ranges, optional gzip/br)
+``GET /api/v1/hall``                     booths with transforms and LOD URLs
+``GET /hall.glb``                        the whole hall scene
+
+Contacts are never in a public answer. Handlers only translate between HTTP and
+:class:`~exhibits.service.Exhibition`; the work happens there and in the worker pool.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePath
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from exhibits.app import EXHIBITION
+from exhibits.catalog import Category, Exhibit
+from exhibits.hall import hall_json
+from exhibits.modelstore import SHA256, ModelAsset
+from exhibits.serving import preflight, serve_blob
+from server.auth import Principal
+from server.errors import AuthError, ForumcastError
+from server.http.access import principal
+from server.http.app import CONFIG
+
+routes = web.RouteTableDef()
+_FILENAME = re.compile(r"^[^/\\\x00]{1,200}$")
+
+
+def model_url(sha: str) -> str:
+    return f"/models/{sha}.glb"
+
+
+def asset_json(asset: ModelAsset | None, *, pending: bool = False) -> dict[str, Any]:
+    if asset is None:
+        return {"status": "processing" if pending else "none", "lods": []}
+    return {
+        "status": "ready",
+        "source_format": asset.source_format,
+        "source_triangles": asset.source_triangles,
+        "unit": asset.unit,
+        "up": asset.up,
+        "bounds": [list(asset.bounds[0]), list(asset.bounds[1])],
+        "created": asset.created,
+        "lods": [
+            {
+                "level": lod.level,
+                "url": model_url(lod.sha256),
+                "sha256": lod.sha256,
+                "triangles": lod.triangles,
+                "vertices": lod.vertices,
+                "bytes": lod.bytes,
+                "texture_bytes": lod.texture_bytes,
+                "texture_px": lod.texture_px,
+                "error": lod.error,
+            }
+            for lod in asset.lods
+        ],
+    }
+
+
+def exhibit_json(exhibit: Exhibit, *, brief: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": exhibit.id,
+        "title": {"en": exhibit.title_en, "zh": exhibit.title_zh},
+        "organisation": exhibit.organisation,
+        "country": exhibit.country,
+        "category": {"id": exhibit.category.value, "label": exhibit.category.label},
+        "investment_stage": exhibit.investment_stage.value,
+        "booth": exhibit.booth,
+        "demo": exhibit.demo,
+    }
+    if not brief:
+        body["summary"] = {"en": exhibit.summary_en, "zh": exhibit.summary_zh}
+        body["tags"] = list(exhibit.tags)
+        body["envelope"] = list(exhibit.envelope)
+    return body
+
+
+def _int(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ForumcastError("exhibit.bad_query", f"{name} must be a whole number, got {raw!r}") from None
+
+
+@routes.get("/api/v1/exhibits")
+async def list_exhibits(request: web.Request) -> web.Response:
+    exhibition = request.app[EXHIBITION]
+    page = exhibition.catalog.query(
+        country=request.query.get("country"),
+        category=request.query.get("category"),
+        q=request.query.get("q"),
+        page=_int(request, "page", 1),
+        per_page=_int(request, "per_page", 24),
+    )
+    items = []
+    for exhibit in page.items:
+        body = exhibit_json(exhibit, brief=True)
+        asset = exhibition.asset(exhibit.id)
+        body["summary"] = {"en": exhibit.summary_en, "zh": exhibit.summary_zh}
+        body["model"] = {"status": "ready" if asset else "none", "lods": len(asset.lods) if asset else 0}
+        items.append(body)
+    return web.json_response(
+        {
+            "items": items,
+            "total": page.total,
+            "page": page.page,
+            "per_page": page.per_page,
+            "pages": page.pages,
+        }
+    )
+
+
+@routes.get("/api/v1/exhibits/{exhibit}")
+async def get_exhibit(request: web.Request) -> web.Response:
+    exhibition = request.app[EXHIBITION]
+    exhibit = exhibition.exhibit(request.match_info["exhibit"])
+    body = exhibit_json(exhibit)
+    body["model"] = asset_json(exhibition.asset(exhibit.id), pending=exhibition.jobs_pending(exhibit.id))
+    return web.json_response(body)
+
+
+def require_exhibitor(request: web.Request, exhibit: str) -> Principal:
+    who = principal(request)
+    if not (who.can_exhibit(exhibit) or who.is_ops):
+        raise AuthError("auth.forbidden", f"this needs an exhibitor token for {exhibit!r} or an ops token")
+    return who
+
+
+async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, str]:
+    """The uploaded file and its name, from multipart/form-data or a raw body + ``?filename=``."""
+    declared = request.content_length
+    if declared is not None and declared > limit + 64 * 1024:
+        raise ForumcastError("model.too_large", f"the upload is {declared} bytes; the limit is {limit}")
+    if request.content_type.startswith("multipart/"):
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, BodyPartReader) and part.filename:
+                return await _read_limited(part, limit), part.filename
+        raise ForumcastError("model.empty", "the form has no file part")
+    name = request.query.get("filename", "")
+    if not name:
+        raise ForumcastError("model.bad_option", "say the file's name: ?filename=model.obj (or send a form)")
+    return await _read_limited(request.content, limit), name
+
+
+async def _read_limited(source: Any, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await (source.read_chunk(2**16) if isinstance(source, BodyPartReader) else source.read(2**16))
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise ForumcastError("model.too_large", f"the upload is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@routes.post("/api/v1/exhibits/{exhibit}/model")
+async def upload_model(request: web.Request) -> web.Response:
+    exhibition = request.app[EXHIBITION]
+    exhibit = exhibition.exhibit(request.match_info["exhibit"])
+    require_exhibitor(request, exhibit.id)
+    unit, up = request.query.get("unit"), request.query.get("up")
+    exhibition.check_options(unit, up)
+    data, name = await _read_upload(request, exhibition.limits.max_upload_bytes)
+    name = PurePath(name.replace("\\", "/")).name
+    if not _FILENAME.match(name):
+        raise ForumcastError("model.bad_option", "the file name is empty or not usable")
+    if not data:
+        raise ForumcastError("model.empty", f"{name} is empty")
+    job = exhibition.submit(exhibit, data, name, unit=unit, up=up)
+    body = job.to_json(asset_json)
+    return web.json_response(body, status=202, headers={"Location": body["url"]})
+
+
+@routes.get("/api/v1/jobs/{job}")
+async def get_job(request: web.Request) -> web.Response:
+    exhibition = request.app[EXHIBITION]
+    job = exhibition.jobs.get(request.match_info["job"])
+    require_exhibitor(request, job.exhibit)
+    return web.json_response(job.to_json(asset_json))
+
+
+@routes.get("/models/{sha}.glb")
+async def get_model(request: web.Request) -> web.StreamResponse:
+    exhibition = request.app[EXHIBITION]
+    config = request.app[CONFIG]
+    sha = request.match_info["sha"]
+    if not SHA256.match(sha) or not exhibition.models.has(sha):
+        raise ForumcastError("model.unknown", f"no model {sha}")
+    return await serve_blob(
+        request,
+        sha=sha,
+        load=lambda: exhibition.models.read(sha),
+        cache=exhibition.cache,
+        immutable=True,
+        compression=config.model_compression,
+        cors=config.cors_origins,
+    )
+
+
+@routes.route("OPTIONS", "/models/{sha}.glb")
+async def model_preflight(request: web.Request) -> web.Response:
+    return await preflight(request, request.app[CONFIG].cors_origins)
+
+
+@routes.route("OPTIONS", "/hall.glb")
+async def hall_preflight(request: web.Request) -> web.Response:
+    return await preflight(request, request.app[CONFIG].cors_origins)
+
+
+@routes.get("/hall.glb")
+async def get_hall_glb(request: web.Request) -> web.StreamResponse:
+    exhibition = request.app[EXHIBITION]
+    config = request.app[CONFIG]
+    sha = await exhibition.hall_sha()
+    return await serve_blob(
+        request,
+        sha=sha,
+        load=lambda: exhibition.models.read(sha),
+        cache=exhibition.cache,
+        immutable=False,
+        compression=config.model_compression,
+        cors=config.cors_origins,
+    )
+
+
+@routes.get("/api/v1/hall")
+async def get_hall(request: web.Request) -> web.Response:
+    exhibition = request.app[EXHIBITION]
+    body = hall_json(exhibition.layout)
+    for booth in body["booths"]:
+        exhibit = exhibition.exhibit(booth["exhibit"])
+        asset = exhibition.asset(exhibit.id)
+        booth["title_en"] = exhibit.title_en
+        booth["title_zh"] = exhibit.title_zh
+        booth["country"] = exhibit.country
+        booth["lods"] = [
+            {"level": lod.level, "url": model_url(lod.sha256), "triangles": lod.triangles, "bytes": lod.bytes}
+            for lod in (asset.lods if asset else ())
+        ]
+    body["hall_glb"] = "/hall.glb"
+    body["hall_glb_bytes"] = exhibition.hall_bytes()
+    present = {e.category for e in exhibition.catalog}
+    body["categories"] = [{"id": c.value, "label": c.label} for c in Category if c in present]
+    body["countries"] = exhibition.catalog.countries()
+    return web.json_response(body)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_routes(routes)

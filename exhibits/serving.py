@@ -1,0 +1,212 @@
+"""Serving model files over HTTP: validators, byte ranges, optional compression and CORS.
+
+What a GLB response promises, and why:
+
+* ``Content-Type: model/gltf-binary`` (registered with :mod:`mimetypes` here too: Python's
+  table has no glTF types).
+* A strong ``ETag`` (the file's sha256) and ``304`` on ``If-None-Match``. Content-addressed
+  files never change, so they are ``Cache-Control: public, max-age=31536000, immutable``;
+  the hall scene changes when models do and is revalidated (``no-cache``) instead.
+* ``Range`` → ``206`` for one range (phones on slow links resume), ``If-Range`` honoured,
+  ``416`` when unsatisfiable. Several ranges get the whole file (RFC 9110 allows it).
+* gzip/br only when the request asks: browsers always send ``Accept-Encoding``, and
+  three.js shows no download progress for an encoded body (no usable total), so by
+  default (``model_compression = "opt-in"``) a file is compressed only for a request with
+  ``?compress=1``; ``"auto"`` compresses whenever ``Accept-Encoding`` allows unless
+  ``?compress=0``; ``"off"`` never does. Compressed bodies ignore ``Range``.
+* CORS for other origins' viewers (``cors_origins``: ``*``, a comma-separated list, or
+  empty for none), with the headers a range-reading client must be able to see.
+
+Bodies come from :class:`BlobCache`, a byte-bounded LRU of file contents and their
+compressed variants, so a hot model costs no disk read; misses are read in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import mimetypes
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+
+import brotli
+from aiohttp import web
+
+mimetypes.add_type("model/gltf-binary", ".glb")
+mimetypes.add_type("model/gltf+json", ".gltf")
+
+GLB_TYPE = "model/gltf-binary"
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+COMPRESSION_MODES = ("off", "opt-in", "auto")
+#: What a cross-origin range reader must be able to see.
+EXPOSED = "Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class BlobCache:
+    """Byte-bounded LRU of immutable blobs keyed by (sha256, encoding)."""
+
+    def __init__(self, *, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._items: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+
+    async def get(self, sha: str, encoding: str, load: Callable[[], bytes]) -> bytes:
+        """The blob, loaded (and compressed) in a thread on a miss."""
+        key = (sha, encoding)
+        data = self._items.get(key)
+        if data is not None:
+            self._items.move_to_end(key)
+            return data
+        if encoding == "identity":
+            data = await asyncio.to_thread(load)
+        else:
+            plain = await self.get(sha, "identity", load)
+            data = await asyncio.to_thread(_compress, plain, encoding)
+        self._put(key, data)
+        return data
+
+    def _put(self, key: tuple[str, str], data: bytes) -> None:
+        if len(data) > self.max_bytes // 4:
+            return  # too big to be worth evicting everything else for
+        self._items[key] = data
+        self.size += len(data)
+        while self.size > self.max_bytes:
+            _, old = self._items.popitem(last=False)
+            self.size -= len(old)
+
+
+def _compress(data: bytes, encoding: str) -> bytes:
+    if encoding == "br":
+        return bytes(brotli.compress(data, quality=6))
+    return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+def cors_headers(request: web.Request, origins: str) -> dict[str, str]:
+    """The CORS headers for ``request`` under the ``cors_origins`` setting."""
+    origin = request.headers.get("Origin")
+    allowed = [o.strip() for o in origins.split(",") if o.strip()]
+    if not allowed or origin is None:
+        return {}
+    headers = {"Access-Control-Expose-Headers": EXPOSED}
+    if "*" in allowed:
+        headers["Access-Control-Allow-Origin"] = "*"
+    elif origin in allowed:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Vary"] = "Origin"
+    else:
+        return {}
+    return headers
+
+
+async def preflight(request: web.Request, origins: str) -> web.Response:
+    """Answer a CORS preflight for a model URL."""
+    headers = cors_headers(request, origins)
+    if headers:
+        headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+        headers["Access-Control-Allow-Headers"] = "Range, If-None-Match, If-Range"
+        headers["Access-Control-Max-Age"] = "86400"
+    return web.Response(status=204, headers=headers)
+
+
+def _pick_encoding(request: web.Request, mode: str) -> str:
+    if mode == "off":
+        return "identity"
+    wanted = request.query.get("compress")
+    if (mode == "opt-in" and wanted != "1") or (mode == "auto" and wanted == "0"):
+        return "identity"
+    accepted = _accepted(request.headers.get("Accept-Encoding", ""))
+    for encoding in ("br", "gzip"):
+        if encoding in accepted:
+            return encoding
+    return "identity"
+
+
+def _accepted(header: str) -> set[str]:
+    """Codings the client accepts (q > 0)."""
+    out = set()
+    for item in header.split(","):
+        name, _, params = item.strip().partition(";")
+        q = params.strip()
+        if q.startswith("q="):
+            try:
+                if float(q[2:]) <= 0:
+                    continue
+            except ValueError:
+                continue
+        if name:
+            out.add(name.strip().lower())
+    return out
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    # Weak comparison, as If-None-Match asks: W/"x" matches "x".
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+
+
+def _byte_range(header: str, length: int) -> tuple[int, int] | None:
+    """(start, end inclusive) of a single satisfiable range; None for "send it all"."""
+    match = _RANGE.match(header.strip())
+    if match is None:
+        return None  # several ranges or another unit: the whole file is a valid answer
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        start, end = max(0, length - int(last)), length - 1
+    else:
+        start = int(first)
+        end = min(int(last), length - 1) if last else length - 1
+    if start >= length or start > end:
+        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{length}"})
+    return start, end
+
+
+async def serve_blob(
+    request: web.Request,
+    *,
+    sha: str,
+    load: Callable[[], bytes],
+    cache: BlobCache,
+    immutable: bool,
+    compression: str,
+    cors: str,
+    content_type: str = GLB_TYPE,
+) -> web.StreamResponse:
+    """The response for one content-addressed blob, with every rule of the module docstring."""
+    encoding = _pick_encoding(request, compression)
+    etag = f'"{sha}"' if encoding == "identity" else f'"{sha}-{encoding}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": IMMUTABLE if immutable else REVALIDATE,
+        "Accept-Ranges": "bytes",
+        **cors_headers(request, cors),
+    }
+    if compression != "off":
+        headers["Vary"] = ", ".join(filter(None, (headers.get("Vary"), "Accept-Encoding")))
+    if _etag_matches(request.headers.get("If-None-Match"), etag):
+        return web.Response(status=304, headers=headers)
+    data = await cache.get(sha, encoding, load)
+    headers["Content-Type"] = content_type
+    if encoding != "identity":
+        headers["Content-Encoding"] = encoding
+        return web.Response(body=data, headers=headers)
+    span = None
+    range_header = request.headers.get("Range")
+    if range_header is not None and request.headers.get("If-Range", etag) == etag:
+        try:
+            span = _byte_range(range_header, len(data))
+        except web.HTTPRequestRangeNotSatisfiable as exc:
+            exc.headers.update(headers)
+            raise
+    if span is None:
+        return web.Response(body=data, headers=headers)
+    start, end = span
+    headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+    return web.Response(status=206, body=data[start : end + 1], headers=headers)
