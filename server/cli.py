@@ -1,4 +1,4 @@
-"""The ``forumcast`` command: ``serve`` the service, issue a ``token``.
+"""The ``forumcast`` command: ``serve`` the service, issue a ``token``, ``exhibits ingest`` a model.
 
 Errors a user can fix (bad configuration, a refused event file, a bad flag) print one line
 (or, for an event file, one line per problem) on stderr and exit with code 2 — no traceback.
@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_arguments(
         commands.add_parser("watch", help="probe a stage: time to first frame, latency, drops")
     )
+
+    from exhibits import cli as exhibits_cli
+
+    exhibits_cli.add_arguments(commands.add_parser("exhibits", help="the exhibition: ingest a 3D model"))
 
     token = commands.add_parser("token", help="print a signed token for a role")
     _add_config_flags(token)
@@ -150,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run = {"publish": publish.main, "watch": watch.main, "loadtest": loadtest.main}[args.command]
         return run(args)
+    if args.command == "exhibits":
+        from exhibits import cli as exhibits_cli
+
+        return exhibits_cli.main(args)
     flags = {
         k: v
         for k, v in vars(args).items()

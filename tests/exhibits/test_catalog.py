@@ -25,7 +25,8 @@ def test_order_is_by_booth_then_id(catalog: Catalog) -> None:
 
 def test_filters_combine_and_accept_lists(catalog: Catalog) -> None:
     assert ids(catalog.query(country="cn")) == ["cn-storage-02", "cn-hydrogen-01"]
-    assert ids(catalog.query(country="CN,FR", category="energy-storage")) == ["fr-storage-01", "cn-storage-02"]
+    storage = catalog.query(country="CN,FR", category="energy-storage")
+    assert ids(storage) == ["fr-storage-01", "cn-storage-02"]
     assert ids(catalog.query(category="wind,solar")) == ["de-solar-01", "dk-wind-01"]
     assert catalog.query(country="JP").total == 0
 

@@ -11,8 +11,14 @@ from exhibits.catalog_file import load_catalog
 from server.errors import ForumcastError
 from tests.conftest import FIXTURES
 
-HEADER = "id,title_en,title_zh,organisation,country,category,summary_en,summary_zh,investment_stage,contact,booth,envelope,tags\n"
-GOOD = "de-solar-01,Carport PV,车棚光伏,Beispiel GmbH,de,solar,Kits.,套件。,series-a,a@example.de,S-01,4x3x5,pv;carport\n"
+HEADER = (
+    "id,title_en,title_zh,organisation,country,category,summary_en,summary_zh,"
+    "investment_stage,contact,booth,envelope,tags\n"
+)
+GOOD = (
+    "de-solar-01,Carport PV,车棚光伏,Beispiel GmbH,de,solar,Kits.,套件。,"
+    "series-a,a@example.de,S-01,4x3x5,pv;carport\n"
+)
 
 
 def problems(path: Path) -> list[tuple[str, str]]:
@@ -26,7 +32,11 @@ def test_yaml_fixture_loads() -> None:
     exhibits = load_catalog(FIXTURES / "exhibits.yaml")
     assert len(exhibits) == 6
     wind = next(e for e in exhibits if e.id == "dk-wind-01")
-    assert wind.category is Category.WIND and wind.envelope == (4.0, 6.0, 4.0) and wind.title_zh == "海岛小型风机"
+    assert (
+        wind.category is Category.WIND
+        and wind.envelope == (4.0, 6.0, 4.0)
+        and wind.title_zh == "海岛小型风机"
+    )
     assert not any(e.demo for e in exhibits)
 
 
@@ -61,8 +71,13 @@ def test_csv_every_bad_row_is_listed_with_its_row_number(tmp_path: Path) -> None
 def test_csv_missing_columns(tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_text("id,title_en\nx,y\n")
-    assert problems(path) == [("header", "missing column(s): title_zh, organisation, country, category, "
-                               "summary_en, summary_zh, investment_stage, contact")]
+    assert problems(path) == [
+        (
+            "header",
+            "missing column(s): title_zh, organisation, country, category, "
+            "summary_en, summary_zh, investment_stage, contact",
+        )
+    ]
 
 
 def test_yaml_problems_name_the_entry(tmp_path: Path) -> None:
