@@ -9,7 +9,6 @@ which is started and stopped with the app.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from server.config import Config
 from server.metrics import Metrics
 
 EXHIBITION = web.AppKey("exhibition", Exhibition)
-
-log = logging.getLogger("forumcast.exhibits")
 
 
 def open_exhibition(config: Config, metrics: Metrics) -> Exhibition:
@@ -59,15 +56,10 @@ async def _exhibition_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     """Create the exhibition from the app's settings and mount its routes."""
-    from exhibits import api
+    from exhibits import api, engagement_api
     from server.http.app import CONFIG, METRICS
 
     app[EXHIBITION] = open_exhibition(app[CONFIG], app[METRICS])
     app.cleanup_ctx.append(_exhibition_ctx)
     api.setup(app)
-    try:
-        from exhibits import engagement_api
-    except ImportError:  # pragma: no cover - lands with visits and meeting requests
-        log.debug("no engagement routes yet")
-    else:
-        engagement_api.setup(app)
+    engagement_api.setup(app)

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -46,13 +47,21 @@ class Server:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
+        self.data = tempfile.TemporaryDirectory(prefix="forumcast-cli-")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            # The demo's looping pictures cost CPU; the one test that watches them turns them on.
-            env={**os.environ, "FORUMCAST_DEMO_INPUTS": "false", **(env or {})},
+            # The demo's looping pictures and its 3D models cost CPU; the tests that need them
+            # turn them on. Each server gets its own data dir.
+            env={
+                **os.environ,
+                "FORUMCAST_DEMO_INPUTS": "false",
+                "FORUMCAST_DEMO_MODELS": "false",
+                "FORUMCAST_DATA_DIR": self.data.name,
+                **(env or {}),
+            },
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -76,6 +85,7 @@ class Server:
     def stop(self, sig: int = signal.SIGINT) -> tuple[int, str, str]:
         self.proc.send_signal(sig)
         out, err = self.proc.communicate(timeout=30)
+        self.data.cleanup()
         return self.proc.returncode, out, err
 
 

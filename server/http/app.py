@@ -71,6 +71,22 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(ForumcastError("internal.error", "internal error"))
 
 
+#: Query parameters whose values are credentials: never written to the logs.
+SECRET_PARAMS = frozenset({"token", "key"})
+
+
+def loggable_path(request: web.Request, route: str) -> str:
+    """The request's path for the log: secret path segments and credentials masked."""
+    if "{secret}" in route:
+        return route  # e.g. a meeting request's status link: the path itself is the secret
+    if not SECRET_PARAMS.intersection(request.query):
+        return request.path_qs
+    query = "&".join(
+        f"{name}=***" if name in SECRET_PARAMS else f"{name}={value}" for name, value in request.query.items()
+    )
+    return f"{request.path}?{query}"
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
@@ -92,7 +108,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.info(
             "%s %s %d %.1fms",
             request.method,
-            request.path_qs,
+            loggable_path(request, route),
             status,
             elapsed * 1000,
             extra={

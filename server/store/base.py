@@ -6,7 +6,8 @@ contract test suite runs against both. Values are JSON-compatible (dicts, lists,
 numbers, bools, None); keys are short strings that the store prefixes with its namespace.
 
 What lives here: stage delays (``delays:{stage}``, an append-only list), producer
-overrides, counters. Not media, not viewer sessions.
+overrides, counters, sets of strings (unique visitors of an exhibit, meeting requests
+already decided). Not media, not viewer sessions.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class StoreUnavailable(ForumcastError):
 
 
 class Store(Protocol):
-    """Async key/value + list + counter store with JSON values."""
+    """Async key/value + list + counter + set store with JSON values."""
 
     #: Short name for logs and /readyz ("memory" or "redis").
     kind: str
@@ -39,7 +40,7 @@ class Store(Protocol):
         """Store ``value`` at ``key``, replacing what was there."""
 
     async def delete(self, key: str) -> None:
-        """Remove ``key`` (a value, a list or a counter group); no error if absent."""
+        """Remove ``key`` (a value, a list, a counter group or a set); no error if absent."""
 
     async def append(self, key: str, value: Any) -> int:
         """Append ``value`` to the list at ``key``; return the list's new length."""
@@ -52,6 +53,16 @@ class Store(Protocol):
 
     async def counters(self, key: str) -> dict[str, int]:
         """Every counter of the group ``key`` ({} if absent)."""
+
+    async def add(self, key: str, member: str) -> bool:
+        """Put the string ``member`` into the set at ``key``; True if it was not there yet.
+
+        Atomic: of any number of concurrent calls with the same member, exactly one (in any
+        instance sharing the store) gets True, so callers may use it to claim something.
+        """
+
+    async def cardinality(self, key: str) -> int:
+        """How many members the set at ``key`` has (0 if absent)."""
 
     async def close(self) -> None:
         """Release connections; the store is unusable afterwards."""

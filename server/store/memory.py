@@ -6,7 +6,7 @@ semantics on purpose (the contract suite runs against both), including the awkwa
 
 * values are kept as JSON text, so what goes in is validated and copied the same way the
   Redis store does it, and every read hands out a fresh object the caller may mutate;
-* one key holds one kind of thing (value, list or counter group): ``set`` replaces
+* one key holds one kind of thing (value, list, counter group or set): ``set`` replaces
   anything, but reading or appending to a key of another kind raises TypeError, like
   Redis' WRONGTYPE does.
 
@@ -19,8 +19,8 @@ from typing import Any
 
 from server.store import decode_value, encode_value, key_prefix
 
-#: What one key holds: a JSON text (value), a list of JSON texts, or a counter group.
-Entry = str | list[str] | dict[str, int]
+#: What one key holds: a JSON text (value), a list of JSON texts, a counter group, or a set.
+Entry = str | list[str] | dict[str, int] | set[str]
 
 
 class MemoryBackend:
@@ -96,11 +96,37 @@ class MemoryStore:
             raise _wrong_kind(key, entry, "a counter group")
         return dict(entry)
 
+    async def add(self, key: str, member: str) -> bool:
+        # Redis would store 1 and "1" as the same member; refusing non-strings keeps the two
+        # stores from disagreeing about what a member is.
+        if not isinstance(member, str):
+            raise TypeError(f"set members must be str, not {type(member).__name__}")
+        entry = self._data.setdefault(self._prefix + key, set())
+        if not isinstance(entry, set):
+            raise _wrong_kind(key, entry, "a set")
+        if member in entry:
+            return False
+        entry.add(member)
+        return True
+
+    async def cardinality(self, key: str) -> int:
+        entry = self._data.get(self._prefix + key, set())
+        if not isinstance(entry, set):
+            raise _wrong_kind(key, entry, "a set")
+        return len(entry)
+
     async def close(self) -> None:
         # Nothing to release: the data belongs to the backend, which may be shared.
         return None
 
 
 def _wrong_kind(key: str, entry: Entry, wanted: str) -> TypeError:
-    held = "a value" if isinstance(entry, str) else "a list" if isinstance(entry, list) else "a counter group"
+    if isinstance(entry, str):
+        held = "a value"
+    elif isinstance(entry, list):
+        held = "a list"
+    elif isinstance(entry, dict):
+        held = "a counter group"
+    else:
+        held = "a set"
     return TypeError(f"store key {key!r} holds {held}, not {wanted}")

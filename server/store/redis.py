@@ -8,6 +8,7 @@ Layout (``{p}`` is ``forumcast:{namespace}:``)::
     {p}{key}   string   one JSON text                  get / set
     {p}{key}   list     JSON texts in append order     append (RPUSH) / items (LRANGE)
     {p}{key}   hash     field -> integer               incr (HINCRBY) / counters (HGETALL)
+    {p}{key}   set      strings                        add (SADD) / cardinality (SCARD)
 
 Resilience is redis-py's own: every connection carries a ``Retry`` with exponential
 backoff on ConnectionError/TimeoutError, and a broken pooled connection is dropped and
@@ -210,6 +211,19 @@ class RedisStore:
         with self._translate(key):
             raw = await self._client.hgetall(self._prefix + key)
         return {_text(field): int(value) for field, value in raw.items()}
+
+    async def add(self, key: str, member: str) -> bool:
+        # Checked here because redis-py would turn 1 into "1"; the memory store refuses it.
+        if not isinstance(member, str):
+            raise TypeError(f"set members must be str, not {type(member).__name__}")
+        with self._translate(key):
+            added: int = await self._client.sadd(self._prefix + key, member)
+        return added == 1
+
+    async def cardinality(self, key: str) -> int:
+        with self._translate(key):
+            size: int = await self._client.scard(self._prefix + key)
+        return size
 
     async def close(self) -> None:
         with self._translate():

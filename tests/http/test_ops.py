@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -96,3 +97,17 @@ async def test_readiness_follows_redis(serve: Serve, own_redis: RedisServer) -> 
     assert (await client.get("/api/v1/stages")).status == 200  # the schedule still reads
     own_redis.restart()
     assert (await client.get("/readyz")).status == 200  # reconnected by itself
+
+
+async def test_access_log_masks_secret_links_and_credentials(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await serve()
+    secret = "s3cr3t-status-link-0123456789"
+    with caplog.at_level(logging.INFO, logger="forumcast.http"):
+        await client.get(f"/api/v1/meeting-requests/{secret}")
+        await client.get("/api/v1/schedule.ics?token=eyJhbGciOi.leaked.sig&tz=UTC")
+    lines = [r.getMessage() for r in caplog.records if r.name == "forumcast.http"]
+    assert any("/api/v1/meeting-requests/{secret} 404" in line for line in lines)
+    assert any("/api/v1/schedule.ics?token=***&tz=UTC" in line for line in lines)
+    assert not any(secret in line or "leaked" in line for line in lines)

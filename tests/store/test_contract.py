@@ -8,6 +8,7 @@ module (never the machine's own Redis on 6379).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -110,15 +111,19 @@ async def test_overwrite(store: Store) -> None:
     assert await store.get("k") == [2]
 
 
-async def test_delete_value_list_and_counters(store: Store) -> None:
+async def test_delete_value_list_counters_and_set(store: Store) -> None:
     await store.set("value", 1)
     await store.append("list", "a")
     await store.incr("group", "f")
-    for key in ("value", "list", "group"):
+    await store.add("set", "m")
+    for key in ("value", "list", "group", "set"):
         await store.delete(key)
     assert await store.get("value") is None
     assert await store.items("list") == []
     assert await store.counters("group") == {}
+    assert await store.cardinality("set") == 0
+    # A deleted set starts afresh: its old members are new again.
+    assert await store.add("set", "m") is True
 
 
 async def test_delete_absent_is_fine(store: Store) -> None:
@@ -155,15 +160,48 @@ async def test_incr_refuses_non_int(store: Store, by: Any) -> None:
     assert await store.counters("c") == {}
 
 
+async def test_add_tells_new_members_and_cardinality_counts_them(store: Store) -> None:
+    added = [await store.add("visitors", m) for m in ("ann", "bob", "ann", "cy", "bob", "ann", "")]
+    assert added == [True, True, False, True, False, False, True]
+    assert await store.cardinality("visitors") == 4
+    # Members are exact strings: no case folding, no trimming.
+    assert await store.add("visitors", "Ann") is True
+    assert await store.add("visitors", "ann ") is True
+    assert await store.cardinality("visitors") == 6
+
+
+async def test_cardinality_absent_is_zero(store: Store) -> None:
+    assert await store.cardinality("nope") == 0
+
+
+@pytest.mark.parametrize("member", [1, None, b"m", ["m"]], ids=["int", "none", "bytes", "list"])
+async def test_add_refuses_non_str_members(store: Store, member: Any) -> None:
+    with pytest.raises(TypeError):
+        await store.add("s", member)
+    assert await store.cardinality("s") == 0
+
+
+async def test_concurrent_adds_of_one_member_have_one_winner(open_named: OpenStore) -> None:
+    # Two instances racing to claim the same thing: exactly one add() says it was new.
+    namespace = f"claim-{uuid.uuid4().hex}"
+    stores = [open_named(namespace) for _ in range(4)]
+    results = await asyncio.gather(*(s.add("decided", "request-1") for s in stores for _ in range(5)))
+    assert sorted(results) == [False] * 19 + [True]
+    assert await stores[0].cardinality("decided") == 1
+
+
 async def test_namespaces_isolate(open_named: OpenStore) -> None:
     suffix = uuid.uuid4().hex
     a, b = open_named(f"a-{suffix}"), open_named(f"b-{suffix}")
     await a.set("k", "from a")
     await a.append("l", 1)
     await a.incr("c", "f")
+    await a.add("s", "m")
     assert await b.get("k") is None
     assert await b.items("l") == []
     assert await b.counters("c") == {}
+    assert await b.cardinality("s") == 0
+    assert await b.add("s", "m") is True
     await b.set("k", "from b")
     await b.delete("l")
     assert await a.get("k") == "from a"
@@ -223,6 +261,21 @@ async def test_non_finite_float_raises_value_error(store: Store, value: Any) -> 
 async def test_wrong_kind_raises_type_error(store: Store) -> None:
     await store.append("list", 1)
     await store.set("value", 1)
+    await store.add("set", "m")
+    await store.incr("group", "f")
+    with pytest.raises(TypeError):
+        await store.add("list", "m")
+    with pytest.raises(TypeError):
+        await store.add("group", "m")
+    with pytest.raises(TypeError):
+        await store.cardinality("value")
+    for reader in (store.get, store.items, store.counters):
+        with pytest.raises(TypeError):
+            await reader("set")
+    with pytest.raises(TypeError):
+        await store.append("set", "x")
+    with pytest.raises(TypeError):
+        await store.incr("set", "f")
     with pytest.raises(TypeError):
         await store.get("list")
     with pytest.raises(TypeError):
