@@ -147,7 +147,7 @@ def _csv_rows(text: str, file: str) -> tuple[list[tuple[str, dict[str, Any]]], l
         where = f"row {reader.line_num}"
         row: dict[str, Any] = {k: v for k, v in record.items() if k is not None and v not in (None, "")}
         if None in record:
-            row["__extra__"] = record[None]  # type: ignore[index]
+            row["__extra__"] = record[None]
         if "envelope" in row:
             row["envelope"] = row["envelope"].lower().split("x")
         if "tags" in row:

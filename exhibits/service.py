@@ -22,14 +22,16 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from exhibits.catalog import Catalog, Exhibit
 from exhibits.hall import HallLayout, layout_hall
 from exhibits.jobs import Job, Jobs
 from exhibits.model import IngestResult
-from exhibits.modelstore import ModelAsset, ModelStore, sha256_hex
+from exhibits.modelstore import SHA256, ModelAsset, ModelStore, sha256_hex
 from exhibits.pipeline import Limits
 from exhibits.serving import BlobCache
 from exhibits.workers import Workers, build_hall, ingest_demo, ingest_upload
@@ -102,8 +104,8 @@ class Exhibition:
                     await task
             await self.workers.close()
 
-    def _spawn(self, work: object) -> None:
-        task: asyncio.Task[object] = asyncio.ensure_future(work)  # type: ignore[arg-type]
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        task: asyncio.Task[object] = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -253,8 +255,13 @@ class Exhibition:
         key, smallest = self._hall_inputs()
         index = self.models.root / "hall.json"
         known = await asyncio.to_thread(_read_json, index)
-        if known.get("inputs") == key and await asyncio.to_thread(self.models.has, known.get("sha", "")):
-            self._hall_sha = str(known["sha"])
+        known_sha = str(known.get("sha", ""))
+        if (
+            known.get("inputs") == key
+            and SHA256.match(known_sha)
+            and await asyncio.to_thread(self.models.has, known_sha)
+        ):
+            self._hall_sha = known_sha
             self._hall_bytes = await asyncio.to_thread(
                 lambda: self.models.path(str(known["sha"])).stat().st_size
             )

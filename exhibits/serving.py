@@ -30,7 +30,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 
-import brotli
+import brotli  # type: ignore[import-untyped]
 from aiohttp import web
 
 mimetypes.add_type("model/gltf-binary", ".glb")

@@ -1,0 +1,327 @@
+"""Levels of detail: which levels a model gets, and decimating it to each with meshoptimizer.
+
+**Levels.** :func:`plan` turns the triangle budgets (default 100k / 20k / 4k) into levels:
+each level's target is its budget capped at the source's triangle count, and a level whose
+target is not below the previous level's is left out, since it would repeat it. So a
+3k-triangle model has one level (the source itself, with the first texture cap), and a
+10k-triangle one has two (the source, then 4k with the 4k level's texture cap). Levels are
+numbered 0, 1, … as emitted.
+
+**Decimation.** Each level is made from the level before it (chained, for speed) by
+meshoptimizer's ``meshopt_simplifyWithAttributes``, called through ctypes (the Python
+package's wrapper for it passes the float arguments wrongly). Texture coordinates (weight
+:data:`UV_WEIGHT`) and normals (:data:`NORMAL_WEIGHT`) are attributes of the error metric,
+and vertices keep their own attributes, so UV seams, materials and textures survive on
+every level. A part far above its target (:data:`PRESIMPLIFY_FACTOR`) is first brought to
+twice the target on positions alone, which halves the time on million-triangle uploads.
+A multi-part model shares the budget over its parts by their triangle counts.
+The six vertices at the model's bounding box extremes are locked, so every level keeps the
+bounds (still on the floor, still centred). Disconnected bits smaller than the current
+error may be pruned. If the topology stops the simplifier above the target, the sloppy
+simplifier finishes the job: a level is never above its budget.
+
+**Error.** Reported as meshoptimizer's error for the collapse (position plus attribute
+terms) in metres, summed along the chain, divided by the model's largest extent.
+
+Every level is finally reordered for the GPU's vertex cache and vertex fetch, which also
+drops vertices no triangle uses.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from exhibits.model import Model, Part
+
+#: Weight of each texture coordinate, and of each normal component, against position error.
+UV_WEIGHT = 1.0
+NORMAL_WEIGHT = 0.5
+#: Largest deformation the attribute-aware simplifier may make, relative to a part's extent,
+#: before the sloppy simplifier takes over (pruning also stops at this error).
+MAX_RELATIVE_ERROR = 0.5
+
+#: A part with more than this many times its target's triangles is first simplified on
+#: positions alone to twice the target, then with attributes.
+PRESIMPLIFY_FACTOR = 4
+
+_SIMPLIFY_SPARSE = 1 << 1
+_SIMPLIFY_ERROR_ABSOLUTE = 1 << 2
+_SIMPLIFY_PRUNE = 1 << 3
+_UNUSED = np.uint32(0xFFFFFFFF)
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One planned level: its triangle target and its texture cap in pixels."""
+
+    triangles: int
+    texture_px: int
+
+
+def plan(source_triangles: int, budgets: Sequence[int], texture_px: Sequence[int]) -> list[Level]:
+    """The levels a model of ``source_triangles`` gets (rules in the module docstring)."""
+    levels: list[Level] = []
+    for budget, px in zip(budgets, texture_px, strict=True):
+        target = min(budget, source_triangles)
+        if levels and target >= levels[-1].triangles:
+            continue
+        levels.append(Level(target, px))
+    return levels
+
+
+def chain(
+    model: Model, levels: Sequence[Level], *, on_level: Callable[[int], None] | None = None
+) -> list[tuple[Model, float]]:
+    """(model, relative error) for each level, each decimated from the one before."""
+    extent = _largest_extent(model)
+    locked = _extreme_vertices(model)
+    out: list[tuple[Model, float]] = []
+    current, error = model, 0.0
+    for number, level in enumerate(levels):
+        if on_level is not None:
+            on_level(number)
+        if level.triangles < current.triangles:
+            current, step, locked = decimate(current, level.triangles, locked=locked)
+            error += step
+        # Compact before the next level: the simplifier's cost grows with the vertex count.
+        current, locked = optimise(current, locked)
+        out.append((current, error / extent if extent > 0 else 0.0))
+    return out
+
+
+def decimate(
+    model: Model, target: int, *, locked: list[np.ndarray[Any, Any]]
+) -> tuple[Model, float, list[np.ndarray[Any, Any]]]:
+    """``model`` with at most ``target`` triangles, its absolute error, and the lock masks
+    carried to the kept vertices."""
+    total = model.triangles
+    shares = [target * part.triangles // total for part in model.parts]
+    if not any(shares):
+        largest = max(range(len(shares)), key=lambda i: model.parts[i].triangles)
+        shares[largest] = target
+    parts: list[Part] = []
+    masks: list[np.ndarray[Any, Any]] = []
+    worst = 0.0
+    for part, share, lock in zip(model.parts, shares, locked, strict=True):
+        if share == 0:
+            continue
+        if share >= part.triangles:
+            parts.append(part)
+            masks.append(lock)
+            continue
+        indices, error = simplify(part, share, lock)
+        worst = max(worst, error)
+        parts.append(
+            Part(
+                positions=part.positions,
+                indices=indices,
+                material=part.material,
+                normals=part.normals,
+                uvs=part.uvs,
+                name=part.name,
+            )
+        )
+        masks.append(lock)
+    return Model(parts), worst, masks
+
+
+def simplify(part: Part, target: int, lock: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], float]:
+    """New (m, 3) indices into ``part``'s vertices with m ≤ ``target``, and the absolute error."""
+    indices = np.ascontiguousarray(part.indices, dtype=np.uint32).ravel()
+    positions = np.ascontiguousarray(part.positions, dtype=np.float32)
+    columns = []
+    weights = []
+    if part.uvs is not None:
+        columns.append(part.uvs)
+        weights += [UV_WEIGHT] * 2
+    if part.normals is not None:
+        columns.append(part.normals)
+        weights += [NORMAL_WEIGHT] * 3
+    attributes = np.ascontiguousarray(
+        np.hstack(columns) if columns else np.zeros((len(positions), 0)), np.float32
+    )
+    mesh = _Mesh(
+        positions, attributes, np.asarray(weights, dtype=np.float32), np.ascontiguousarray(lock, np.uint8)
+    )
+    error = 0.0
+    options = _SIMPLIFY_ERROR_ABSOLUTE | _SIMPLIFY_PRUNE
+    if weights and part.triangles > PRESIMPLIFY_FACTOR * target:
+        # The attribute metric doubles the cost on big meshes; positions alone (UV seams are
+        # still kept: they are topology) take the bulk of the way.
+        indices, error = mesh.collapse(indices, 2 * target, with_attributes=False, options=options)
+        options |= _SIMPLIFY_SPARSE
+    indices, step = mesh.collapse(indices, target, with_attributes=bool(weights), options=options)
+    error += step
+    if indices.size > target * 3:
+        # Topology (or the error cap) stopped the careful simplifier; cluster the rest away.
+        indices, step = mesh.sloppy(indices, target)
+        error += step
+        # Last resort, never seen in practice: the budget is a hard limit.
+        indices = indices[: target * 3]
+    return indices.reshape(-1, 3).copy(), error
+
+
+@dataclass(frozen=True, slots=True)
+class _Mesh:
+    """One part's vertex data as the C functions take it."""
+
+    positions: np.ndarray[Any, Any]
+    attributes: np.ndarray[Any, Any]
+    weights: np.ndarray[Any, Any]
+    lock: np.ndarray[Any, Any]
+
+    @property
+    def extent(self) -> float:
+        return float(np.ptp(self.positions, axis=0).max()) or 1.0
+
+    def collapse(
+        self, indices: np.ndarray[Any, Any], target: int, *, with_attributes: bool, options: int
+    ) -> tuple[np.ndarray[Any, Any], float]:
+        """``meshopt_simplifyWithAttributes`` towards ``target`` triangles; absolute error."""
+        destination = np.empty_like(indices)
+        error = ctypes.c_float(0.0)
+        count = len(self.weights) if with_attributes else 0
+        kept = _meshopt().simplify(
+            destination.ctypes.data,
+            indices.ctypes.data,
+            indices.size,
+            self.positions.ctypes.data,
+            len(self.positions),
+            12,
+            self.attributes.ctypes.data if count else None,
+            4 * count,
+            self.weights.ctypes.data if count else None,
+            count,
+            self.lock.ctypes.data,
+            target * 3,
+            MAX_RELATIVE_ERROR * self.extent,
+            options,
+            ctypes.byref(error),
+        )
+        return destination[:kept], float(error.value)
+
+    def sloppy(self, indices: np.ndarray[Any, Any], target: int) -> tuple[np.ndarray[Any, Any], float]:
+        """``meshopt_simplifySloppy`` to at most ``target`` triangles; absolute error."""
+        source = np.ascontiguousarray(indices)
+        destination = np.empty_like(source)
+        error = ctypes.c_float(0.0)
+        kept = _meshopt().sloppy(
+            destination.ctypes.data,
+            source.ctypes.data,
+            source.size,
+            self.positions.ctypes.data,
+            len(self.positions),
+            12,
+            target * 3,
+            math.inf,
+            ctypes.byref(error),
+        )
+        # The sloppy simplifier's error is relative to the part's extent.
+        return destination[:kept], float(error.value) * self.extent
+
+
+def optimise(
+    model: Model, locked: list[np.ndarray[Any, Any]] | None = None
+) -> tuple[Model, list[np.ndarray[Any, Any]]]:
+    """``model`` with each part's triangles in vertex-cache order and vertices in fetch order,
+    unused vertices dropped; and the lock masks (all clear if not given) moved along."""
+    api = _meshopt()
+    parts = []
+    masks = []
+    for number, part in enumerate(model.parts):
+        vertex_count = part.vertices
+        indices = np.ascontiguousarray(part.indices, dtype=np.uint32).ravel()
+        ordered = np.empty_like(indices)
+        api.cache(ordered.ctypes.data, indices.ctypes.data, indices.size, vertex_count)
+        remap = np.empty(vertex_count, dtype=np.uint32)
+        kept = api.fetch_remap(remap.ctypes.data, ordered.ctypes.data, ordered.size, vertex_count)
+        order = _Reorder(remap != _UNUSED, remap[remap != _UNUSED], kept)
+        parts.append(
+            Part(
+                positions=order.apply(part.positions),
+                indices=remap[ordered].reshape(-1, 3),
+                material=part.material,
+                normals=None if part.normals is None else order.apply(part.normals),
+                uvs=None if part.uvs is None else order.apply(part.uvs),
+                name=part.name,
+            )
+        )
+        masks.append(order.apply(locked[number]) if locked is not None else np.zeros(kept, dtype=np.uint8))
+    return Model(parts), masks
+
+
+@dataclass(frozen=True, slots=True)
+class _Reorder:
+    """Moves per-vertex values to their new places after a vertex fetch remap."""
+
+    used: np.ndarray[Any, Any]
+    target: np.ndarray[Any, Any]
+    kept: int
+
+    def apply(self, values: np.ndarray[Any, Any]) -> Any:
+        out = np.zeros((self.kept, *values.shape[1:]), dtype=values.dtype)
+        out[self.target] = values[self.used]
+        return out
+
+
+def _largest_extent(model: Model) -> float:
+    low, high = model.bounds()
+    return max(h - lo for lo, h in zip(low, high, strict=True))
+
+
+def _extreme_vertices(model: Model) -> list[np.ndarray[Any, Any]]:
+    """Per part, a lock mask holding one vertex at each of the model's six box extremes."""
+    masks = [np.zeros(part.vertices, dtype=np.uint8) for part in model.parts]
+    for axis in range(3):
+        for pick in (np.argmin, np.argmax):
+            best: tuple[float, int, int] | None = None
+            for number, part in enumerate(model.parts):
+                index = int(pick(part.positions[:, axis]))
+                value = float(part.positions[index, axis])
+                better = best is None or (value < best[0] if pick is np.argmin else value > best[0])
+                if better:
+                    best = (value, number, index)
+            if best is not None:
+                masks[best[1]][best[2]] = 1
+    return masks
+
+
+@dataclass(frozen=True, slots=True)
+class _Meshopt:
+    simplify: Any
+    sloppy: Any
+    cache: Any
+    fetch_remap: Any
+
+
+@functools.cache
+def _meshopt() -> _Meshopt:
+    """The C functions used here, with their argument types set as in meshoptimizer.h.
+
+    ``lib[name]`` makes a function object of our own, so setting its types does not touch the
+    one the package's wrappers use.
+    """
+    from meshoptimizer._loader import lib  # type: ignore[import-untyped]
+
+    ptr, size, flt, uint = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_float, ctypes.c_uint
+    simplify = lib["meshopt_simplifyWithAttributes"]
+    simplify.argtypes = [ptr, ptr, size, ptr, size, size, ptr, size, ptr, size, ptr, size, flt, uint,
+                         ctypes.POINTER(flt)]  # fmt: skip
+    simplify.restype = size
+    sloppy = lib["meshopt_simplifySloppy"]
+    sloppy.argtypes = [ptr, ptr, size, ptr, size, size, size, flt, ctypes.POINTER(flt)]
+    sloppy.restype = size
+    cache = lib["meshopt_optimizeVertexCache"]
+    cache.argtypes = [ptr, ptr, size, size]
+    cache.restype = None
+    fetch_remap = lib["meshopt_optimizeVertexFetchRemap"]
+    fetch_remap.argtypes = [ptr, ptr, size, size]
+    fetch_remap.restype = size
+    return _Meshopt(simplify, sloppy, cache, fetch_remap)
