@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import queue
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -39,6 +40,10 @@ _progress: Queue[tuple[str, float, str] | None] | None = None
 def _start_worker(progress: Queue[tuple[str, float, str] | None]) -> None:
     global _progress
     _progress = progress
+    # Ctrl-C and SIGTERM reach the whole process group; the server stops the pool itself
+    # (a worker killed mid-job would only print a traceback and break the pool early).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _report(job: str) -> Callable[[float, str], None]:
