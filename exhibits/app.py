@@ -50,6 +50,7 @@ async def _exhibition_ctx(app: web.Application) -> AsyncIterator[None]:
     from server.tasks import background
 
     exhibition = app[EXHIBITION]
+    await exhibition.start()
     async with background(exhibition.run(demo_models=app[CONFIG].demo_models), name="forumcast-exhibition"):
         yield
 

@@ -83,11 +83,14 @@ class Exhibition:
 
     # -- lifetime -------------------------------------------------------------------
 
-    async def run(self, *, demo_models: bool) -> None:
-        """Start the pool, load the manifests, then keep models and hall current until cancelled."""
+    async def start(self) -> None:
+        """Start the worker pool and read the stored models, before the first request."""
         self.workers.start()
+        await self.rescan()
+
+    async def run(self, *, demo_models: bool) -> None:
+        """Keep models and the hall current until cancelled; then stop the work and the pool."""
         try:
-            await self.rescan()
             async with background(self._hall_loop(), name="forumcast-hall"):
                 self._hall_wanted.set()
                 if demo_models:
