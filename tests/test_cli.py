@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import weakref
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -47,7 +49,9 @@ class Server:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        self.data = tempfile.TemporaryDirectory(prefix="forumcast-cli-")
+        self.data = tempfile.mkdtemp(prefix="forumcast-cli-")
+        # Removed when the Server object goes, however the test ended the process.
+        weakref.finalize(self, shutil.rmtree, self.data, True)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
             stdout=subprocess.PIPE,
@@ -59,7 +63,7 @@ class Server:
                 **os.environ,
                 "FORUMCAST_DEMO_INPUTS": "false",
                 "FORUMCAST_DEMO_MODELS": "false",
-                "FORUMCAST_DATA_DIR": self.data.name,
+                "FORUMCAST_DATA_DIR": self.data,
                 **(env or {}),
             },
         )
@@ -85,7 +89,6 @@ class Server:
     def stop(self, sig: int = signal.SIGINT) -> tuple[int, str, str]:
         self.proc.send_signal(sig)
         out, err = self.proc.communicate(timeout=30)
-        self.data.cleanup()
         return self.proc.returncode, out, err
 
 

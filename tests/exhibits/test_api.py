@@ -143,6 +143,7 @@ async def test_bad_uploads_fail_their_job_and_store_nothing(
 ) -> None:
     client = await serve()
     data_dir = tmp_path / "data"
+    await client.app[EXHIBITION].hall_sha()  # the hall scene at start is written by now
     before = store_files(data_dir)
     response = await upload(client, "cn-hydrogen-01", data, name)
     if response.status == 202:
