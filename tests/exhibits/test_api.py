@@ -197,3 +197,20 @@ async def test_hall_json_and_glb(serve: Serve) -> None:
     again = await client.get("/hall.glb", headers={"If-None-Match": response.headers["ETag"]})
     assert again.status == 304
 
+
+
+async def test_a_chunked_upload_is_cut_off_at_the_limit(serve: Serve, tmp_path: Path) -> None:
+    client = await serve(max_upload_bytes=100_000)
+    await client.app[EXHIBITION].hall_sha()
+    before = store_files(tmp_path / "data")
+
+    async def body() -> Any:
+        for _ in range(50):  # 3.2 MB offered without a Content-Length
+            yield b"\0" * 65536
+
+    response = await client.post(
+        "/api/v1/exhibits/cn-hydrogen-01/model?filename=big.stl", data=body(), headers=EXHIBITOR
+    )
+    assert response.status == 413 and (await response.json())["error"]["code"] == "model.too_large"
+    assert store_files(tmp_path / "data") == before
+    assert client.app[EXHIBITION].jobs.active() == 0
