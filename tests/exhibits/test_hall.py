@@ -14,21 +14,10 @@ import pytest
 
 from exhibits.catalog import Category, Exhibit
 from exhibits.catalog_file import BOOTH_PATTERN, load_catalog
-from exhibits.demo_catalog import demo_catalog
 from exhibits.hall import Booth, HallLayout, booth_labels, hall_json, layout_hall, with_booths
 from exhibits.shapes import rotate_y
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def demo() -> list[Exhibit]:
-    return demo_catalog()
-
-
-@pytest.fixture(scope="module")
-def layout(demo: list[Exhibit]) -> HallLayout:
-    return layout_hall(demo)
 
 
 def _rect(booth: Booth) -> tuple[float, float, float, float]:

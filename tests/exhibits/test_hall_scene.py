@@ -11,23 +11,12 @@ import pytest
 from PIL import Image
 
 from exhibits.catalog import Exhibit
-from exhibits.demo_catalog import demo_catalog
 from exhibits.hall import HallLayout, layout_hall
 from exhibits.hall_scene import board_atlas, hall_model
 from exhibits.model import Material, Model, Part
 from exhibits.procedural import demo_model
 
 PROBE = Material("probe", (1.0, 0.0, 1.0, 1.0))
-
-
-@pytest.fixture(scope="module")
-def demo() -> list[Exhibit]:
-    return demo_catalog()
-
-
-@pytest.fixture(scope="module")
-def layout(demo: list[Exhibit]) -> HallLayout:
-    return layout_hall(demo)
 
 
 @pytest.fixture(scope="module")

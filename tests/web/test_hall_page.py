@@ -10,29 +10,17 @@ without a GPU its WebGL runs on SwiftShader, which ``--enable-unsafe-swiftshader
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trimesh
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from server.clock import ManualClock
 from tests.conftest import Serve, at, auth
+from tests.web.browser import Console, screenshot
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--enable-unsafe-swiftshader",  # WebGL on the CPU: headless test machines have no GPU
-]
-#: Set to a folder to keep a screenshot of each page there.
-SCREENSHOTS = os.environ.get("FORUMCAST_SCREENSHOTS")
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 MORNING = "2020-12-06T10:15:00+08:00"
@@ -42,32 +30,6 @@ SOLAR = "de-solar-01"
 SCENE_TIMEOUT = 30_000
 
 Client = TestClient[Any, Any]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: run `apt-get install chromium` (never downloaded)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-class Console:
-    """Every console error and uncaught exception of a page."""
-
-    def __init__(self, page: Page) -> None:
-        self.errors: list[str] = []
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-
-
-async def screenshot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        await page.screenshot(path=str(Path(SCREENSHOTS) / f"forumcast-{name}.png"))
 
 
 async def upload_model(client: Client, exhibit: str) -> dict[str, Any]:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from server.clock import ManualClock
 from server.http.app import LIVE
@@ -26,42 +24,10 @@ from server.media.fmp4 import split_clip
 from server.media.types import InitSegment, MediaFragment
 from server.tasks import background
 from tests.conftest import Serve, at, auth
+from tests.web.browser import Console, screenshot
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
-#: Set to a folder to keep a screenshot of each page there.
-SCREENSHOTS = os.environ.get("FORUMCAST_SCREENSHOTS")
 DESKTOP = {"width": 1280, "height": 900}
 MORNING = "2020-12-06T10:15:00+08:00"  # the keynote (remote speaker) is live on stage main
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: run `apt-get install chromium` (never downloaded)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-class Console:
-    """Every console error and uncaught exception of a page."""
-
-    def __init__(self, page: Page) -> None:
-        self.errors: list[str] = []
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
 
 
 @contextlib.asynccontextmanager
@@ -70,11 +36,6 @@ async def looping(live: LiveInput, clip: Path) -> AsyncIterator[InitSegment]:
     init, fragments = split_clip(clip.read_bytes())
     async with background(loop_clip(live, init, fragments), name="test-loop"):
         yield init
-
-
-async def screenshot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        await page.screenshot(path=str(Path(SCREENSHOTS) / f"forumcast-{name}.png"), full_page=True)
 
 
 async def wait_playing(page: Page, video: str, timeout: float = 15_000) -> None:
@@ -163,7 +124,7 @@ async def test_viewer_plays_a_stage_and_its_schedule(serve: Serve, clip: Path, b
 
         await page.click('#stage-list button[data-stage="main"]')
         await wait_playing(page, "#video")
-        await screenshot(page, "viewer")
+        await screenshot(page, "viewer", full_page=True)
         assert console.errors == []
 
         # With an invitation the closed stage's program and player open (nothing is published there).
@@ -264,7 +225,7 @@ async def test_speaker_page_publishes_the_camera(serve: Serve, browser: Browser,
     # Stats every 2 s; the stage was filled in from the tally for the return feed.
     await page.locator("#stats", has_text="kbit/s").wait_for()
     assert await page.input_value("#stage-id") == "main"
-    await screenshot(page, "speaker")
+    await screenshot(page, "speaker", full_page=True)
 
     await page.click("#stop")
     async with asyncio.timeout(5):
