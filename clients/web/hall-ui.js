@@ -1,19 +1,9 @@
 // The hall page's HTML side: small DOM and formatting helpers, an exhibit's details with
 // its model's levels, and the meeting request form.
 
-export const $ = (id) => document.getElementById(id);
+import { $, el } from "./dom.js";
 
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
-  return node;
-}
+export { $, el };
 
 /** Chinese and English side by side. */
 export function bilingual(text, tag = "span") {

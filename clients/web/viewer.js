@@ -1,4 +1,5 @@
 // The attendee page: the event, its stages, the selected stage's schedule and live player.
+import { el } from "./dom.js";
 import { LivePlayer } from "./player.js";
 
 const $ = (id) => document.getElementById(id);
@@ -46,17 +47,6 @@ async function api(path) {
   return body;
 }
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
-  return node;
-}
 
 // Chinese and English side by side.
 function bilingual(title, tag = "span") {
