@@ -166,6 +166,8 @@ async def post_meeting_request(request: web.Request) -> web.Response:
         "id": meeting.id,
         "status": meeting.status.value,
         "status_url": f"/api/v1/meeting-requests/{secret}",
+        # The page for people: the secret rides in the fragment, which browsers never send.
+        "status_page": f"/hall#request={secret}",
     }
     return web.json_response(body, status=201, headers=PRIVATE)
 

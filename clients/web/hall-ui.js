@@ -262,8 +262,9 @@ export class MeetingForm {
       if (response.ok) {
         this.result.replaceChildren(
           el("strong", {}, "Request sent · 请求已发送"), ` (${answer.status || "pending"}) `,
-          el("a", { href: answer.status_url, class: "status-link", target: "_blank", rel: "noopener" },
-            "Follow its status · 查看状态"));
+          el("a", { href: answer.status_page || answer.status_url, class: "status-link", target: "_blank",
+            rel: "noopener" }, "Follow its status · 查看状态"),
+          el("span", { class: "muted" }, " (keep this link: it is the only way back · 请保存此链接)"));
         return;
       }
       this.showErrors(response.status, answer.error || {}, sent);
@@ -308,4 +309,41 @@ export class MeetingForm {
       [error.message || `The request failed (${status})`, ...unplaced].join(" — ")));
     this.form.querySelector("[aria-invalid]")?.focus();
   }
+}
+
+const STATUS_TEXT = {
+  pending: "Waiting for the exhibitor · 等待展商回复",
+  accepted: "Accepted · 已接受",
+  declined: "Declined · 已婉拒",
+};
+
+function localTime(iso) {
+  const when = new Date(iso);
+  return Number.isNaN(when.getTime()) ? iso
+    : `${when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" })} (${iso})`;
+}
+
+/** The requester's view of a meeting request, from the secret in /hall#request=SECRET. */
+export async function showRequestStatus(secret) {
+  const dialog = $("request-status");
+  const body = $("request-status-body");
+  body.replaceChildren("Loading · 加载中…");
+  if (!dialog.open) dialog.showModal();
+  const response = await fetch(`/api/v1/meeting-requests/${encodeURIComponent(secret)}`);
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    body.replaceChildren(el("p", { class: "error" },
+      answer.error?.message || `This link does not work (${response.status}) · 此链接无效`));
+    return;
+  }
+  body.replaceChildren(
+    el("p", {}, el("strong", {}, answer.exhibit_title || answer.exhibit)),
+    el("p", { class: `request-state state-${answer.status}`, "data-status": answer.status },
+      STATUS_TEXT[answer.status] || answer.status),
+    answer.accepted_slot ? el("p", {}, "Meeting time · 洽谈时间: ", el("strong", {}, localTime(answer.accepted_slot)))
+      : null,
+    answer.decline_reason ? el("p", {}, "Reason · 原因: ", answer.decline_reason) : null,
+    el("p", { class: "muted" }, "Proposed · 建议时间:"),
+    el("ul", {}, (answer.slots || []).map((slot) => el("li", {}, localTime(slot)))),
+  );
 }

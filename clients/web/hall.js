@@ -3,6 +3,7 @@
 import { HallScene } from "./hall-scene.js";
 import {
   $, el, bilingual, titleOf, categoryOf, countryName, bytes, renderDetails, LodProgress, MeetingForm,
+  showRequestStatus,
 } from "./hall-ui.js";
 
 // What the tests (and a curious visitor's console) can read.
@@ -324,7 +325,8 @@ async function start() {
   }
   document.body.dataset.hall = hall.state;
   const wanted = decodeURIComponent(location.hash.slice(1));
-  if (wanted && page.layout) select(wanted);
+  if (wanted.startsWith("request=")) showRequestStatus(wanted.slice("request=".length));
+  else if (wanted && page.layout) select(wanted);
 }
 
 start();

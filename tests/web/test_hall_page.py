@@ -156,10 +156,33 @@ async def test_hall_page_shows_booths_and_loads_a_model(serve: Serve, browser: B
     await form.locator("button[type=submit]").click()
     link = form.locator("a.status-link")
     await link.wait_for()
-    status = await (await client.get(await link.get_attribute("href") or "")).json()
+    status_page = await link.get_attribute("href") or ""
+    assert status_page.startswith("/hall#request=")
+    secret = status_page.removeprefix("/hall#request=")
+    status = await (await client.get(f"/api/v1/meeting-requests/{secret}")).json()
     assert status["status"] == "pending" and status["exhibit"] == HYDROGEN, status
     assert status["slots"] == ["2020-12-07T15:00:00+08:00", "2020-12-08T10:30:00+08:00"], status
     assert await form.locator("[aria-invalid]").count() == 0
+
+    # The requester's link opens the hall page on the request's status; once the exhibitor
+    # accepts a slot, the same link shows it.
+    status_view = await context.new_page()
+    await status_view.goto(str(client.make_url(status_page)))
+    await status_view.locator("#request-status [data-status=pending]").wait_for()
+    owner = auth(f"exhibitor:{HYDROGEN}")
+    listed = await (await client.get(f"/api/v1/exhibits/{HYDROGEN}/meeting-requests", headers=owner)).json()
+    request_id = listed["meeting_requests"][0]["id"]
+    accepted = await client.post(
+        f"/api/v1/exhibits/{HYDROGEN}/meeting-requests/{request_id}/accept",
+        json={"slot": "2020-12-08T10:30:00+08:00"},
+        headers=owner,
+    )
+    assert accepted.status == 200
+    await status_view.reload()
+    shown = status_view.locator("#request-status [data-status=accepted]")
+    await shown.wait_for()
+    assert "2020-12-08T10:30:00+08:00" in await status_view.locator("#request-status-body").inner_text()
+    await status_view.close()
 
     # The only error is the one the invalid form asked for (the browser logs every 4xx).
     assert [e for e in console.errors if "status of 422" not in e] == [], console.errors
