@@ -161,7 +161,8 @@ async def test_exhibitor_routes_need_that_exhibits_token(serve: Serve, path: str
 async def test_request_accept_and_the_requesters_view(serve: Serve, store_settings: dict[str, Any]) -> None:
     client, _ = await start(serve, store_settings)
     created = await submit(client, visitor=ANN)
-    assert set(created) == {"id", "status", "status_url"} and created["status"] == "pending"
+    assert set(created) == {"id", "status", "status_url", "status_page"} and created["status"] == "pending"
+    assert created["status_page"] == "/hall#request=" + created["status_url"].rsplit("/", 1)[1]
     assert created["status_url"].startswith("/api/v1/meeting-requests/")
     link = await client.get(created["status_url"])
     assert link.headers["Cache-Control"] == "no-store"
