@@ -30,7 +30,6 @@ drops vertices no triangle uses.
 from __future__ import annotations
 
 import ctypes
-import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from exhibits.meshopt import UNUSED, meshopt
 from exhibits.model import Model, Part
 
 #: Weight of each texture coordinate, and of each normal component, against position error.
@@ -54,7 +54,6 @@ PRESIMPLIFY_FACTOR = 4
 _SIMPLIFY_SPARSE = 1 << 1
 _SIMPLIFY_ERROR_ABSOLUTE = 1 << 2
 _SIMPLIFY_PRUNE = 1 << 3
-_UNUSED = np.uint32(0xFFFFFFFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +187,7 @@ class _Mesh:
         destination = np.empty_like(indices)
         error = ctypes.c_float(0.0)
         count = len(self.weights) if with_attributes else 0
-        kept = _meshopt().simplify(
+        kept = meshopt().simplify(
             destination.ctypes.data,
             indices.ctypes.data,
             indices.size,
@@ -212,7 +211,7 @@ class _Mesh:
         source = np.ascontiguousarray(indices)
         destination = np.empty_like(source)
         error = ctypes.c_float(0.0)
-        kept = _meshopt().sloppy(
+        kept = meshopt().sloppy(
             destination.ctypes.data,
             source.ctypes.data,
             source.size,
@@ -232,7 +231,7 @@ def optimise(
 ) -> tuple[Model, list[np.ndarray[Any, Any]]]:
     """``model`` with each part's triangles in vertex-cache order and vertices in fetch order,
     unused vertices dropped; and the lock masks (all clear if not given) moved along."""
-    api = _meshopt()
+    api = meshopt()
     parts = []
     masks = []
     for number, part in enumerate(model.parts):
@@ -242,7 +241,7 @@ def optimise(
         api.cache(ordered.ctypes.data, indices.ctypes.data, indices.size, vertex_count)
         remap = np.empty(vertex_count, dtype=np.uint32)
         kept = api.fetch_remap(remap.ctypes.data, ordered.ctypes.data, ordered.size, vertex_count)
-        order = _Reorder(remap != _UNUSED, remap[remap != _UNUSED], kept)
+        order = _Reorder(remap != UNUSED, remap[remap != UNUSED], kept)
         parts.append(
             Part(
                 positions=order.apply(part.positions),
@@ -291,37 +290,3 @@ def _extreme_vertices(model: Model) -> list[np.ndarray[Any, Any]]:
             if best is not None:
                 masks[best[1]][best[2]] = 1
     return masks
-
-
-@dataclass(frozen=True, slots=True)
-class _Meshopt:
-    simplify: Any
-    sloppy: Any
-    cache: Any
-    fetch_remap: Any
-
-
-@functools.cache
-def _meshopt() -> _Meshopt:
-    """The C functions used here, with their argument types set as in meshoptimizer.h.
-
-    ``lib[name]`` makes a function object of our own, so setting its types does not touch the
-    one the package's wrappers use.
-    """
-    from meshoptimizer._loader import lib  # type: ignore[import-untyped]
-
-    ptr, size, flt, uint = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_float, ctypes.c_uint
-    simplify = lib["meshopt_simplifyWithAttributes"]
-    simplify.argtypes = [ptr, ptr, size, ptr, size, size, ptr, size, ptr, size, ptr, size, flt, uint,
-                         ctypes.POINTER(flt)]  # fmt: skip
-    simplify.restype = size
-    sloppy = lib["meshopt_simplifySloppy"]
-    sloppy.argtypes = [ptr, ptr, size, ptr, size, size, size, flt, ctypes.POINTER(flt)]
-    sloppy.restype = size
-    cache = lib["meshopt_optimizeVertexCache"]
-    cache.argtypes = [ptr, ptr, size, size]
-    cache.restype = None
-    fetch_remap = lib["meshopt_optimizeVertexFetchRemap"]
-    fetch_remap.argtypes = [ptr, ptr, size, size]
-    fetch_remap.restype = size
-    return _Meshopt(simplify, sloppy, cache, fetch_remap)

@@ -107,7 +107,8 @@ class LodInfo:
     bytes: int
     texture_bytes: int
     texture_px: int
-    #: Geometric error of this level relative to the model's size (0 for the source).
+    #: Geometric error of this level relative to the model's size: decimation plus the
+    #: position quantisation bound (about 1.3e-5 for an undecimated level).
     error: float
     sha256: str
 

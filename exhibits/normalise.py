@@ -16,11 +16,13 @@ and reported as guessed. A Z-up model is turned -90° about X: (x, y, z) → (x,
 model is scaled down uniformly, if needed, to fit the booth's envelope (width x, height y,
 depth z, metres); it is never scaled up.
 
-**Clean.** Parts with equal materials are merged; exact duplicate vertices merged;
+**Clean.** Parts with equal materials are merged; exact duplicate vertices merged
+(meshoptimizer's hash of each vertex's bytes), unused ones dropped, the rest numbered in
+order of first use (which also speeds up the simplifier);
 degenerate (repeated index or zero area) and duplicate (same corners, same winding — a
 sheet modelled with both sides is kept) faces dropped; normals kept when the file had valid
 ones, else computed with hard edges where a face turns more than :data:`CREASE_DEGREES`
-from the smoothed normal; unused vertices dropped.
+from the smoothed normal.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from exhibits.meshopt import weld
 from exhibits.model import F32, Model, Part
 from server.errors import ModelError
 
@@ -217,25 +220,27 @@ def _clean_part(part: Part, counts: dict[str, int]) -> Part:
         uvs = np.nan_to_num(part.uvs.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0) + np.float32(0.0)
     normals = part.normals
     if normals is not None:
-        length = np.linalg.norm(normals.astype(np.float64), axis=1)
+        length = np.sqrt(np.einsum("ij,ij->i", normals, normals, dtype=np.float64))
         if not (np.isfinite(length).all() and (length > 1e-8).all()):
             normals = None
         else:
             normals = (normals / length[:, None]).astype(np.float32) + np.float32(0.0)
     columns = [positions] + ([uvs] if uvs is not None else []) + ([normals] if normals is not None else [])
-    table, remap = _unique_rows(np.hstack(columns))
-    faces = remap[part.indices.astype(np.int64)]
-    faces = _drop_bad_faces(table[:, :3], faces, counts)
+    # Only vertices some face uses are kept; they are numbered in order of first use.
+    table, remap = weld(np.hstack(columns), part.indices)
+    faces = remap[part.indices].astype(np.int64)
+    faces, face_normals = _drop_bad_faces(table[:, :3], faces, counts)
     if not len(faces):
         return Part(part.positions[:0], part.indices[:0], part.material, None, None, part.name)
     if normals is None:
         counts["normals"] += 1
-        table, faces = _with_crease_normals(table, faces)
+        table, faces = _with_crease_normals(table, faces, face_normals)
     used = np.zeros(len(table), dtype=bool)
     used[faces] = True
-    compact = np.cumsum(used) - 1
-    table = table[used]
-    faces = compact[faces]
+    if not used.all():
+        compact = np.cumsum(used) - 1
+        table = table[used]
+        faces = compact[faces]
     n_uv = 2 if uvs is not None else 0
     return Part(
         positions=np.ascontiguousarray(table[:, :3]),
@@ -247,83 +252,78 @@ def _clean_part(part: Part, counts: dict[str, int]) -> Part:
     )
 
 
-def _unique_rows(table: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Distinct rows of a table of 4-byte values (compared bitwise), and for each input row
-    the index of its distinct row."""
-    first, inverse = _unique_index(table)
-    return np.ascontiguousarray(table)[first], inverse
+def _drop_bad_faces(
+    positions: F32, faces: np.ndarray[Any, Any], counts: dict[str, int]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The faces left, and their normals (length twice the area)."""
+    a, b, c = faces[:, 0], faces[:, 1], faces[:, 2]
+    # Differences of float32 values and their products are exact in float64, so a zero area
+    # here is a truly zero area (collinear corners), not a rounding accident.
+    corners = positions[faces].astype(np.float64)
+    normal = _cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    good = (a != b) & (b != c) & (a != c) & (np.einsum("ij,ij->i", normal, normal) > 0.0)
+    counts["degenerate"] += len(faces) - int(np.count_nonzero(good))
+    faces, normal = faces[good], normal[good]
+    # Same corners in the same cyclic order: each rotation packed in a 64-bit key, the least
+    # (the one starting at the smallest index) stands for the face.
+    if len(positions) < 2**21:
+        a, b, c = faces[:, 0], faces[:, 1], faces[:, 2]
+        key = np.minimum(np.minimum(_key(a, b, c), _key(b, c, a)), _key(c, a, b))
+    else:
+        rotations = [faces[:, [0, 1, 2]], faces[:, [1, 2, 0]], faces[:, [2, 0, 1]]]
+        first = np.argmin(faces, axis=1)
+        rotated = np.choose(first[:, None], rotations)
+        key = weld(rotated.astype(np.uint32))[1].astype(np.int64)
+    ordered = np.sort(key)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return faces, normal  # the usual case: nothing to drop, no need to know which
+    keep = np.zeros(len(faces), dtype=bool)
+    keep[np.unique(key, return_index=True)[1]] = True
+    counts["duplicate"] += len(faces) - int(np.count_nonzero(keep))
+    return faces[keep], normal[keep]
 
 
-def _unique_index(table: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Index of the first occurrence of each distinct row, and each row's distinct number.
-
-    Rows are hashed to one 64-bit key each, which sorts far faster than whole rows; keys that
-    collide are caught by comparing the rows, and then the rows themselves are sorted.
-    """
-    table = np.ascontiguousarray(table)
-    words = table.view(np.uint32)  # 4-byte columns: same shape, bits as integers
-    _, first, inverse = np.unique(_row_keys(words), return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
-    if not np.array_equal(words[first][inverse], words):
-        rows = words.view(np.dtype((np.void, words.dtype.itemsize * words.shape[1]))).ravel()
-        _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-        inverse = inverse.ravel()
-    return first, inverse.astype(np.int64)
-
-
-def _row_keys(words: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """A 64-bit hash of each row of 32-bit words (FNV-1a over words, then a splitmix64 finish)."""
-    key = np.full(len(words), 0xCBF29CE484222325, dtype=np.uint64)
-    for column in range(words.shape[1]):
-        key ^= words[:, column].astype(np.uint64)
-        key *= np.uint64(0x100000001B3)
-    key ^= key >> np.uint64(30)
-    key *= np.uint64(0xBF58476D1CE4E5B9)
-    key ^= key >> np.uint64(27)
-    key *= np.uint64(0x94D049BB133111EB)
-    key ^= key >> np.uint64(31)
+def _key(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], c: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Three indices below 2**21 in one int64."""
+    key: np.ndarray[Any, Any] = (a << 42) | (b << 21) | c
     return key
 
 
-def _drop_bad_faces(positions: F32, faces: np.ndarray, counts: dict[str, int]) -> np.ndarray:
-    a, b, c = faces[:, 0], faces[:, 1], faces[:, 2]
-    corners = positions.astype(np.float64)[faces]
-    area2 = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
-    good = (a != b) & (b != c) & (a != c) & (area2 > 0.0)
-    counts["degenerate"] += int((~good).sum())
-    faces = faces[good]
-    # Same corners in the same cyclic order: rotate each face to start at its smallest index.
-    start = np.argmin(faces, axis=1)
-    rotated = faces[np.arange(len(faces))[:, None], (start[:, None] + np.arange(3)) % 3]
-    first, _ = _unique_index(rotated.astype(np.uint32))
-    keep = np.zeros(len(faces), dtype=bool)
-    keep[first] = True
-    counts["duplicate"] += len(faces) - int(keep.sum())
-    return faces[keep]
+def _cross(u: np.ndarray[Any, Any], v: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Row-wise cross product (np.cross spends most of its time on checks and copies)."""
+    out = np.empty_like(u)
+    out[:, 0] = u[:, 1] * v[:, 2] - u[:, 2] * v[:, 1]
+    out[:, 1] = u[:, 2] * v[:, 0] - u[:, 0] * v[:, 2]
+    out[:, 2] = u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+    return out
 
 
-def _with_crease_normals(table: F32, faces: np.ndarray) -> tuple[F32, np.ndarray]:
+def _with_crease_normals(
+    table: F32, faces: np.ndarray[Any, Any], face_normals: np.ndarray[Any, Any]
+) -> tuple[F32, np.ndarray[Any, Any]]:
     """Append per-corner normals to ``table``: smooth across positions, hard at creases.
 
     Corners are smoothed over every face sharing the position (not just the vertex, so UV
     seams do not show as shading seams); a corner whose face turns more than the crease
     angle from that smooth normal takes the face's own normal.
     """
-    corners = table[:, :3].astype(np.float64)[faces]
-    face_normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    face_unit = face_normal / np.linalg.norm(face_normal, axis=1, keepdims=True)
+    corners = table[:, :3][faces]  # (faces, 3 corners, xyz) float32: ample for directions
+    edges = np.roll(corners, -1, axis=1) - corners  # corner k to corner k+1
+    face_unit = face_normals / np.sqrt(np.einsum("ij,ij->i", face_normals, face_normals))[:, None]
     # Weighted by the face's angle at the corner: unlike area weights, this does not depend on
     # how a flat side happens to be split into triangles.
-    edges = np.roll(corners, -1, axis=1) - corners
-    edges /= np.maximum(np.linalg.norm(edges, axis=2, keepdims=True), 1e-300)
-    angle = np.arccos(np.clip(-np.einsum("fck,fck->fc", edges, np.roll(edges, 1, axis=1)), -1.0, 1.0))
-    _, position_id = _unique_rows(table[:, :3])
+    edges /= np.maximum(np.sqrt(np.einsum("fck,fck->fc", edges, edges)), np.float32(1e-30))[:, :, None]
+    cosine = -np.einsum("fck,fck->fc", edges, np.roll(edges, 1, axis=1))
+    angle = np.arccos(np.clip(cosine, -1.0, 1.0, out=cosine), out=cosine)
+    _, position_id = weld(table[:, :3])
     corner_pid = position_id[faces].ravel()
-    weighted = (angle[:, :, None] * face_unit[:, None, :]).reshape(-1, 3)
     smooth = np.column_stack(
-        [np.bincount(corner_pid, weights=weighted[:, k], minlength=len(table)) for k in range(3)]
+        [
+            np.bincount(corner_pid, weights=(angle * face_unit[:, k, None]).ravel(), minlength=len(table))
+            for k in range(3)
+        ]
     )
-    length = np.linalg.norm(smooth, axis=1, keepdims=True)
+    length = np.sqrt(np.einsum("ij,ij->i", smooth, smooth))[:, None]
     smooth = np.divide(smooth, length, out=np.zeros_like(smooth), where=length > 0)
     facing = np.einsum("fck,fk->fc", smooth[corner_pid].reshape(-1, 3, 3), face_unit)
     hard = facing < math.cos(math.radians(CREASE_DEGREES))
@@ -335,8 +335,7 @@ def _with_crease_normals(table: F32, faces: np.ndarray) -> tuple[F32, np.ndarray
     face_rows = np.broadcast_to(np.arange(len(faces))[:, None], hard.shape)[hard]
     quantised = np.round(face_unit[face_rows] * 4096.0) / 4096.0
     quantised /= np.linalg.norm(quantised, axis=1, keepdims=True)
-    extra = np.hstack([table[faces[hard]], quantised.astype(np.float32) + np.float32(0.0)])
-    first, inverse = _unique_index(extra)
+    extra, inverse = weld(np.hstack([table[faces[hard]], quantised.astype(np.float32) + np.float32(0.0)]))
     faces = faces.copy()
-    faces[hard] = len(smooth_table) + inverse
-    return np.vstack([smooth_table, extra[first]]), faces
+    faces[hard] = len(smooth_table) + inverse.astype(np.int64)
+    return np.vstack([smooth_table, extra]), faces

@@ -15,8 +15,11 @@
     decimate to each level's triangle budget (:mod:`exhibits.lod` documents which levels
     are made);
 ``write``
-    cap each level's textures (:mod:`exhibits.textures`) and write it as GLB
-    (:mod:`exhibits.glb`) with its metadata and sha256;
+    cap each level's textures (:mod:`exhibits.textures`; resized in a thread while the
+    levels are decimated) and write it as a quantised GLB (:mod:`exhibits.glb`) with its
+    metadata and sha256; a level's error is its decimation error plus the quantisation's
+    bound (:data:`~exhibits.glb.POSITION_ERROR`, so about 1.3e-5 for a level that is the
+    source itself);
 
 then ``done`` at 1.0. :func:`ingest_model` runs the same steps on a Model built in code
 (the procedural demo models). Everything is synchronous CPU work meant for a process pool;
@@ -27,11 +30,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from exhibits import lod
 from exhibits.formats import load
-from exhibits.glb import write_glb
+from exhibits.glb import POSITION_ERROR, uint16_parts, write_glb
 from exhibits.model import IngestResult, Lod, LodInfo, Model, Part
 from exhibits.normalise import (
     UNITS,
@@ -45,7 +49,7 @@ from exhibits.normalise import (
     parse_up,
     place,
 )
-from exhibits.textures import cap_textures, texture_stats
+from exhibits.textures import cap_each, cap_textures, texture_stats
 from server.errors import ModelError
 
 #: ``progress(fraction from 0 to 1, step name)``.
@@ -187,12 +191,19 @@ def _run(
 
     levels = lod.plan(cleaned.triangles, limits.lod_triangles, limits.lod_texture_px)
     span = 0.5 / len(levels)
-    made = lod.chain(cleaned, levels, on_level=lambda n: report(0.35 + span * n, f"lod {n}"))
+    textures = {p.material.base_color_texture for p in cleaned.parts if p.material.base_color_texture}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Textures are resized from the source for every level, so they need no level
+        # geometry: Pillow works on the other core while meshoptimizer decimates.
+        capping = pool.submit(cap_each, textures, [level.texture_px for level in levels])
+        made = lod.chain(cleaned, levels, on_level=lambda n: report(0.35 + span * n, f"lod {n}"))
+        report(0.85, "write")
+        capped = capping.result()
 
-    report(0.85, "write")
     lods = []
     for number, ((level_model, error), level) in enumerate(zip(made, levels, strict=True)):
-        textured = cap_textures(level_model, level.texture_px)
+        # Cut as the writer cuts it, so that the vertex count is the file's.
+        textured = uint16_parts(cap_textures(level_model, level.texture_px, capped[level.texture_px]))
         glb = write_glb(textured)
         texture_bytes, texture_px = texture_stats(textured)
         info = LodInfo(
@@ -202,7 +213,8 @@ def _run(
             bytes=len(glb),
             texture_bytes=texture_bytes,
             texture_px=texture_px,
-            error=error,
+            # Decimation plus the position quantisation of the GLB writer.
+            error=error + POSITION_ERROR,
             sha256=hashlib.sha256(glb).hexdigest(),
         )
         lods.append(Lod(info=info, glb=glb))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
@@ -71,21 +72,43 @@ def cap_texture(texture: Texture, max_px: int) -> Texture:
     longest = max(texture.width, texture.height)
     if longest <= max_px:
         return texture
+    return _resized(_web_mode(decode(texture)), texture, max_px)
+
+
+def _resized(image: Image.Image, texture: Texture, max_px: int) -> Texture:
+    """``image``, the decoded ``texture``, scaled down to fit ``max_px`` and encoded."""
     from PIL import Image
 
-    image = decode(texture)
-    scale = max_px / longest
+    scale = max_px / max(texture.width, texture.height)
     size = (max(1, round(texture.width * scale)), max(1, round(texture.height * scale)))
-    resized = _web_mode(image).resize(size, Image.Resampling.LANCZOS)
+    resized = image.resize(size, Image.Resampling.LANCZOS)
     return encode_image(resized, prefer_jpeg=texture.mime == "image/jpeg")
 
 
-def cap_textures(model: Model, max_px: int) -> Model:
+def cap_each(textures: Iterable[Texture], sizes: Iterable[int]) -> dict[int, dict[Texture, Texture]]:
+    """For each size in ``sizes``, each of ``textures`` capped to it (as :func:`cap_texture`),
+    each source decoded once. Pillow releases the GIL while it decodes, resizes and encodes,
+    so the pipeline runs this in a thread while it decimates."""
+    wanted = sorted(set(sizes))
+    out: dict[int, dict[Texture, Texture]] = {px: {} for px in wanted}
+    for texture in textures:
+        image = None
+        for px in wanted:
+            if max(texture.width, texture.height) <= px:
+                out[px][texture] = texture
+                continue
+            image = image if image is not None else _web_mode(decode(texture))
+            out[px][texture] = _resized(image, texture, px)
+    return out
+
+
+def cap_textures(model: Model, max_px: int, capped: Mapping[Texture, Texture] | None = None) -> Model:
     """A model sharing ``model``'s geometry whose textures all fit in ``max_px``.
 
-    A texture used by several materials is resized once.
+    A texture used by several materials is resized once; ``capped`` holds resized textures
+    already made (from :func:`cap_each`).
     """
-    done: dict[Texture, Texture] = {}
+    done: dict[Texture, Texture] = dict(capped or {})
     parts: list[Part] = []
     for part in model.parts:
         texture = part.material.base_color_texture

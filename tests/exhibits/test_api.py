@@ -198,7 +198,6 @@ async def test_hall_json_and_glb(serve: Serve) -> None:
     assert again.status == 304
 
 
-
 async def test_a_chunked_upload_is_cut_off_at_the_limit(serve: Serve, tmp_path: Path) -> None:
     client = await serve(max_upload_bytes=100_000)
     await client.app[EXHIBITION].hall_sha()

@@ -12,7 +12,7 @@ import pytest
 import trimesh
 from PIL import Image
 
-from exhibits.glb import read_glb, write_glb
+from exhibits.glb import POSITION_ERROR, read_glb, write_glb
 from exhibits.model import Material, Model, Part, Texture
 from exhibits.textures import encode_image
 from server.errors import ModelError
@@ -65,13 +65,70 @@ def test_a_textured_part_round_trips() -> None:
         double_sided=True,
     )
     part = _grid(4, 3, material=material)
-    (back,) = read_glb(write_glb(Model([part]))).parts
+    (back,) = read_glb(write_glb(Model([part]), quantise=False)).parts
     assert np.array_equal(back.positions, part.positions)
     assert np.array_equal(back.indices, part.indices)
     assert back.uvs is not None and np.array_equal(back.uvs, part.uvs)
     assert back.normals is not None and np.array_equal(back.normals, part.normals)
     assert back.material.base_color_texture == material.base_color_texture
     assert back.material == Material(**{**{f: getattr(material, f) for f in Material.__dataclass_fields__}})
+
+
+def _sphere(rows: int = 12, columns: int = 24) -> Part:
+    """A UV sphere 2 m across standing on the floor, with unit normals and uvs in [0, 1]."""
+    mesh = assets.uv_sphere(rows, columns)
+    positions = np.asarray(mesh.vertices, dtype=np.float32)
+    positions = positions * np.float32(1.0 / np.abs(positions).max()) + np.float32([0.3, 1.0, -0.2])
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    normals = (vertices / np.linalg.norm(vertices, axis=1, keepdims=True)).astype(np.float32)
+    uvs = np.column_stack([positions[:, 0] / 2 + 0.35, positions[:, 1] / 2]).astype(np.float32)
+    return Part(positions, np.asarray(mesh.faces, dtype=np.uint32), Material(), normals, uvs, "sphere")
+
+
+def test_quantised_attributes_read_back_within_their_step_and_the_floor_stays_exact() -> None:
+    part = _sphere()
+    glb = write_glb(Model([part]))
+    document = _json(glb)
+    assert document["extensionsUsed"] == document["extensionsRequired"] == ["KHR_mesh_quantization"]
+    (node,) = document["nodes"]
+    assert node["scale"] == [pytest.approx(1.0)] * 3
+    attributes = document["meshes"][0]["primitives"][0]["attributes"]
+    position, normal, uv = (
+        document["accessors"][attributes[k]] for k in ("POSITION", "NORMAL", "TEXCOORD_0")
+    )
+    assert (position["componentType"], position["normalized"]) == (5122, True)
+    assert all(isinstance(v, int) for v in position["min"] + position["max"])
+    assert (normal["componentType"], normal["normalized"]) == (5120, True)
+    assert (uv["componentType"], uv["normalized"]) == (5123, True)
+    assert document["bufferViews"][position["bufferView"]]["byteStride"] == 8
+    assert document["bufferViews"][normal["bufferView"]]["byteStride"] == 4
+    (report,) = validate([glb])
+    assert report["numErrors"] == 0, errors(report)
+    assert report["numWarnings"] == 0, report["messages"]
+
+    (back,) = read_glb(glb).parts
+    extent = float(np.ptp(part.positions, axis=0).max())
+    assert np.abs(back.positions - part.positions).max() <= POSITION_ERROR * extent * 1.001
+    assert back.positions[:, 1].min() == part.positions[:, 1].min() == 0.0, "the floor is exact"
+    assert back.normals is not None and part.normals is not None
+    assert np.abs(back.normals - part.normals).max() < 0.01
+    assert back.uvs is not None and part.uvs is not None
+    assert np.abs(back.uvs - part.uvs).max() <= 0.5 / 65535 + 1e-7
+    assert len(glb) < 0.7 * len(write_glb(Model([part]), quantise=False))
+
+
+def test_texture_coordinates_outside_the_unit_square_stay_float() -> None:
+    part = _grid(2, 2)
+    assert part.uvs is not None
+    part.uvs = part.uvs * np.float32(3.0)
+    glb = write_glb(Model([part]))
+    document = _json(glb)
+    uv = document["accessors"][document["meshes"][0]["primitives"][0]["attributes"]["TEXCOORD_0"]]
+    assert uv["componentType"] == 5126
+    (back,) = read_glb(glb).parts
+    assert back.uvs is not None and np.array_equal(back.uvs, part.uvs)
+    (report,) = validate([glb])
+    assert report["numErrors"] == 0, errors(report)
 
 
 def test_the_layout_follows_the_specification() -> None:
@@ -103,17 +160,29 @@ def test_the_layout_follows_the_specification() -> None:
     assert report["numWarnings"] == 0, report["messages"]
 
 
-def test_indices_are_uint32_from_65535_vertices_on() -> None:
-    below = _grid(255, 255)  # 65 536 vertices
-    assert below.vertices == 65_536
-    document = _json(glb := write_glb(Model([below])))
-    (primitive,) = document["meshes"][0]["primitives"]
-    assert document["accessors"][primitive["indices"]]["componentType"] == 5125
-    small = _json(write_glb(Model([_grid(10, 10)])))
-    assert small["accessors"][small["meshes"][0]["primitives"][0]["indices"]]["componentType"] == 5123
+def test_a_part_of_more_than_65535_vertices_is_cut_into_primitives_with_16_bit_indices() -> None:
+    big = _grid(255, 255)  # 65 536 vertices
+    assert big.vertices == 65_536
+    document = _json(glb := write_glb(Model([big])))
+    primitives = document["meshes"][0]["primitives"]
+    assert len(primitives) == 2
+    for primitive in primitives:
+        indices = document["accessors"][primitive["indices"]]
+        assert indices["componentType"] == 5123
+        assert document["accessors"][primitive["attributes"]["POSITION"]]["count"] <= 65_535
     (report,) = validate([glb])
     assert report["numErrors"] == 0, errors(report)
-    assert read_glb(glb).triangles == below.triangles
+    assert report["numWarnings"] == 0, report["messages"]
+    back = read_glb(glb)
+    assert back.triangles == big.triangles
+    assert max(int(p.indices.max()) for p in back.parts) <= 65_534
+    assert back.vertices < big.vertices + 1_000, "only vertices along the cut are repeated"
+    # The same triangles, corner for corner.
+    original = np.sort(np.sort(big.positions[big.indices].reshape(-1, 9), axis=1), axis=0)
+    written = np.concatenate([p.positions[p.indices].reshape(-1, 9) for p in back.parts])
+    assert np.abs(np.sort(np.sort(written, axis=1), axis=0) - original).max() < 2e-5
+    small = _json(write_glb(Model([_grid(10, 10)])))
+    assert len(small["meshes"][0]["primitives"]) == 1
 
 
 def test_a_jpeg_texture_keeps_its_type_and_trimesh_reads_the_file() -> None:

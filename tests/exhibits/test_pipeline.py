@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from exhibits.glb import read_glb
+from exhibits.glb import POSITION_ERROR, read_glb
 from exhibits.model import IngestResult, Material, Model, Part
 from exhibits.pipeline import Limits, ingest, ingest_model
 from server.errors import ModelError
@@ -159,12 +159,12 @@ def test_a_small_model_gets_one_level_and_a_medium_one_skips_the_duplicate(
 ) -> None:
     small = results["glb"]
     assert len(small.lods) == 1
-    assert small.lods[0].info.error == 0.0
+    assert small.lods[0].info.error == POSITION_ERROR, "not decimated: only quantised"
     assert small.lods[0].info.triangles <= small.source_triangles
     medium = ingest(assets.textured_glb(50, 100), "medium.glb")  # 10 000 faces, some at the poles degenerate
     assert [lod.info.level for lod in medium.lods] == [0, 1]
     assert 9_800 <= medium.lods[0].info.triangles < 10_000
-    assert medium.lods[0].info.error == 0.0
+    assert medium.lods[0].info.error == POSITION_ERROR
     assert medium.lods[1].info.triangles <= 4_000
     assert [lod.info.texture_px for lod in medium.lods] == [256, 256]
 

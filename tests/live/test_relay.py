@@ -390,7 +390,6 @@ async def test_a_stuck_viewer_does_not_delay_the_others(serve: Serve, clip: Path
     viewer in the audience (whose queue is full and who is skipping) as without one."""
     import time
 
-
     client = await serve(send_budget=64 * 1024, max_behind=60)
     init, fragments = clip_items(clip)
     normal = await watcher(client)
