@@ -91,10 +91,13 @@ class Exhibition:
     async def run(self, *, demo_models: bool) -> None:
         """Keep models and the hall current until cancelled; then stop the work and the pool."""
         try:
+            if demo_models:
+                # Counted before the hall's first build, which waits for them.
+                wanted = self._demo_wanted()
+                self.demo_pending = len(wanted)
+                self._spawn(self._build_demo_models(wanted))
             async with background(self._hall_loop(), name="forumcast-hall"):
                 self._hall_wanted.set()
-                if demo_models:
-                    self._spawn(self._build_demo_models())
                 while True:
                     await asyncio.sleep(self.rescan_seconds)
                     if await self.rescan():
@@ -200,18 +203,20 @@ class Exhibition:
 
     # -- demo models ----------------------------------------------------------------
 
-    async def _build_demo_models(self) -> None:
+    def _demo_wanted(self) -> list[Exhibit]:
+        """Demo exhibits without a current demo model (an exhibitor's upload is kept)."""
         current = f"demo:{DEMO_MODELS_VERSION}"
 
         def needs_model(exhibit: Exhibit) -> bool:
-            # A demo exhibit keeps a model an exhibitor uploaded; an older demo model is redone.
             asset = self._assets.get(exhibit.id)
             return exhibit.demo and (
                 asset is None or (asset.source.startswith("demo:") and asset.source != current)
             )
 
-        wanted = [exhibit for exhibit in self.catalog if needs_model(exhibit)]
-        self.demo_pending = len(wanted)
+        return [exhibit for exhibit in self.catalog if needs_model(exhibit)]
+
+    async def _build_demo_models(self, wanted: list[Exhibit]) -> None:
+        current = f"demo:{DEMO_MODELS_VERSION}"
         if wanted:
             log.info(
                 "building %d demo models in the background (cached in %s)", len(wanted), self.models.root
@@ -223,6 +228,8 @@ class Exhibition:
                 await self._commit(exhibit.id, result, current)
             except ForumcastError as exc:
                 log.error("demo model for %s refused: %s", exhibit.id, exc.message)
+            except Exception:
+                log.exception("demo model for %s failed", exhibit.id)
             finally:
                 self.demo_pending -= 1
 
@@ -247,7 +254,9 @@ class Exhibition:
         while True:
             await self._hall_wanted.wait()
             # Let a burst of commits (the demo models at start) settle into one rebuild.
-            await asyncio.sleep(1.0 if self.demo_pending else 0.2)
+            await asyncio.sleep(0.2)
+            while self.demo_pending:
+                await asyncio.sleep(0.2)
             self._hall_wanted.clear()
             try:
                 await self._build_hall()
