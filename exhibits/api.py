@@ -200,7 +200,8 @@ async def get_model(request: web.Request) -> web.StreamResponse:
     exhibition = request.app[EXHIBITION]
     config = request.app[CONFIG]
     sha = request.match_info["sha"]
-    if not SHA256.match(sha) or not exhibition.models.has(sha):
+    # A cached model is known to exist: only a miss costs a stat.
+    if not exhibition.cache.has(sha) and not (SHA256.match(sha) and exhibition.models.has(sha)):
         raise ForumcastError("model.unknown", f"no model {sha}")
     return await serve_blob(
         request,
