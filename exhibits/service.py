@@ -80,6 +80,8 @@ class Exhibition:
         self._hall_ready = asyncio.Event()
         self._hall_wanted = asyncio.Event()
         self.demo_pending = 0
+        self._demo_done = asyncio.Event()
+        self._demo_done.set()
 
     # -- lifetime -------------------------------------------------------------------
 
@@ -95,6 +97,8 @@ class Exhibition:
                 # Counted before the hall's first build, which waits for them.
                 wanted = self._demo_wanted()
                 self.demo_pending = len(wanted)
+                if wanted:
+                    self._demo_done.clear()
                 self._spawn(self._build_demo_models(wanted))
             async with background(self._hall_loop(), name="forumcast-hall"):
                 self._hall_wanted.set()
@@ -232,6 +236,8 @@ class Exhibition:
                 log.exception("demo model for %s failed", exhibit.id)
             finally:
                 self.demo_pending -= 1
+                if not self.demo_pending:
+                    self._demo_done.set()
 
         await asyncio.gather(*(one(exhibit) for exhibit in wanted))
         if wanted:
@@ -255,8 +261,7 @@ class Exhibition:
             await self._hall_wanted.wait()
             # Let a burst of commits (the demo models at start) settle into one rebuild.
             await asyncio.sleep(0.2)
-            while self.demo_pending:
-                await asyncio.sleep(0.2)
+            await self._demo_done.wait()
             self._hall_wanted.clear()
             try:
                 await self._build_hall()

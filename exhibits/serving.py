@@ -13,7 +13,8 @@ What a GLB response promises, and why:
   three.js shows no download progress for an encoded body (no usable total), so by
   default (``model_compression = "opt-in"``) a file is compressed only for a request with
   ``?compress=1``; ``"auto"`` compresses whenever ``Accept-Encoding`` allows unless
-  ``?compress=0``; ``"off"`` never does. Compressed bodies ignore ``Range``.
+  ``?compress=0``; ``"off"`` never does. Compressed bodies ignore ``Range`` and carry
+  ``X-File-Size`` (the decoded size), which three.js's loader uses for its progress.
 * CORS for other origins' viewers (``cors_origins``: ``*``, a comma-separated list, or
   empty for none), with the headers a range-reading client must be able to see.
 
@@ -47,7 +48,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 COMPRESSION_MODES = ("off", "opt-in", "auto")
 #: What a cross-origin range reader must be able to see.
-EXPOSED = "Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges"
+EXPOSED = "Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges, X-File-Size"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 #: From this size a body is written apart from its headers (one more send, no copy).
 LARGE_BODY = 2**20
@@ -219,6 +220,10 @@ async def serve_blob(
     headers["Content-Type"] = content_type
     if encoding != "identity":
         headers["Content-Encoding"] = encoding
+        # three.js reads the decoded size from X-File-Size (Content-Length is the encoded
+        # one), so a compressed download still shows true progress.
+        plain = cache.peek(sha, "identity") or await cache.get(sha, "identity", load)
+        headers["X-File-Size"] = str(len(plain))
         return await _respond(request, 200, data, headers)
     span = None
     range_header = request_headers.get("Range")

@@ -9,6 +9,7 @@ dashboards and alerts can be built before the first viewer arrives).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -32,6 +33,7 @@ class Metrics:
         platform_collector.PlatformCollector(registry=self.registry)
         gc_collector.GCCollector(registry=self.registry)
         r = self.registry
+        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.http_requests = Counter(
             "forumcast_http_requests",
             "HTTP requests answered, by route template, method and status",
@@ -117,6 +119,20 @@ class Metrics:
             self.relay_dropped.labels(stage=stage)
             for protocol in VIEWER_PROTOCOLS:
                 self.viewers.labels(stage=stage, protocol=protocol).set(0)
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its duration (the label lookups are cached: they
+        cost more than the increments on the hot path of small requests)."""
+        key = (route, method, status)
+        children = self._http_children.get(key)
+        if children is None:
+            children = (
+                self.http_requests.labels(route=route, method=method, status=str(status)),
+                self.http_duration.labels(route=route, method=method),
+            )
+            self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,6 +1,6 @@
 // The exhibition hall page: the 3D hall, the filters and list beside it, an exhibit's
 // details with its model loading level by level, and the meeting request form.
-import { HallScene } from "./hall-scene.js";
+import { HallScene, compressed } from "./hall-scene.js";
 import {
   $, el, bilingual, titleOf, categoryOf, countryName, bytes, renderDetails, LodProgress, MeetingForm,
   showRequestStatus,
@@ -117,7 +117,7 @@ async function loadScene() {
   const expected = page.layout.hall_glb_bytes || 0;
   const meter = $("hall-progress");
   const text = $("hall-progress-text");
-  await scene.loadHall(page.layout.hall_glb || "/hall.glb", (loaded, total) => {
+  await scene.loadHall(compressed(page.layout.hall_glb || "/hall.glb"), (loaded, total) => {
     const whole = total || expected;
     meter.value = whole ? Math.min(loaded / whole, 1) : 0;
     text.textContent = `Loading the hall · 正在加载展厅 ${bytes(loaded)}${whole ? ` / ${bytes(whole)}` : ""}`;

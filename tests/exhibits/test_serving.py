@@ -95,6 +95,7 @@ async def test_compression_only_when_asked(serve: Serve) -> None:
     client, sha = await stored(serve)
     response, body = await raw_get(client, f"/models/{sha}.glb?compress=1", **{"Accept-Encoding": "gzip, br"})
     assert response.headers["Content-Encoding"] == "br" and brotli.decompress(body) == BLOB
+    assert response.headers["X-File-Size"] == str(len(BLOB))  # three.js's progress total
     assert response.headers["ETag"] == f'"{sha}-br"' and "Accept-Encoding" in response.headers["Vary"]
     assert len(body) < len(BLOB) // 10
     response, body = await raw_get(client, f"/models/{sha}.glb?compress=1", **{"Accept-Encoding": "gzip"})
@@ -166,3 +167,18 @@ def test_range_parsing_edges() -> None:
     assert _byte_range("bytes=-", 10) is None
     assert _byte_range("bytes=-20", 10) == (0, 9)
     assert _accepted("gzip;q=0.5, br;q=0, identity") == {"gzip", "identity"}
+
+
+async def test_large_files_full_head_and_ranges(serve: Serve) -> None:
+    big = bytes(range(256)) * (5 * 2**20 // 256)  # 5 MiB: above the size sent without copying
+    client = await serve()
+    sha, _ = client.app[EXHIBITION].models.put(big)
+    for _ in range(2):  # a cache miss, then a hit
+        response = await client.get(f"/models/{sha}.glb")
+        assert response.status == 200 and await response.read() == big
+        assert response.headers["Content-Length"] == str(len(big)) and response.headers["ETag"] == f'"{sha}"'
+    head = await client.head(f"/models/{sha}.glb")
+    assert head.headers["Content-Length"] == str(len(big)) and await head.read() == b""
+    part = await client.get(f"/models/{sha}.glb", headers={"Range": "bytes=1048576-3145727"})
+    assert part.status == 206 and await part.read() == big[1048576:3145728]
+    assert part.headers["Content-Range"] == f"bytes 1048576-3145727/{len(big)}"

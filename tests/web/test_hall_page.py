@@ -78,6 +78,8 @@ async def test_hall_page_shows_booths_and_loads_a_model(serve: Serve, browser: B
     context = await browser.new_context(viewport=DESKTOP, timezone_id="Asia/Shanghai")
     page = await context.new_page()
     console = Console(page)
+    glbs: dict[str, dict[str, str]] = {}
+    page.on("response", lambda r: glbs.__setitem__(r.url, r.headers) if ".glb" in r.url else None)
     await page.goto(f"{base}/hall")
     assert await page.evaluate("() => !!document.createElement('canvas').getContext('webgl2')"), "no WebGL2"
 
@@ -89,6 +91,10 @@ async def test_hall_page_shows_booths_and_loads_a_model(serve: Serve, browser: B
     await page.locator("#loading").wait_for(state="hidden")
     await page.wait_for_function("() => document.querySelectorAll('#exhibit-list .exhibit').length === 6")
     await screenshot(page, "hall")
+    # The hall came compressed (the page opts in) and its progress reached the whole file.
+    (hall_headers,) = [h for url, h in glbs.items() if "/hall.glb" in url]
+    assert hall_headers["content-encoding"] == "br" and int(hall_headers["x-file-size"]) > 10_000
+    assert await page.locator("#hall-progress").evaluate("p => p.value") == 1
 
     # Filters: the list narrows, the other booths' labels go.
     await page.select_option("#filter-category", "energy-storage")
