@@ -195,49 +195,40 @@ async def get_job(request: web.Request) -> web.Response:
     return web.json_response(job.to_json(asset_json))
 
 
+async def _stored_glb(request: web.Request, sha: str, *, immutable: bool) -> web.StreamResponse:
+    exhibition = request.app[EXHIBITION]
+    config = request.app[CONFIG]
+    return await serve_blob(
+        request,
+        sha=sha,
+        load=lambda: exhibition.models.read(sha),
+        cache=exhibition.cache,
+        immutable=immutable,
+        compression=config.model_compression,
+        cors=config.cors_origins,
+    )
+
+
 @routes.get("/models/{sha}.glb")
 async def get_model(request: web.Request) -> web.StreamResponse:
     exhibition = request.app[EXHIBITION]
-    config = request.app[CONFIG]
     sha = request.match_info["sha"]
     # A cached model is known to exist: only a miss costs a stat.
     if not exhibition.cache.has(sha) and not (SHA256.match(sha) and exhibition.models.has(sha)):
         raise ForumcastError("model.unknown", f"no model {sha}")
-    return await serve_blob(
-        request,
-        sha=sha,
-        load=lambda: exhibition.models.read(sha),
-        cache=exhibition.cache,
-        immutable=True,
-        compression=config.model_compression,
-        cors=config.cors_origins,
-    )
-
-
-@routes.route("OPTIONS", "/models/{sha}.glb")
-async def model_preflight(request: web.Request) -> web.Response:
-    return await preflight(request, request.app[CONFIG].cors_origins)
-
-
-@routes.route("OPTIONS", "/hall.glb")
-async def hall_preflight(request: web.Request) -> web.Response:
-    return await preflight(request, request.app[CONFIG].cors_origins)
+    return await _stored_glb(request, sha, immutable=True)
 
 
 @routes.get("/hall.glb")
 async def get_hall_glb(request: web.Request) -> web.StreamResponse:
-    exhibition = request.app[EXHIBITION]
-    config = request.app[CONFIG]
-    sha = await exhibition.hall_sha()
-    return await serve_blob(
-        request,
-        sha=sha,
-        load=lambda: exhibition.models.read(sha),
-        cache=exhibition.cache,
-        immutable=False,
-        compression=config.model_compression,
-        cors=config.cors_origins,
-    )
+    # The hall changes when models do: revalidated (ETag) rather than cached for a year.
+    return await _stored_glb(request, await request.app[EXHIBITION].hall_sha(), immutable=False)
+
+
+@routes.route("OPTIONS", "/models/{sha}.glb")
+@routes.route("OPTIONS", "/hall.glb")
+async def model_preflight(request: web.Request) -> web.Response:
+    return await preflight(request, request.app[CONFIG].cors_origins)
 
 
 @routes.get("/api/v1/hall")

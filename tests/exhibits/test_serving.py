@@ -128,6 +128,8 @@ async def test_cors_any_origin_and_preflight(serve: Serve) -> None:
         headers={"Origin": "https://viewer.example", "Access-Control-Request-Headers": "range"},
     )
     assert response.status == 204 and "Range" in response.headers["Access-Control-Allow-Headers"]
+    hall = await client.options("/hall.glb", headers={"Origin": "https://viewer.example"})
+    assert hall.status == 204 and hall.headers["Access-Control-Allow-Origin"] == "*"
 
 
 async def test_cors_listed_origins_only(serve: Serve) -> None:
