@@ -14,6 +14,12 @@ package's wrapper for it passes the float arguments wrongly). Texture coordinate
 and vertices keep their own attributes, so UV seams, materials and textures survive on
 every level. A part far above its target (:data:`PRESIMPLIFY_FACTOR`) is first brought to
 twice the target on positions alone, which halves the time on million-triangle uploads.
+A part above :data:`SPLIT_TRIANGLES` has each pass run on its two spatial halves at once,
+one per core, with the vertices along the cut locked so that it stays closed: the
+positions-only pass cuts across the longest axis and the attribute pass across the next,
+so the first cut is decimated like the rest and only the second keeps the first pass's
+density. The halves do not prune (a small bit the cut runs through could lose one side);
+where that leaves them above the target, a pass over the whole part finishes.
 A multi-part model shares the budget over its parts by their triangle counts.
 The six vertices at the model's bounding box extremes are locked, so every level keeps the
 bounds (still on the floor, still centred). Disconnected bits smaller than the current
@@ -32,12 +38,13 @@ from __future__ import annotations
 import ctypes
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from exhibits.meshopt import UNUSED, meshopt
+from exhibits.meshopt import UNUSED, meshopt, number_rows
 from exhibits.model import Model, Part
 
 #: Weight of each texture coordinate, and of each normal component, against position error.
@@ -50,6 +57,9 @@ MAX_RELATIVE_ERROR = 0.5
 #: A part with more than this many times its target's triangles is first simplified on
 #: positions alone to twice the target, then with attributes.
 PRESIMPLIFY_FACTOR = 4
+#: A part with more triangles than this is decimated in two spatial halves at once, one per
+#: core, the vertices along the cut locked.
+SPLIT_TRIANGLES = 200_000
 
 _SIMPLIFY_SPARSE = 1 << 1
 _SIMPLIFY_ERROR_ABSOLUTE = 1 << 2
@@ -146,17 +156,44 @@ def simplify(part: Part, target: int, lock: np.ndarray[Any, Any]) -> tuple[np.nd
     attributes = np.ascontiguousarray(
         np.hstack(columns) if columns else np.zeros((len(positions), 0)), np.float32
     )
+    # Per-axis sizes from a transposed copy: numpy reduces an (n, 3) array along its first axis slowly.
+    rows = np.ascontiguousarray(positions.T)
     mesh = _Mesh(
-        positions, attributes, np.asarray(weights, dtype=np.float32), np.ascontiguousarray(lock, np.uint8)
+        positions,
+        attributes,
+        np.asarray(weights, dtype=np.float32),
+        np.ascontiguousarray(lock, np.uint8),
+        rows.max(axis=1) - rows.min(axis=1) if len(positions) else np.zeros(3, np.float32),
     )
     error = 0.0
     options = _SIMPLIFY_ERROR_ABSOLUTE | _SIMPLIFY_PRUNE
+    # Cut across the longest axis first, then across the next, so that no cut stays locked
+    # through both passes.
+    axes = [int(axis) for axis in np.argsort(mesh.size)[::-1]]
+    # A part split in halves: each vertex's position number, for the lock along each cut.
+    position = number_rows(positions)[1] if part.triangles > SPLIT_TRIANGLES else None
     if weights and part.triangles > PRESIMPLIFY_FACTOR * target:
         # The attribute metric doubles the cost on big meshes; positions alone (UV seams are
         # still kept: they are topology) take the bulk of the way.
-        indices, error = mesh.collapse(indices, 2 * target, with_attributes=False, options=options)
+        if position is not None:
+            indices, error = mesh.collapse_halves(
+                indices, 2 * target, with_attributes=False, options=options, axis=axes[0], position=position
+            )
+        else:
+            indices, error = mesh.collapse(indices, 2 * target, with_attributes=False, options=options)
         options |= _SIMPLIFY_SPARSE
-    indices, step = mesh.collapse(indices, target, with_attributes=bool(weights), options=options)
+    if position is not None:
+        indices, step = mesh.collapse_halves(
+            indices, target, with_attributes=bool(weights), options=options, axis=axes[1], position=position
+        )
+        if indices.size > target * 3:
+            # The halves do not prune; the whole part may, where many small bits stall them.
+            indices, more = mesh.collapse(
+                indices, target, with_attributes=bool(weights), options=options | _SIMPLIFY_SPARSE
+            )
+            step += more
+    else:
+        indices, step = mesh.collapse(indices, target, with_attributes=bool(weights), options=options)
     error += step
     if indices.size > target * 3:
         # Topology (or the error cap) stopped the careful simplifier; cluster the rest away.
@@ -175,15 +212,26 @@ class _Mesh:
     attributes: np.ndarray[Any, Any]
     weights: np.ndarray[Any, Any]
     lock: np.ndarray[Any, Any]
+    #: Size of the vertices' bounding box along each axis.
+    size: np.ndarray[Any, Any]
 
     @property
     def extent(self) -> float:
-        return float(np.ptp(self.positions, axis=0).max()) or 1.0
+        return float(self.size.max()) or 1.0
 
     def collapse(
-        self, indices: np.ndarray[Any, Any], target: int, *, with_attributes: bool, options: int
+        self,
+        indices: np.ndarray[Any, Any],
+        target: int,
+        *,
+        with_attributes: bool,
+        options: int,
+        lock: np.ndarray[Any, Any] | None = None,
     ) -> tuple[np.ndarray[Any, Any], float]:
-        """``meshopt_simplifyWithAttributes`` towards ``target`` triangles; absolute error."""
+        """``meshopt_simplifyWithAttributes`` towards ``target`` triangles; absolute error.
+
+        ``lock`` replaces the part's lock mask."""
+        lock = self.lock if lock is None else lock
         destination = np.empty_like(indices)
         error = ctypes.c_float(0.0)
         count = len(self.weights) if with_attributes else 0
@@ -198,13 +246,58 @@ class _Mesh:
             4 * count,
             self.weights.ctypes.data if count else None,
             count,
-            self.lock.ctypes.data,
+            lock.ctypes.data,
             target * 3,
             MAX_RELATIVE_ERROR * self.extent,
             options,
             ctypes.byref(error),
         )
         return destination[:kept], float(error.value)
+
+    def collapse_halves(
+        self,
+        indices: np.ndarray[Any, Any],
+        target: int,
+        *,
+        with_attributes: bool,
+        options: int,
+        axis: int,
+        position: np.ndarray[Any, Any],
+    ) -> tuple[np.ndarray[Any, Any], float]:
+        """:meth:`collapse` run on the two halves of the triangles on either side of their
+        median centroid along ``axis`` at once (ctypes releases the GIL, so each gets a core);
+        absolute error. ``position`` numbers each vertex's position (as :func:`number_rows`).
+
+        Every position both halves use is locked, so the cut stays closed. Neither half
+        prunes: it might prune its side of a small component the cut runs through and leave
+        the other side open.
+        """
+        faces = indices.reshape(-1, 3)
+        along = np.ascontiguousarray(self.positions[:, axis])
+        # Three times the centroid: the ordering is all that matters.
+        centroid = along[faces[:, 0]] + along[faces[:, 1]] + along[faces[:, 2]]
+        first = centroid < np.partition(centroid, len(centroid) // 2)[len(centroid) // 2]
+        halves = [np.ascontiguousarray(faces[first]).ravel(), np.ascontiguousarray(faces[~first]).ravel()]
+        seen = np.zeros((2, int(position.max()) + 1), dtype=bool)
+        for side, half in enumerate(halves):
+            seen[side, position[half]] = True
+        lock = self.lock | (seen[0] & seen[1])[position].view(np.uint8)
+        low_target = target * (halves[0].size // 3) // len(faces)
+        options = (options & ~_SIMPLIFY_PRUNE) | _SIMPLIFY_SPARSE
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            high = pool.submit(
+                self.collapse,
+                halves[1],
+                target - low_target,
+                with_attributes=with_attributes,
+                options=options,
+                lock=lock,
+            )
+            low = self.collapse(
+                halves[0], low_target, with_attributes=with_attributes, options=options, lock=lock
+            )
+            high_result = high.result()
+        return np.concatenate([low[0], high_result[0]]), max(low[1], high_result[1])
 
     def sloppy(self, indices: np.ndarray[Any, Any], target: int) -> tuple[np.ndarray[Any, Any], float]:
         """``meshopt_simplifySloppy`` to at most ``target`` triangles; absolute error."""
@@ -241,7 +334,10 @@ def optimise(
         api.cache(ordered.ctypes.data, indices.ctypes.data, indices.size, vertex_count)
         remap = np.empty(vertex_count, dtype=np.uint32)
         kept = api.fetch_remap(remap.ctypes.data, ordered.ctypes.data, ordered.size, vertex_count)
-        order = _Reorder(remap != UNUSED, remap[remap != UNUSED], kept)
+        used = np.flatnonzero(remap != UNUSED)
+        source = np.empty(kept, dtype=np.intp)
+        source[remap[used]] = used
+        order = _Reorder(source)
         parts.append(
             Part(
                 positions=order.apply(part.positions),
@@ -260,14 +356,11 @@ def optimise(
 class _Reorder:
     """Moves per-vertex values to their new places after a vertex fetch remap."""
 
-    used: np.ndarray[Any, Any]
-    target: np.ndarray[Any, Any]
-    kept: int
+    #: For each kept vertex, in its new place, its old number.
+    source: np.ndarray[Any, Any]
 
     def apply(self, values: np.ndarray[Any, Any]) -> Any:
-        out = np.zeros((self.kept, *values.shape[1:]), dtype=values.dtype)
-        out[self.target] = values[self.used]
-        return out
+        return values[self.source]
 
 
 def _largest_extent(model: Model) -> float:

@@ -67,8 +67,21 @@ def weld(
     meshoptimizer hashes each row's bytes, far faster than sorting rows in numpy.
     """
     table = np.ascontiguousarray(rows)
+    count, remap = number_rows(table, indices)
+    used = remap != UNUSED
+    distinct = np.empty((count, *table.shape[1:]), dtype=table.dtype)
+    distinct[remap[used]] = table[used]
+    return distinct, remap
+
+
+def number_rows(
+    rows: np.ndarray[Any, Any], indices: np.ndarray[Any, Any] | None = None
+) -> tuple[int, np.ndarray[Any, Any]]:
+    """:func:`weld`'s numbers without the distinct rows: their count, and for each input row
+    the number of its distinct row."""
+    table = np.ascontiguousarray(rows)
     if not len(table):
-        return table, np.zeros(0, dtype=np.uint32)
+        return 0, np.zeros(0, dtype=np.uint32)
     row_bytes = table.itemsize * (table.size // len(table))
     remap = np.empty(len(table), dtype=np.uint32)
     if indices is None:
@@ -80,7 +93,4 @@ def weld(
         count = meshopt().vertex_remap(
             remap.ctypes.data, flat.ctypes.data, flat.size, table.ctypes.data, len(table), row_bytes
         )
-    used = remap != UNUSED
-    distinct = np.empty((count, *table.shape[1:]), dtype=table.dtype)
-    distinct[remap[used]] = table[used]
-    return distinct, remap
+    return int(count), remap

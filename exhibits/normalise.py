@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from exhibits.meshopt import weld
+from exhibits.meshopt import number_rows, weld
 from exhibits.model import F32, Model, Part
 from server.errors import ModelError
 
@@ -95,6 +95,8 @@ def parse_envelope(value: Sequence[float] | None) -> tuple[float, float, float] 
 def check_finite(model: Model) -> None:
     """``model.non_finite`` if any vertex position is NaN or infinite."""
     for part in model.parts:
+        if np.isfinite(part.positions).all():
+            continue  # the usual case, checked whole: a row-wise check is far slower
         bad = ~np.isfinite(part.positions).all(axis=1)
         if bad.any():
             raise ModelError(
@@ -259,26 +261,31 @@ def _drop_bad_faces(
     a, b, c = faces[:, 0], faces[:, 1], faces[:, 2]
     # Differences of float32 values and their products are exact in float64, so a zero area
     # here is a truly zero area (collinear corners), not a rounding accident.
-    corners = positions[faces].astype(np.float64)
-    normal = _cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    exact = positions.astype(np.float64)
+    first = exact[a]
+    normal = _cross(exact[b] - first, exact[c] - first)
     good = (a != b) & (b != c) & (a != c) & (np.einsum("ij,ij->i", normal, normal) > 0.0)
-    counts["degenerate"] += len(faces) - int(np.count_nonzero(good))
-    faces, normal = faces[good], normal[good]
+    if not good.all():
+        counts["degenerate"] += len(faces) - int(np.count_nonzero(good))
+        faces, normal = faces[good], normal[good]
     # Same corners in the same cyclic order: each rotation packed in a 64-bit key, the least
     # (the one starting at the smallest index) stands for the face.
+    key: np.ndarray[Any, Any]
     if len(positions) < 2**21:
         a, b, c = faces[:, 0], faces[:, 1], faces[:, 2]
         key = np.minimum(np.minimum(_key(a, b, c), _key(b, c, a)), _key(c, a, b))
     else:
         rotations = [faces[:, [0, 1, 2]], faces[:, [1, 2, 0]], faces[:, [2, 0, 1]]]
-        first = np.argmin(faces, axis=1)
-        rotated = np.choose(first[:, None], rotations)
-        key = weld(rotated.astype(np.uint32))[1].astype(np.int64)
-    ordered = np.sort(key)
-    if not (ordered[1:] == ordered[:-1]).any():
+        least = np.argmin(faces, axis=1)
+        key = np.choose(least[:, None], rotations).astype(np.uint32)
+    # Hashed rather than sorted: numbered in order of first use, so a face whose number is
+    # above every earlier one's is the first of its kind.
+    distinct, number = number_rows(key)
+    if distinct == len(faces):
         return faces, normal  # the usual case: nothing to drop, no need to know which
-    keep = np.zeros(len(faces), dtype=bool)
-    keep[np.unique(key, return_index=True)[1]] = True
+    highest = np.maximum.accumulate(number)
+    keep = np.ones(len(faces), dtype=bool)
+    keep[1:] = highest[1:] > highest[:-1]
     counts["duplicate"] += len(faces) - int(np.count_nonzero(keep))
     return faces[keep], normal[keep]
 
@@ -307,25 +314,39 @@ def _with_crease_normals(
     seams do not show as shading seams); a corner whose face turns more than the crease
     angle from that smooth normal takes the face's own normal.
     """
-    corners = table[:, :3][faces]  # (faces, 3 corners, xyz) float32: ample for directions
-    edges = np.roll(corners, -1, axis=1) - corners  # corner k to corner k+1
-    face_unit = face_normals / np.sqrt(np.einsum("ij,ij->i", face_normals, face_normals))[:, None]
+    points = np.ascontiguousarray(table[:, :3])  # float32: ample for directions
+    corners = [points[faces[:, k]] for k in range(3)]
+    # Edge k runs from corner k to corner k + 1.
+    edges = [corners[(k + 1) % 3] - corners[k] for k in range(3)]
+    area2 = np.sqrt(np.einsum("ij,ij->i", face_normals, face_normals))
+    face_unit = face_normals / area2[:, None]
     # Weighted by the face's angle at the corner: unlike area weights, this does not depend on
-    # how a flat side happens to be split into triangles.
-    edges /= np.maximum(np.sqrt(np.einsum("fck,fck->fc", edges, edges)), np.float32(1e-30))[:, :, None]
-    cosine = -np.einsum("fck,fck->fc", edges, np.roll(edges, 1, axis=1))
-    angle = np.arccos(np.clip(cosine, -1.0, 1.0, out=cosine), out=cosine)
-    _, position_id = weld(table[:, :3])
+    # how a flat side happens to be split into triangles. The angle between the edge arriving
+    # (k - 1) and the one leaving (k) is the arctangent of their cross product's length (twice
+    # the area, at every corner) over their dot product: both scale with the two edges'
+    # lengths, which cancel, so no edge is normalised.
+    angle = np.empty((len(faces), 3), dtype=np.float32)
+    sine = area2.astype(np.float32)
+    for k in range(3):
+        np.arctan2(sine, -np.einsum("ij,ij->i", edges[k - 1], edges[k]), out=angle[:, k])
+    _, position_id = number_rows(points)
     corner_pid = position_id[faces].ravel()
+    # Component by component, each contiguous: numpy is slow on strided columns, and
+    # gathering whole smooth rows per corner would make a three-row copy. float32 for the
+    # weights and the crease test, like the angles: the sums are float64.
+    unit_columns = face_unit.T.astype(np.float32)
     smooth = np.column_stack(
         [
-            np.bincount(corner_pid, weights=(angle * face_unit[:, k, None]).ravel(), minlength=len(table))
+            np.bincount(corner_pid, weights=(angle * unit_columns[k, :, None]).ravel(), minlength=len(table))
             for k in range(3)
         ]
     )
     length = np.sqrt(np.einsum("ij,ij->i", smooth, smooth))[:, None]
     smooth = np.divide(smooth, length, out=np.zeros_like(smooth), where=length > 0)
-    facing = np.einsum("fck,fk->fc", smooth[corner_pid].reshape(-1, 3, 3), face_unit)
+    smooth_columns = smooth.T.astype(np.float32)
+    facing = np.zeros((len(faces), 3), dtype=np.float32)
+    for k in range(3):
+        facing += smooth_columns[k][corner_pid].reshape(-1, 3) * unit_columns[k, :, None]
     hard = facing < math.cos(math.radians(CREASE_DEGREES))
     smooth_table = np.hstack([table, smooth[position_id].astype(np.float32) + np.float32(0.0)])
     if not hard.any():

@@ -15,11 +15,11 @@
     decimate to each level's triangle budget (:mod:`exhibits.lod` documents which levels
     are made);
 ``write``
-    cap each level's textures (:mod:`exhibits.textures`; resized in a thread while the
-    levels are decimated) and write it as a quantised GLB (:mod:`exhibits.glb`) with its
-    metadata and sha256; a level's error is its decimation error plus the quantisation's
-    bound (:data:`~exhibits.glb.POSITION_ERROR`, so about 1.3e-5 for a level that is the
-    source itself);
+    cap each level's textures (:mod:`exhibits.textures`; resized in a thread from the
+    ``normalise`` step on, while the model is cleaned) and write it as a quantised GLB
+    (:mod:`exhibits.glb`) with its metadata and sha256; a level's error is its decimation
+    error plus the quantisation's bound (:data:`~exhibits.glb.POSITION_ERROR`, so about
+    1.3e-5 for a level that is the source itself);
 
 then ``done`` at 1.0. :func:`ingest_model` runs the same steps on a Model built in code
 (the procedural demo models). Everything is synchronous CPU work meant for a process pool;
@@ -169,6 +169,74 @@ def _run(
         )
     check_finite(model)
 
+    # Textures are resized from the source for every level, so they need no geometry: Pillow
+    # works on the other core while the model is cleaned, leaving both cores to the
+    # simplifier. The sizes come from the source's plan; one that cleaning changes is capped
+    # when its level is written.
+    planned = lod.plan(source_triangles, limits.lod_triangles, limits.lod_texture_px)
+    textures = {p.material.base_color_texture for p in model.parts if p.material.base_color_texture}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        capping = pool.submit(cap_each, textures, [level.texture_px for level in planned])
+        placed = _place_and_clean(model, fmt, declared_unit, options, report)
+        warnings += placed.warnings
+        cleaned = placed.model
+        levels = lod.plan(cleaned.triangles, limits.lod_triangles, limits.lod_texture_px)
+        span = 0.5 / len(levels)
+        made = lod.chain(cleaned, levels, on_level=lambda n: report(0.35 + span * n, f"lod {n}"))
+        report(0.85, "write")
+        capped = capping.result()
+
+    lods = []
+    for number, ((level_model, error), level) in enumerate(zip(made, levels, strict=True)):
+        # Cut as the writer cuts it, so that the vertex count is the file's.
+        textured = uint16_parts(cap_textures(level_model, level.texture_px, capped.get(level.texture_px)))
+        glb = write_glb(textured)
+        texture_bytes, texture_px = texture_stats(textured)
+        info = LodInfo(
+            level=number,
+            triangles=textured.triangles,
+            vertices=textured.vertices,
+            bytes=len(glb),
+            texture_bytes=texture_bytes,
+            texture_px=texture_px,
+            # Decimation plus the position quantisation of the GLB writer.
+            error=error + POSITION_ERROR,
+            sha256=hashlib.sha256(glb).hexdigest(),
+        )
+        lods.append(Lod(info=info, glb=glb))
+    report(1.0, "done")
+    return IngestResult(
+        source_format=fmt,
+        source_triangles=source_triangles,
+        unit=placed.unit,
+        unit_guessed=placed.unit_guessed,
+        up=placed.up,
+        up_guessed=placed.up_guessed,
+        scale=placed.scale,
+        bounds=cleaned.bounds(),
+        lods=lods,
+        warnings=warnings,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    """The ``normalise`` and ``clean`` steps' model, how it was placed, and their notes."""
+
+    model: Model
+    unit: str
+    unit_guessed: bool
+    up: str
+    up_guessed: bool
+    scale: float
+    warnings: list[str]
+
+
+def _place_and_clean(
+    model: Model, fmt: str, declared_unit: str | None, options: _Options, report: Progress
+) -> _Placed:
+    """The ``normalise`` and ``clean`` steps; ``model`` is placed in place."""
+    warnings: list[str] = []
     report(0.2, "normalise")
     extent = largest_extent(model)
     unit, unit_guessed = choose_unit(fmt, extent, hint=options.unit, declared=declared_unit)
@@ -188,46 +256,4 @@ def _run(
     warnings += clean_notes
     # Cleaning can drop a vertex that set the bounds; stand the model on the floor again.
     scale *= place(cleaned, metres_per_unit=1.0, up="y", envelope=options.envelope)
-
-    levels = lod.plan(cleaned.triangles, limits.lod_triangles, limits.lod_texture_px)
-    span = 0.5 / len(levels)
-    textures = {p.material.base_color_texture for p in cleaned.parts if p.material.base_color_texture}
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # Textures are resized from the source for every level, so they need no level
-        # geometry: Pillow works on the other core while meshoptimizer decimates.
-        capping = pool.submit(cap_each, textures, [level.texture_px for level in levels])
-        made = lod.chain(cleaned, levels, on_level=lambda n: report(0.35 + span * n, f"lod {n}"))
-        report(0.85, "write")
-        capped = capping.result()
-
-    lods = []
-    for number, ((level_model, error), level) in enumerate(zip(made, levels, strict=True)):
-        # Cut as the writer cuts it, so that the vertex count is the file's.
-        textured = uint16_parts(cap_textures(level_model, level.texture_px, capped[level.texture_px]))
-        glb = write_glb(textured)
-        texture_bytes, texture_px = texture_stats(textured)
-        info = LodInfo(
-            level=number,
-            triangles=textured.triangles,
-            vertices=textured.vertices,
-            bytes=len(glb),
-            texture_bytes=texture_bytes,
-            texture_px=texture_px,
-            # Decimation plus the position quantisation of the GLB writer.
-            error=error + POSITION_ERROR,
-            sha256=hashlib.sha256(glb).hexdigest(),
-        )
-        lods.append(Lod(info=info, glb=glb))
-    report(1.0, "done")
-    return IngestResult(
-        source_format=fmt,
-        source_triangles=source_triangles,
-        unit=unit,
-        unit_guessed=unit_guessed,
-        up=up,
-        up_guessed=up_guessed,
-        scale=scale,
-        bounds=cleaned.bounds(),
-        lods=lods,
-        warnings=warnings,
-    )
+    return _Placed(cleaned, unit, unit_guessed, up, up_guessed, scale, warnings)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from exhibits import lod
 from exhibits.formats import load
+from exhibits.meshopt import weld
 from exhibits.model import Material, Model, Part
 from exhibits.normalise import clean, place
 from tests.exhibits import assets
@@ -117,3 +120,62 @@ def test_optimise_drops_unused_vertices_and_keeps_each_triangle() -> None:
     )
     assert part.uvs is not None
     assert np.array_equal(part.uvs, part.positions[:, :2])
+
+
+def closed_sphere(rows: int, columns: int) -> Model:
+    """A textured UV sphere that is closed once welded by position: its seam column and pole
+    rows repeat positions exactly (with their own UVs); the poles' zero-area faces are left
+    for :func:`clean` to drop."""
+    theta, phi = np.meshgrid(
+        np.linspace(0, np.pi, rows + 1), np.linspace(0, 2 * np.pi, columns + 1), indexing="ij"
+    )
+    positions = np.stack([np.sin(theta) * np.cos(phi), np.cos(theta), np.sin(theta) * np.sin(phi)], axis=-1)
+    positions[:, -1] = positions[:, 0]
+    positions[0], positions[-1] = (0, 1, 0), (0, -1, 0)
+    uvs = np.stack([phi / (2 * np.pi), theta / np.pi], axis=-1)
+    grid = np.arange((rows + 1) * (columns + 1)).reshape(rows + 1, columns + 1)
+    a, b, c, d = grid[:-1, :-1], grid[1:, :-1], grid[1:, 1:], grid[:-1, 1:]
+    indices = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)])
+    part = Part(
+        positions.reshape(-1, 3).astype(np.float32),
+        indices.astype(np.uint32),
+        uvs=uvs.reshape(-1, 2).astype(np.float32),
+    )
+    cleaned, _ = clean(Model([part]))
+    return cleaned
+
+
+def unmatched_edges(model: Model) -> int:
+    """Edges (corners welded by position) that run one way more often than the other: an edge
+    of a crack or hole. Slivers between wedges of one position (the poles') are left out."""
+    (part,) = model.parts
+    _, position = weld(part.positions)
+    faces = position[part.indices].astype(np.int64)
+    faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])]
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    forward, backward = (np.sort(a * len(position) + b) for a, b in (edges.T, edges.T[::-1]))
+    return int(np.count_nonzero(forward != backward))
+
+
+def test_a_big_part_decimated_in_two_halves_keeps_its_budget_bounds_and_has_no_crack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sphere = closed_sphere(300, 400)
+    assert sphere.triangles > lod.SPLIT_TRIANGLES
+    assert unmatched_edges(sphere) == 0
+    cuts: list[int] = []
+    halves = lod._Mesh.collapse_halves
+
+    def spy(mesh: Any, *args: Any, **kwargs: Any) -> Any:
+        cuts.append(kwargs["axis"])
+        return halves(mesh, *args, **kwargs)
+
+    monkeypatch.setattr(lod._Mesh, "collapse_halves", spy)
+    (level,) = lod.chain(sphere, [lod.Level(20_000, 512)])
+    # The positions-only pass and the attribute pass, each cut across another axis.
+    assert len(cuts) == 2 and cuts[0] != cuts[1]
+    model, error = level
+    assert 0.8 * 20_000 <= model.triangles <= 20_000
+    assert model.bounds() == sphere.bounds()
+    assert unmatched_edges(model) == 0
+    assert 0 < error < 0.01

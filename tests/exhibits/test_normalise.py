@@ -7,6 +7,7 @@ import pytest
 
 from exhibits.model import Material, Model, Part
 from exhibits.normalise import (
+    _drop_bad_faces,
     check_finite,
     choose_unit,
     choose_up,
@@ -188,3 +189,28 @@ def test_a_model_whose_faces_all_vanish_has_no_faces() -> None:
     with pytest.raises(ModelError) as refused:
         clean(Model([Part(positions, np.array([[0, 1, 2]], np.uint32))]))
     assert refused.value.code == "model.no_faces"
+
+
+@pytest.mark.parametrize("first", [0, 2**21], ids=["packed keys", "hashed rows"])
+def test_the_first_of_each_duplicate_face_is_kept_whatever_the_vertex_count(first: int) -> None:
+    positions = np.zeros((first + 4, 3), np.float32)
+    positions[first:] = [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    a, b, c, d = range(first, first + 4)
+    faces = np.array([[a, b, c], [a, b, d], [b, c, a], [a, c, b], [c, a, b], [d, a, b]], np.int64)
+    counts = {"degenerate": 0, "duplicate": 0}
+    kept, normals = _drop_bad_faces(positions, faces, counts)
+    assert kept.tolist() == [[a, b, c], [a, b, d], [a, c, b]]
+    assert counts == {"degenerate": 0, "duplicate": 3}
+    assert len(normals) == 3
+
+
+def test_model_bounds_over_parts() -> None:
+    rng = np.random.default_rng(7)
+    parts = [
+        Part(rng.normal(size=(n, 3)).astype(np.float32), np.zeros((0, 3), np.uint32)) for n in (1000, 0, 10)
+    ]
+    everything = np.concatenate([p.positions for p in parts])
+    low, high = Model(parts).bounds()
+    assert low == tuple(float(v) for v in everything.min(axis=0))
+    assert high == tuple(float(v) for v in everything.max(axis=0))
+    assert Model([]).bounds() == ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
