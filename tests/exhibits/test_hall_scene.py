@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import io
 
 import numpy as np
@@ -139,7 +138,6 @@ def test_textured_exhibit_parts_keep_their_uvs(demo: list[Exhibit], layout: Hall
     assert np.allclose(merged.uvs, 0.25 * np.array([1.0, 3.0]))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("exhibits.glb") is None, reason="exhibits.glb not written yet")
 def test_writes_a_phone_sized_valid_glb(hall: Model) -> None:
     from exhibits.glb import read_glb, write_glb
     from tests.exhibits.gltf_validator import errors, validate
