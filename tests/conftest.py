@@ -30,6 +30,18 @@ def auth(role: str, stage: str | None = None, ttl: timedelta = timedelta(hours=1
     return {"Authorization": f"Bearer {TOKENS.issue(role, stage=stage, ttl=ttl, subject='test')}"}
 
 
+def frab_validator() -> Any:
+    """A validator for frab/pretalx schedule.json (our own statement of the format, in
+    tests/fixtures), with format checks (uuid, date-time, uri) on."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads((FIXTURES / "frab-schedule.schema.json").read_text(encoding="utf-8"))
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    return jsonschema.Draft202012Validator(schema, format_checker=checker)
+
+
 @pytest.fixture
 def event() -> Event:
     return load_yaml(FIXTURES / "event.yaml")

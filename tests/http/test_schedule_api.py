@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import re
-from pathlib import Path
-from typing import Any
-
 import icalendar
-import jsonschema
 import pytest
 
 from server.clock import ManualClock
-from tests.conftest import Serve, at, auth
-
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / "frab-schedule.schema.json"
-
-
-def frab_schema() -> dict[str, Any]:
-    assert SCHEMA_PATH.exists(), f"the frab schema is missing: expected it at {SCHEMA_PATH}"
-    text = "\n".join(re.sub(r"^\s*//.*$", "", line) for line in SCHEMA_PATH.read_text().splitlines())
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+from tests.conftest import Serve, at, auth, frab_validator
 
 
 def morning() -> ManualClock:
@@ -136,9 +121,7 @@ async def test_frab_export_validates_and_hides_closed_stages(serve: Serve) -> No
     response = await client.get("/api/v1/schedule.json")
     assert response.status == 200 and response.content_type == "application/json"
     document = await response.json()
-    validator = jsonschema.Draft6Validator(
-        frab_schema(), format_checker=jsonschema.Draft6Validator.FORMAT_CHECKER
-    )
+    validator = frab_validator()
     errors = sorted(validator.iter_errors(document), key=str)
     assert errors == []
     slugs = [
