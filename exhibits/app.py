@@ -14,6 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from exhibits.catalog import Catalog
+from exhibits.pipeline import Limits
 from exhibits.service import Exhibition
 from server.config import Config
 from server.metrics import Metrics
@@ -21,25 +23,30 @@ from server.metrics import Metrics
 EXHIBITION = web.AppKey("exhibition", Exhibition)
 
 
-def open_exhibition(config: Config, metrics: Metrics) -> Exhibition:
-    """The exhibition the settings describe (the catalog is read here: errors stop the start)."""
-    from exhibits.catalog import Catalog
+def configured_catalog(config: Config) -> Catalog:
+    """The ``catalog`` file of the settings, else the built-in demo catalog."""
     from exhibits.catalog_file import load_catalog
-    from exhibits.modelstore import ModelStore
-    from exhibits.pipeline import Limits
 
     if config.catalog:
-        exhibits = load_catalog(config.catalog)
-    else:
-        from exhibits.demo_catalog import demo_catalog
+        return Catalog(load_catalog(config.catalog))
+    from exhibits.demo_catalog import demo_catalog
 
-        exhibits = demo_catalog()
-    limits = Limits(max_upload_bytes=config.max_upload_bytes, max_triangles=config.max_triangles)
+    return Catalog(demo_catalog())
+
+
+def configured_limits(config: Config) -> Limits:
+    return Limits(max_upload_bytes=config.max_upload_bytes, max_triangles=config.max_triangles)
+
+
+def open_exhibition(config: Config, metrics: Metrics) -> Exhibition:
+    """The exhibition the settings describe (the catalog is read here: errors stop the start)."""
+    from exhibits.modelstore import ModelStore
+
     return Exhibition(
-        Catalog(exhibits),
+        configured_catalog(config),
         ModelStore(Path(config.data_dir)),
         metrics=metrics,
-        limits=limits,
+        limits=configured_limits(config),
         workers=config.ingest_workers,
         cache_bytes=config.model_cache_bytes,
     )

@@ -83,23 +83,16 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _ingest_here(args: argparse.Namespace) -> int:
-    from exhibits.catalog import Catalog
-    from exhibits.catalog_file import load_catalog
+    from exhibits.app import configured_catalog, configured_limits
     from exhibits.modelstore import ModelAsset, ModelStore, sha256_hex
-    from exhibits.pipeline import Limits, ingest
+    from exhibits.pipeline import ingest
     from server.config import load_config
 
     try:
         config = load_config(args.config, overrides={"data_dir": args.data_dir, "catalog": args.catalog})
-        if config.catalog:
-            catalog = Catalog(load_catalog(config.catalog))
-        else:
-            from exhibits.demo_catalog import demo_catalog
-
-            catalog = Catalog(demo_catalog())
-        exhibit = catalog.get(args.exhibit)
+        exhibit = configured_catalog(config).get(args.exhibit)
         data = args.file.read_bytes()
-        limits = Limits(max_upload_bytes=config.max_upload_bytes, max_triangles=config.max_triangles)
+        limits = configured_limits(config)
         bar = ProgressBar(sys.stderr)
         started = time.perf_counter()
         try:

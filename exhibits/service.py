@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -175,10 +175,9 @@ class Exhibition:
         """Accept an upload: a job that runs the pipeline in a worker and stores the result."""
         self.check_options(unit, up)
         job = self.jobs.create(exhibit.id, filename, len(data))
-        source = sha256_hex(data)
         started = time.perf_counter()
 
-        async def runner(job: Job, progress: object) -> IngestResult:
+        async def runner(job: Job, progress: Callable[[float, str], None]) -> IngestResult:
             return await self.workers.run(
                 ingest_upload,
                 job.id,
@@ -189,10 +188,12 @@ class Exhibition:
                 exhibit.envelope,
                 self.limits,
                 job=job.id,
-                progress=progress,  # type: ignore[arg-type]
+                progress=progress,
             )
 
         async def commit(job: Job, result: IngestResult) -> ModelAsset:
+            # Hashing up to max_upload_bytes takes a while: not on the event loop.
+            source = await asyncio.to_thread(sha256_hex, data)
             return await self._commit(exhibit.id, result, f"upload:{source}")
 
         async def run() -> None:
@@ -283,7 +284,7 @@ class Exhibition:
                 lambda: self.models.path(str(known["sha"])).stat().st_size
             )
         else:
-            data = await self.workers.run(build_hall, list(self.catalog), smallest)
+            data = await self.workers.run(build_hall, self.layout, list(self.catalog), smallest)
             sha, _ = await asyncio.to_thread(self.models.put, data)
             await asyncio.to_thread(index.write_text, json.dumps({"inputs": key, "sha": sha}))
             self._hall_sha, self._hall_bytes = sha, len(data)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from exhibits.catalog import Exhibit
+from exhibits.hall import HallLayout
 from exhibits.model import IngestResult
 from exhibits.pipeline import Limits
 
@@ -78,13 +79,11 @@ def ingest_demo(job: str, exhibit: Exhibit, limits: Limits) -> IngestResult:
     return ingest_model(model, envelope=exhibit.envelope, limits=limits, progress=_report(job))
 
 
-def build_hall(exhibits: list[Exhibit], smallest: dict[str, Path]) -> bytes:
+def build_hall(layout: HallLayout, exhibits: list[Exhibit], smallest: dict[str, Path]) -> bytes:
     """Worker side of ``/hall.glb``: the hall with each exhibit's smallest LOD in its booth."""
     from exhibits.glb import read_glb, write_glb
-    from exhibits.hall import layout_hall
     from exhibits.hall_scene import hall_model
 
-    layout = layout_hall(exhibits)
     models = {exhibit: read_glb(path.read_bytes()) for exhibit, path in smallest.items()}
     return write_glb(hall_model(layout, {e.id: e for e in exhibits}, models))
 
