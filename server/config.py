@@ -61,6 +61,15 @@ class Config:
     max_behind: float = field(
         default=10.0, metadata=_doc("seconds a viewer may stay behind before it is closed")
     )
+    stall_after: float = field(
+        default=1.0, metadata=_doc("seconds without a fragment before an on-air input fails over")
+    )
+    failback_after: float = field(
+        default=2.0, metadata=_doc("seconds a returning input must stay up before automation fails back")
+    )
+    slate_size: str = field(
+        default="1280x720", metadata=_doc("the slate picture's WIDTHxHEIGHT (even numbers)")
+    )
 
     catalog: str = field(default="", metadata=_doc("exhibit catalog (.yaml or .csv); empty = built-in demo"))
     demo_models: bool = field(
@@ -83,6 +92,11 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def slate_dimensions(self) -> tuple[int, int]:
+        width, _, height = self.slate_size.partition("x")
+        return int(width), int(height)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -143,7 +157,20 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"config: {where} must be at least 4096 bytes, got {result}")
     if key in ("ingest_workers", "max_upload_bytes", "max_triangles", "model_cache_bytes") and result < 1:
         raise ConfigError(f"config: {where} must be at least 1, got {result}")
-    if key == "max_behind" and result <= 0:
+    if key == "slate_size":
+        width, _, height = result.partition("x")
+        if not (
+            width.isdigit()
+            and height.isdigit()
+            and 64 <= int(width) <= 3840
+            and 64 <= int(height) <= 2160
+            and int(width) % 2 == 0
+            and int(height) % 2 == 0
+        ):
+            raise ConfigError(
+                f"config: {where} must be WIDTHxHEIGHT, even, 64..3840 x 64..2160, got {result!r}"
+            )
+    if key in ("max_behind", "stall_after", "failback_after") and result <= 0:
         raise ConfigError(f"config: {where} must be positive, got {result}")
     if key in ("upcoming_minutes",) and result < 0:
         raise ConfigError(f"config: {where} must not be negative, got {result}")

@@ -71,6 +71,8 @@ CODES: dict[str, Wire] = {
     "live.bad_control": BAD_REQUEST,
     "live.too_slow": Wire(400, 1008),
     "live.shutting_down": Wire(503, 1001),
+    "program.input_down": CONFLICT,
+    "program.bad_take": BAD_REQUEST,
     # The exhibition: catalog, uploads, jobs, meeting requests.
     "exhibit.unknown": NOT_FOUND,
     "exhibit.bad_query": BAD_REQUEST,

@@ -83,6 +83,18 @@ class Metrics:
             ["stage"],
             registry=r,
         )
+        self.program_switches = Counter(
+            "forumcast_program_switches",
+            "Switches of a stage's program to another source, by reason",
+            ["stage", "reason"],
+            registry=r,
+        )
+        self.program_source = Gauge(
+            "forumcast_program_source",
+            "1 for the source on the stage's program now (an input id or 'slate'), else 0",
+            ["stage", "source"],
+            registry=r,
+        )
         self.schedule_delays = Counter(
             "forumcast_schedule_delays", "Delays applied by producers, by stage", ["stage"], registry=r
         )

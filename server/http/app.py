@@ -163,9 +163,13 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SCHEDULER],
         app[BUS],
         app[METRICS],
+        app[CLOCK],
         tokens=app[TOKENS],
         stream_keys=config.stream_keys,
         gop_cache_bytes=config.gop_cache_bytes,
+        stall_after=config.stall_after,
+        failback_after=config.failback_after,
+        slate_size=config.slate_dimensions,
     )
     app[LIVE] = hub
     async with background(hub.run(), name="forumcast-live"):
@@ -198,7 +202,7 @@ def create_app(
 ) -> web.Application:
     """A ready-to-run application serving ``event``."""
     from exhibits import app as exhibition
-    from server.http import inputs_api, ops, pages, schedule_api
+    from server.http import inputs_api, ops, pages, program_api, schedule_api
     from server.live import publish, watch
 
     app = web.Application(middlewares=[observe, errors])
@@ -216,5 +220,6 @@ def create_app(
     watch.setup(app)
     pages.setup(app)
     inputs_api.setup(app)
+    program_api.setup(app)
     exhibition.setup(app)
     return app

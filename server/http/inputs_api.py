@@ -42,6 +42,9 @@ def input_json(hub: LiveHub, live: LiveInput, now: float) -> dict[str, Any]:
         "title": live.decl.title,
         "kind": live.decl.kind.value,
         "state": live.state.value,
+        "up": live.is_up(now),
+        "on_air": live.on_air,
+        "preview": bool(live.preview.viewers),
         "publisher": None
         if publisher is None
         else {

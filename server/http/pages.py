@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 WEB_ROOT = Path(str(resources.files("clients").joinpath("web")))
-PAGES = {"/": "index.html", "/speaker": "speaker.html", "/hall": "hall.html"}
+PAGES = {"/": "index.html", "/speaker": "speaker.html", "/producer": "producer.html", "/hall": "hall.html"}
 
 routes = web.RouteTableDef()
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from server.auth import Principal
 from server.errors import ForumcastError
 from server.http.access import optional_principal, require_producer, visible_stages
-from server.http.app import CLOCK, CONFIG, METRICS, SCHEDULE, SCHEDULER
+from server.http.app import CLOCK, CONFIG, LIVE, METRICS, SCHEDULE, SCHEDULER
 from server.schedule import frab_export, ical
 from server.schedule.model import Event, Stage
 from server.schedule.render import event_json, session_json, stage_json
@@ -62,7 +62,7 @@ def _stage_body(
     if stage.id not in visible:
         # Closed and not invited: the stage is listed, what runs on it is not.
         status = StageStatus(status.state)
-    return stage_json(
+    body = stage_json(
         stage,
         status,
         schedule.event,
@@ -70,6 +70,9 @@ def _stage_body(
         delay_minutes=schedule.delay_totals.get(stage.id, 0),
         with_inputs=with_inputs,
     )
+    if stage.id in visible and LIVE in request.app:
+        body["program"] = request.app[LIVE].program(stage.id).state_json()
+    return body
 
 
 @routes.get("/api/v1/event")

@@ -1,9 +1,11 @@
 """Demo sources: every public stage of the demo event shows a live picture with no tools.
 
-At start-up a short clip per stage is encoded once (in a worker thread: PyAV must not run on
-the event loop), then published into the stage's first input in real time, looping
-forever. Each loop is spliced onto the last by :func:`~server.media.timeline.loop_fragments`
-(the same splicing the program switcher uses), so viewers see one endless stream.
+At start-up a short clip is encoded once for each input a public stage's sessions use (in
+a worker thread: PyAV must not run on the event loop), then published into that input in
+real time, looping forever. Each loop is spliced onto the last by
+:func:`~server.media.timeline.loop_fragments` (the splicing the program switcher uses
+too), so each input is one endless stream, and the stage programs switch between them as
+the schedule says.
 """
 
 from __future__ import annotations
@@ -46,17 +48,25 @@ async def loop_clip(live: LiveInput, init: InitSegment, fragments: list[MediaFra
 
 
 async def run_demo(hub: LiveHub, encoder: Encoder, *, seconds: float = 4.0) -> None:
-    """Encode a clip per public stage (one at a time, off the loop) and loop each one."""
+    """Encode a clip per input the public stages' sessions use (one at a time, off the loop)
+    and loop each one, so automation and takes have live pictures to switch between."""
     tasks: list[asyncio.Task[None]] = []
+    event = hub.event
     try:
         for program in hub.programs.values():
             stage = program.stage
-            if stage.closed or program.source is None:
+            if stage.closed or not stage.inputs:
                 continue
-            data = await asyncio.to_thread(encoder, stage.title.best("en"), seconds)
-            init, fragments = split_clip(data)
-            tasks.append(asyncio.create_task(loop_clip(program.source, init, fragments)))
-            log.info("demo picture on stage %s (input %s)", stage.id, program.source.id)
+            used = {stage.inputs[0].id}
+            for session in event.sessions_of(stage.id):
+                used.update(i for i in (session.input, session.backup_input) if i is not None)
+            for decl in stage.inputs:
+                if decl.id not in used:
+                    continue
+                data = await asyncio.to_thread(encoder, decl.id, seconds)
+                init, fragments = split_clip(data)
+                tasks.append(asyncio.create_task(loop_clip(hub.inputs[decl.id], init, fragments)))
+                log.info("demo picture on input %s (stage %s)", decl.id, stage.id)
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:

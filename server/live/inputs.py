@@ -47,18 +47,31 @@ class PublisherSession:
     started: float = field(default_factory=time.monotonic)
 
 
-#: What a program receives from the input it follows.
+#: What a program receives from the inputs it may show.
 Listener = Callable[["LiveInput", InitSegment | MediaFragment, bytes], None]
+
+#: Default seconds without a fragment after which an input counts as down (stalled).
+STALL_AFTER = 1.0
 
 
 class LiveInput:
-    def __init__(self, decl: InputDecl, metrics: Metrics, *, gop_cache_bytes: int) -> None:
+    def __init__(
+        self, decl: InputDecl, metrics: Metrics, *, gop_cache_bytes: int, stall_after: float = STALL_AFTER
+    ) -> None:
         self.decl = decl
+        self.stall_after = stall_after
         self.state = InputState.OFFLINE
         self.publisher: PublisherSession | None = None
         self.init: InitSegment | None = None
         self.preview = Fanout(f"input {decl.id}", gop_cache_bytes=gop_cache_bytes)
         self.listeners: list[Listener] = []
+        #: Called when the publisher goes (so automation can fail over at once).
+        self.on_gone: list[Callable[[LiveInput], None]] = []
+        #: Since when the input has been up without a stall (None while down).
+        self.up_since: float | None = None
+        #: Whether a stage program shows this input now (set by the program).
+        self.on_air = False
+        self._told: tuple[bool, bool] | None = None  # the tally its publisher was last sent
         self.last_fragment_at: float | None = None
         #: Seconds between the last two keyframes on the video track (None until seen twice).
         self.gop_seconds: float | None = None
@@ -88,15 +101,39 @@ class LiveInput:
         self.state = InputState.LIVE
         self._timeline.splice()  # the new publisher's clock starts wherever it likes
         self._metrics.input_up.labels(input=self.id).set(1)
+        self._told = None
+        self.tally()
 
     def detach(self, session: PublisherSession) -> None:
         if self.publisher is not session:
             return  # already replaced by a takeover
         self.publisher = None
         self.state = InputState.OFFLINE
+        self.up_since = None
         self._window.clear()
         self._metrics.input_up.labels(input=self.id).set(0)
         self._metrics.input_bitrate.labels(input=self.id).set(0)
+        for callback in self.on_gone:
+            callback(self)
+
+    def is_up(self, now: float) -> bool:
+        """Publishing: a publisher, an init segment and a fragment within ``stall_after``."""
+        return (
+            self.publisher is not None
+            and self.init is not None
+            and self.last_fragment_at is not None
+            and now - self.last_fragment_at <= self.stall_after
+        )
+
+    def tally(self) -> None:
+        """Tell the publisher if it went on or off air, or into or out of a producer's preview."""
+        state = (self.on_air, bool(self.preview.viewers))
+        if self.publisher is None or state == self._told:
+            return
+        self._told = state
+        self.publisher.notify(
+            {"type": "tally", "on_air": state[0], "preview": state[1], "stage": self.decl.stage}
+        )
 
     def push(self, session: PublisherSession, item: InitSegment | MediaFragment) -> None:
         if self.publisher is not session:
@@ -110,12 +147,18 @@ class LiveInput:
             return
         assert self.init is not None, "the parser emits an init segment before any fragment"
         now = time.monotonic()
+        if (
+            self.up_since is None
+            or self.last_fragment_at is None
+            or now - self.last_fragment_at > self.stall_after
+        ):
+            self.up_since = now  # (back) up after a stall or a new publisher
+        self.last_fragment_at = now
         placed = self._timeline.place(item, self.init)
         frame = binary_frame(placed.data)
         self.preview.push(placed, now, frame=frame)
         for listener in self.listeners:
             listener(self, placed, frame)
-        self.last_fragment_at = now
         if placed.keyframe:
             self._note_keyframe(placed)
         self._window.append((now, len(placed.data)))

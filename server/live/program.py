@@ -1,52 +1,227 @@
-"""A stage's program: what the stage's audience watches.
+"""A stage's program: what the stage's audience watches, and the adapter around its switcher.
 
-Until the switcher lands, a program follows one input (the stage's first declared input):
-it takes that input's init segment and placed fragments and fans them out to the stage's
-viewers, counting them exactly in ``forumcast_viewers{stage,protocol="ws"}``.
+A :class:`Program` listens to every input of its stage and to its slate, feeds what they
+produce into its :class:`~server.media.switcher.Switcher`, and writes what comes out to the
+stage's viewers through a :class:`~server.live.fanout.Fanout`. Which source it wants is
+decided by its :class:`~server.live.automation.Automation` (the schedule, failover,
+failback) or by a producer's take; the hub calls :meth:`Program.supervise` whenever that
+may have changed. Every switch is counted and logged, tallies its inputs, and tells the
+hub (which sends viewers a ``now`` event).
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
 
+from server.clock import Clock
+from server.live.automation import SLATE, Automation, Choice, Health, Mode, Reason
 from server.live.fanout import Fanout, Viewer
 from server.live.inputs import LiveInput
-from server.media.types import InitSegment, MediaFragment
+from server.live.slate import SlateLibrary, SlatePlayer
+from server.live.slate_clip import SlateCard, SlateFormat
+from server.media.switcher import Cut, Emit, Output, Reinit, Switched, Switcher
+from server.media.types import InitSegment, MediaFragment, TrackKind
 from server.metrics import Metrics
-from server.schedule.model import Stage
+from server.schedule.model import Session, Stage
+
+log = logging.getLogger("forumcast.program")
 
 
 class Program:
-    def __init__(self, stage: Stage, metrics: Metrics, *, gop_cache_bytes: int) -> None:
+    def __init__(
+        self,
+        stage: Stage,
+        inputs: Mapping[str, LiveInput],
+        metrics: Metrics,
+        clock: Clock,
+        slates: SlateLibrary,
+        *,
+        gop_cache_bytes: int,
+        slate_size: tuple[int, int],
+        failback_after: float,
+        card: Callable[[str], SlateCard],
+        on_switch: Callable[[Program], None] = lambda _: None,
+    ) -> None:
         self.stage = stage
-        self.source: LiveInput | None = None
-        self._metrics = metrics
+        self.inputs = dict(inputs)
+        self.switcher = Switcher()
+        self.automation = Automation(
+            default_input=stage.inputs[0].id if stage.inputs else None, failback_after=failback_after
+        )
         self.fanout = Fanout(
             f"stage {stage.id}",
             gop_cache_bytes=gop_cache_bytes,
             on_dropped=metrics.relay_dropped.labels(stage=stage.id).inc,
         )
         self.announced_viewers = 0
+        #: Why the source on air is on air, and since when (the service clock).
+        self.reason = Reason.SCHEDULE
+        self.since: datetime | None = None
+        #: The session automation serves now (None between sessions).
+        self.session: Session | None = None
+        self._pending_reason: Reason | None = None
+        self._metrics = metrics
+        self._clock = clock
+        self._on_switch = on_switch
+        self._slate_size = slate_size
+        self.slate = SlatePlayer(
+            stage.id, slates, card=lambda: card(stage.id), fmt=self.slate_format, deliver=self._on_slate
+        )
+        for live in self.inputs.values():
+            live.listeners.append(self._on_item)
+        for source in (SLATE, *self.inputs):
+            metrics.program_source.labels(stage=stage.id, source=source).set(0)
+
+    # -- what is on -------------------------------------------------------------------------
+
+    @property
+    def source(self) -> str | None:
+        """The source on air (an input id or :data:`SLATE`), None before the first switch."""
+        return self.switcher.current
+
+    @property
+    def pending(self) -> str | None:
+        return self.switcher.pending
 
     @property
     def viewer_count(self) -> int:
         return len(self.fanout.viewers)
 
-    def follow(self, source: LiveInput) -> None:
-        if self.source is not None:
-            self.source.listeners.remove(self._on_item)
-        self.source = source
-        source.listeners.append(self._on_item)
-        if source.init is not None:
-            self.fanout.set_init(source.init)
-        for fragment, frame in source.preview.cache:
-            self.fanout.push(fragment, time.monotonic(), frame=frame)
+    def state_json(self) -> dict[str, Any]:
+        pending = self.switcher.pending
+        return {
+            "source": self.source,
+            "slate": self.source in (SLATE, None),
+            "mode": self.automation.mode.value,
+            "reason": self.reason.value,
+            "since": self.since.isoformat() if self.since is not None else None,
+            "pending": None
+            if pending is None
+            else {"source": pending, "reason": (self._pending_reason or Reason.SCHEDULE).value},
+            "session": self.session.id if self.session is not None else None,
+            "viewers": self.viewer_count,
+        }
 
-    def _on_item(self, source: LiveInput, item: InitSegment | MediaFragment, frame: bytes) -> None:
+    def slate_format(self) -> SlateFormat:
+        """The slate's encoding: the configured size, and audio laid out like the program's
+        (AAC or Opus, its channels and rate) so that a cut to the slate keeps the audio
+        decoder where the codec allows; anything the slate encoder cannot match gets its
+        default (48 kHz stereo AAC)."""
+        width, height = self._slate_size
+        init = self.switcher.init
+        audio = next((t for t in init.tracks if t.kind is TrackKind.AUDIO), None) if init else None
+        channels = min(max(audio.channels, 1), 2) if audio is not None else 2
+        try:
+            if init is not None and audio is None:
+                return SlateFormat(width=width, height=height, audio="none")
+            if audio is not None and audio.codec == "opus":
+                return SlateFormat(width=width, height=height, audio="opus", channels=channels)
+            if audio is not None and audio.codec.startswith("mp4a.40"):
+                rate = audio.sample_rate or 48_000
+                return SlateFormat(width=width, height=height, sample_rate=rate, channels=channels)
+        except ValueError:
+            pass  # e.g. 44.1 kHz: no loop length aligns audio and video frames
+        return SlateFormat(width=width, height=height)
+
+    # -- decisions --------------------------------------------------------------------------
+
+    def supervise(self, session: Session | None, now: float) -> None:
+        """Let automation look at the session and the inputs' health, and act on its choice."""
+        self.session = session
+        health = {
+            id_: Health(live.is_up(now), 0.0 if live.up_since is None else now - live.up_since)
+            for id_, live in self.inputs.items()
+        }
+        choice = self.automation.decide(session, health, self.switcher.pending or self.switcher.current)
+        if choice is not None:
+            self._select(choice, Cut.KEYFRAME)
+
+    def take(self, source: str, *, cut: Cut = Cut.KEYFRAME) -> None:
+        """A producer's take (the caller checked the source exists and is up)."""
+        self._select(self.automation.take(source), cut)
+
+    def resume(self, session: Session | None, now: float) -> None:
+        """Back to automation: whatever the schedule wants now."""
+        self.automation.resume()
+        self.supervise(session, now)
+
+    def _select(self, choice: Choice, cut: Cut) -> None:
+        source = choice.source
+        log.info("stage %s: %s wanted (%s)", self.stage.id, source, choice.reason.value)
+        self._pending_reason = choice.reason
+        if source == SLATE:
+            self.slate.start()  # its first fragment is a keyframe: the switch follows at once
+        cached: list[MediaFragment] = []
+        if cut is Cut.CACHED and source in self.inputs:
+            cached = [fragment for fragment, _ in self.inputs[source].preview.cache]
+        self._apply(self.switcher.request(source, cut=cut, cached=cached))
+        if SLATE not in (self.switcher.current, self.switcher.pending):
+            self.slate.stop()
+
+    # -- media ------------------------------------------------------------------------------
+
+    def _on_item(self, live: LiveInput, item: InitSegment | MediaFragment, frame: bytes) -> None:
         if isinstance(item, InitSegment):
-            self.fanout.set_init(item)
+            self._apply(self.switcher.source_init(live.id, item))
+            return
+        if live.up_since is not None and live.up_since == live.last_fragment_at:
+            # The input just came (back) up: decide before this fragment passes, so that an
+            # input the schedule is waiting for goes on air from its very first keyframe.
+            self.supervise(self.session, live.up_since)
+        self._apply(self.switcher.feed(live.id, item))
+
+    def _on_slate(self, item: InitSegment | MediaFragment) -> None:
+        if isinstance(item, InitSegment):
+            self._apply(self.switcher.source_init(SLATE, item))
         else:
-            self.fanout.push(item, time.monotonic(), frame=frame)
+            self._apply(self.switcher.feed(SLATE, item))
+
+    def input_gone(self, live: LiveInput) -> None:
+        self.switcher.forget(live.id)
+
+    def _apply(self, outputs: list[Output]) -> None:
+        now = time.monotonic()
+        for output in outputs:
+            if isinstance(output, Reinit):
+                self.fanout.set_init(output.init)
+            elif isinstance(output, Emit):
+                self.fanout.push(output.fragment, now)
+            elif isinstance(output, Switched):
+                self._switched(output)
+
+    def _switched(self, switched: Switched) -> None:
+        reason = self._pending_reason or Reason.SCHEDULE
+        self._pending_reason = None
+        self.reason = reason
+        self.since = self._clock.now()
+        stage = self.stage.id
+        self._metrics.program_switches.labels(stage=stage, reason=reason.value).inc()
+        if switched.previous is not None:
+            self._metrics.program_source.labels(stage=stage, source=switched.previous).set(0)
+        self._metrics.program_source.labels(stage=stage, source=switched.source).set(1)
+        log.info(
+            "stage %s: program %s -> %s (%s%s, %s)",
+            stage,
+            switched.previous or "nothing",
+            switched.source,
+            reason.value,
+            ", re-init" if switched.reinit else "",
+            self.automation.mode.value,
+        )
+        for id_, live in self.inputs.items():
+            live.on_air = id_ == switched.source
+            live.tally()
+        if switched.source != SLATE:
+            self.slate.stop()
+        else:
+            self.slate.prefetch()
+        self._on_switch(self)
+
+    # -- viewers ----------------------------------------------------------------------------
 
     def join(self, viewer: Viewer) -> None:
         self.fanout.join(viewer)
@@ -58,3 +233,7 @@ class Program:
 
     def _count(self) -> None:
         self._metrics.viewers.labels(stage=self.stage.id, protocol="ws").set(self.viewer_count)
+
+    @property
+    def manual(self) -> bool:
+        return self.automation.mode is Mode.MANUAL

@@ -75,7 +75,6 @@ async def publish_ws(request: web.Request) -> web.WebSocketResponse:
         session.remote,
         " (takeover)" if takeover else "",
     )
-    notify({"type": "tally", "on_air": False, "stage": live.decl.stage})
     parser = _parser(request)
     try:
         async for message in ws:

@@ -3,7 +3,9 @@
 
 Everything that can refuse a viewer (unknown stage, closed stage without an invitation,
 missing producer token) happens before the upgrade, as an HTTP error with the JSON body:
-no media byte is sent to someone who may not watch.
+no media byte is sent to someone who may not watch. A closed stage admits a ``viewer:STAGE``
+invitation, a producer of the stage, or (for a remote speaker's return feed) the stream key
+of one of the stage's inputs in ``?key=``.
 """
 
 from __future__ import annotations
@@ -46,10 +48,12 @@ async def watch_input(request: web.Request) -> web.WebSocketResponse:
         raise AuthError("auth.forbidden", f"previewing {live.id!r} needs a producer token for its stage")
     ws, viewer = await _open(request)
     live.preview.join(viewer)
+    live.tally()  # its publisher now shows PREVIEW
     try:
         await _drain(ws)
     finally:
         live.preview.leave(viewer)
+        live.tally()
     return ws
 
 
@@ -57,7 +61,11 @@ async def watch_input(request: web.Request) -> web.WebSocketResponse:
 async def watch_stage(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[LIVE]
     program = hub.program(request.match_info["stage"])
-    if program.stage.closed:
+    key = request.query.get("key")
+    if program.stage.closed and key is not None:
+        if not any(hub.key_matches(decl.id, key) for decl in program.stage.inputs):
+            raise AuthError("auth.invalid_token", "that stream key is not one of this stage's inputs")
+    elif program.stage.closed:
         who = principal(request)
         if not who.can_watch(program.stage.id):
             raise AuthError(

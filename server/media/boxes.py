@@ -253,6 +253,7 @@ def _parse_trak(data: Buffer, trak: Box, defaults: dict[int, tuple[int, int, int
         default_sample_duration=duration,
         default_sample_size=size,
         default_sample_flags=flags,
+        config=bytes(data[first.offset : first.end]),
     )
 
 

@@ -30,6 +30,10 @@ class Track:
     default_sample_duration: int = 0  # from mvex/trex
     default_sample_size: int = 0  # from mvex/trex
     default_sample_flags: int = 0  # from mvex/trex
+    #: The sample entry (``avc1`` with its ``avcC``, ``mp4a`` with its ``esds``, ``Opus`` …):
+    #: the decoder configuration. Two inits whose entries differ need a re-init between them,
+    #: even when the codec strings agree (another encoder's SPS/PPS, say).
+    config: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +58,7 @@ class InitSegment:
     def signature(self) -> tuple[tuple[object, ...], ...]:
         """What a decoder must know: equal signatures need no re-init between sources."""
         return tuple(
-            (t.id, t.kind, t.timescale, t.codec, t.width, t.height, t.sample_rate, t.channels)
+            (t.id, t.kind, t.timescale, t.codec, t.width, t.height, t.sample_rate, t.channels, t.config)
             for t in self.tracks
         )
 

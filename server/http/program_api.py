@@ -1,0 +1,72 @@
+"""Producer control of a stage's program: ``POST /api/v1/stages/{stage}/take`` and ``/auto``.
+
+A take puts an input (or the slate) on the program at its next keyframe (``"cut":
+"cached"``: at once, from its cached GOP) and pauses the stage's automation; ``auto`` hands
+the stage back to the schedule. Both need a producer token for the stage and answer with
+the program's state; an input that is not publishing is a 409 (``program.input_down``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from server.errors import ForumcastError
+from server.http.access import require_producer
+from server.http.app import LIVE
+from server.media.switcher import Cut
+
+routes = web.RouteTableDef()
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        payload = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ForumcastError("request.bad_json", 'the body must be JSON like {"input": "main-cam"}') from None
+    if not isinstance(payload, dict):
+        raise ForumcastError("program.bad_take", 'the body must be a JSON object like {"input": "main-cam"}')
+    return payload
+
+
+@routes.post("/api/v1/stages/{stage}/take")
+async def take(request: web.Request) -> web.Response:
+    hub = request.app[LIVE]
+    program = hub.program(request.match_info["stage"])  # 404 before 401: stages are public
+    require_producer(request, program.stage.id)
+    payload = await _body(request)
+    source = payload.get("input")
+    if not isinstance(source, str) or not source:
+        raise ForumcastError("program.bad_take", "'input' must name one of the stage's inputs or 'slate'")
+    try:
+        cut = Cut(payload.get("cut", Cut.KEYFRAME.value))
+    except ValueError:
+        raise ForumcastError("program.bad_take", "'cut' must be 'keyframe' or 'cached'") from None
+    hub.take(program.stage.id, source, cut=cut)
+    return web.json_response({"program": program.state_json()})
+
+
+@routes.post("/api/v1/stages/{stage}/auto")
+async def auto(request: web.Request) -> web.Response:
+    hub = request.app[LIVE]
+    program = hub.program(request.match_info["stage"])
+    require_producer(request, program.stage.id)
+    hub.resume(program.stage.id)
+    return web.json_response({"program": program.state_json()})
+
+
+@routes.get("/api/v1/stages/{stage}/program")
+async def get_program(request: web.Request) -> web.Response:
+    """The program's state alone (producers poll it; the stage document carries it too)."""
+    hub = request.app[LIVE]
+    program = hub.program(request.match_info["stage"])
+    require_producer(request, program.stage.id)
+    return web.json_response({"program": program.state_json()})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_routes(routes)

@@ -1,0 +1,174 @@
+"""The slate as a live source: encoded clips, cached, played out in real time on demand.
+
+:class:`SlateLibrary` encodes slate clips (:func:`server.live.slate_clip.encode_slate`, in a
+worker thread: PyAV never runs on the event loop) and keeps the most recent ones, keyed by
+what they show and how they are encoded. Concurrent requests for one clip share one
+encode.
+
+:class:`SlatePlayer` is one stage's stand-by source. It runs only while its program wants
+the slate (on air or pending): started, it hands the program the clip's init segment and
+its first fragment (a keyframe) at once, so a failover to the slate costs no keyframe wait,
+then each following fragment when its time comes, looping the clip by timestamp rewriting.
+At every pass it asks again for the card and the format, so a new "next session" line or a
+new audio layout takes effect at the next loop without a cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from server.live.slate_clip import SlateCard, SlateFormat, encode_slate
+from server.media.fmp4 import split_clip
+from server.media.timeline import Timeline
+from server.media.types import InitSegment, MediaFragment
+
+log = logging.getLogger("forumcast.live")
+
+#: Default number of encoded clips kept (a clip of a 720p still is a few hundred kB).
+KEEP_CLIPS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    init: InitSegment
+    fragments: tuple[MediaFragment, ...]
+
+
+Key = tuple[SlateCard, SlateFormat]
+
+
+class SlateLibrary:
+    """Encoded slate clips, most recent first, at most ``keep`` of them."""
+
+    def __init__(
+        self, *, keep: int = KEEP_CLIPS, encoder: Callable[[SlateCard, SlateFormat], bytes] = encode_slate
+    ) -> None:
+        self.keep = keep
+        self._encoder = encoder
+        self._clips: OrderedDict[Key, Clip] = OrderedDict()
+        self._encoding: dict[Key, asyncio.Future[Clip]] = {}
+        self.encoded = 0
+
+    def ready(self, card: SlateCard, fmt: SlateFormat) -> Clip | None:
+        return self._clips.get((card, fmt))
+
+    def prefetch(self, card: SlateCard, fmt: SlateFormat) -> None:
+        """Start encoding the clip in the background if it is neither cached nor under way."""
+        key = (card, fmt)
+        if key not in self._clips and key not in self._encoding:
+            self._start(key)
+
+    async def clip(self, card: SlateCard, fmt: SlateFormat) -> Clip:
+        key = (card, fmt)
+        cached = self._clips.get(key)
+        if cached is not None:
+            self._clips.move_to_end(key)
+            return cached
+        future = self._encoding.get(key) or self._start(key)
+        return await asyncio.shield(future)
+
+    def _start(self, key: Key) -> asyncio.Future[Clip]:
+        future = asyncio.ensure_future(self._encode(key))
+        self._encoding[key] = future
+        return future
+
+    async def _encode(self, key: Key) -> Clip:
+        card, fmt = key
+        try:
+            data = await asyncio.to_thread(self._encoder, card, fmt)
+            init, fragments = split_clip(data)
+            clip = Clip(init, tuple(fragments))
+            self.encoded += 1
+            self._clips[key] = clip
+            while len(self._clips) > self.keep:
+                self._clips.popitem(last=False)
+            return clip
+        finally:
+            del self._encoding[key]
+
+    async def close(self) -> None:
+        """Wait for the encodes under way (they run in threads and cannot be interrupted)."""
+        pending = list(self._encoding.values())
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+class SlatePlayer:
+    """One stage's slate, delivered in real time to ``deliver`` while started."""
+
+    def __init__(
+        self,
+        name: str,
+        library: SlateLibrary,
+        *,
+        card: Callable[[], SlateCard],
+        fmt: Callable[[], SlateFormat],
+        deliver: Callable[[InitSegment | MediaFragment], None],
+    ) -> None:
+        self.name = name
+        self._library = library
+        self._card = card
+        self._fmt = fmt
+        self._deliver = deliver
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def prefetch(self) -> None:
+        self._library.prefetch(self._card(), self._fmt())
+
+    def start(self) -> None:
+        if not self.running:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"slate {self.name}")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        timeline = Timeline()
+        sent: InitSegment | None = None
+        started: float | None = None
+        clip: Clip | None = None
+        try:
+            while True:
+                card, fmt = self._card(), self._fmt()
+                fresh = self._library.ready(card, fmt)
+                if fresh is None and clip is not None:
+                    self._library.prefetch(card, fmt)  # keep looping the last one meanwhile
+                else:
+                    clip = fresh or await self._library.clip(card, fmt)
+                if sent is None or clip.init.data != sent.data:
+                    sent = clip.init
+                    self._deliver(clip.init)
+                timeline.splice()
+                for fragment in clip.fragments:
+                    placed = timeline.place(fragment, clip.init)
+                    first = placed.tracks[0]
+                    track = clip.init.track(first.track_id)
+                    at = first.base_decode_time / (track.timescale if track is not None else 1)
+                    if started is None:
+                        started = loop.time() - at
+                    await asyncio.sleep(max(0.0, started + at - loop.time()))
+                    self._deliver(placed)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: the slate failed", self.name)
+            raise
