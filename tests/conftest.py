@@ -51,8 +51,14 @@ Serve = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 def server_config(data_dir: Path, **changes: Any) -> Config:
-    """Settings for a test server: its own data dir, the small fixture catalog, no demo models."""
-    base = Config(data_dir=str(data_dir), catalog=str(FIXTURES / "exhibits.yaml"), demo_models=False)
+    """Settings for a test server: its own data dir, the small fixture catalog, no demo models,
+    a small slate (encoded per stage at start)."""
+    base = Config(
+        data_dir=str(data_dir),
+        catalog=str(FIXTURES / "exhibits.yaml"),
+        demo_models=False,
+        slate_size="320x180",
+    )
     return base.replace(**changes)
 
 
