@@ -155,6 +155,8 @@ class Program:
         self._pending_reason = choice.reason
         if source == SLATE:
             self.slate.start()  # its first fragment is a keyframe: the switch follows at once
+        if choice.reason is Reason.FAILOVER:
+            cut = Cut.CACHED  # away from a dead input: no keyframe wait, its last GOP at once
         cached: list[MediaFragment] = []
         if cut is Cut.CACHED and source in self.inputs:
             cached = [fragment for fragment, _ in self.inputs[source].preview.cache]
