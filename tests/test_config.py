@@ -48,6 +48,11 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ('log_format = "xml"\n', {}, "must be one of text, json"),
         ("shutdown_timeout = -1\n", {}, "must be positive"),
         ("port = [\n", {}, "is not valid TOML"),
+        ("stall_after = 0\n", {}, "must be positive"),
+        ("failback_after = -2\n", {}, "must be positive"),
+        ('slate_size = "1280"\n', {}, "must be WIDTHxHEIGHT"),
+        ('slate_size = "1281x720"\n', {}, "must be WIDTHxHEIGHT"),
+        ("", {"FORUMCAST_SLATE_SIZE": "8000x8000"}, "must be WIDTHxHEIGHT"),
         ("", {"FORUMCAST_PORT": "abc"}, "environment variable FORUMCAST_PORT must be an integer"),
         ("", {"FORUMCAST_NOPE": "1"}, "unknown environment variable FORUMCAST_NOPE"),
     ],
@@ -63,3 +68,7 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str],
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"file '.*nowhere.toml' does not exist"):
         load_config(tmp_path / "nowhere.toml", env={})
+
+
+def test_slate_size_is_parsed() -> None:
+    assert load_config(env={"FORUMCAST_SLATE_SIZE": "640x360"}).slate_dimensions == (640, 360)
