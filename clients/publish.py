@@ -309,14 +309,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fragment-ms", type=int, default=200, metavar="MS", help="default 200")
 
 
-def describe_event(message: dict[str, Any], *, was_on_air: bool | None) -> str | None:
+def describe_event(
+    message: dict[str, Any], *, was_on_air: bool | None, was_preview: bool = False
+) -> str | None:
     """One line for a server event, or ``None`` when it is not worth a line (an unchanged tally)."""
     kind = message.get("type")
     if kind == "tally":
-        on_air = bool(message.get("on_air"))
-        if on_air == was_on_air:
+        on_air, preview = bool(message.get("on_air")), bool(message.get("preview"))
+        if on_air == was_on_air and preview == was_preview:
             return None
-        return f"tally: {'ON AIR' if on_air else 'off air'} (stage {message.get('stage')})"
+        state = "ON AIR" if on_air else "preview (a producer is watching)" if preview else "off air"
+        return f"tally: {state} (stage {message.get('stage')})"
     if kind == "stats":
         bitrate = float(message.get("bitrate") or 0) / 1e6
         age = float(message.get("fragment_age") or 0)
@@ -377,9 +380,12 @@ async def _run(args: argparse.Namespace, url: str, source: AsyncIterable[Item]) 
     def show(message: dict[str, Any]) -> None:
         if args.quiet and message.get("type") == "stats":
             return
-        line = describe_event(message, was_on_air=tally.get("on_air"))
+        line = describe_event(
+            message, was_on_air=tally.get("on_air"), was_preview=tally.get("preview", False)
+        )
         if message.get("type") == "tally":
             tally["on_air"] = bool(message.get("on_air"))
+            tally["preview"] = bool(message.get("preview"))
         if line:
             print(line, flush=True)
 

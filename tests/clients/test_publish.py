@@ -210,6 +210,9 @@ async def test_server_events_reach_the_caller(pattern: Clip) -> None:
     assert [event["type"] for event in seen[:2]] == ["tally", "stats"]
     assert describe_event(seen[0], was_on_air=None) == "tally: ON AIR (stage main)"
     assert describe_event(seen[0], was_on_air=True) is None
+    preview = {"type": "tally", "on_air": False, "preview": True, "stage": "main"}
+    assert describe_event(preview, was_on_air=True) == "tally: preview (a producer is watching) (stage main)"
+    assert describe_event(preview, was_on_air=False, was_preview=True) is None
     assert describe_event(seen[1], was_on_air=True) == "stats: 1.02 Mbit/s, fragment age 0.21 s, 12 viewers"
 
 
