@@ -12,7 +12,9 @@ UP = Health(up=True, up_for=60.0)
 DOWN = Health(up=False)
 
 
-def session(id_: str = "keynote", *, input: str | None = "stern-uk", backup: str | None = "playout") -> Session:
+def session(
+    id_: str = "keynote", *, input: str | None = "stern-uk", backup: str | None = "playout"
+) -> Session:
     return Session(
         id=id_,
         stage="main",
@@ -52,9 +54,7 @@ def test_a_session_takes_its_input_or_the_stage_default() -> None:
 def test_an_input_not_yet_publishing_waits_on_the_backup_or_slate_for_the_schedule() -> None:
     a = auto()
     assert a.decide(session(), {"stern-uk": DOWN, "playout": DOWN}, None) == Choice(SLATE, Reason.SCHEDULE)
-    assert a.decide(session(), {"stern-uk": DOWN, "playout": UP}, SLATE) == Choice(
-        "playout", Reason.SCHEDULE
-    )
+    assert a.decide(session(), {"stern-uk": DOWN, "playout": UP}, SLATE) == Choice("playout", Reason.SCHEDULE)
     # It comes up for the first time: taken at once, no stability wait, reason schedule.
     fresh = Health(up=True, up_for=0.0)
     assert a.decide(session(), {"stern-uk": fresh, "playout": UP}, "playout") == Choice(
