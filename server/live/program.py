@@ -219,8 +219,9 @@ class Program:
             live.tally()
         if switched.source != SLATE:
             self.slate.stop()
-        else:
-            self.slate.prefetch()
+        # A failover to the slate must not wait for an encode: have the slate for this
+        # program's audio layout ready before it is needed.
+        self.slate.prefetch()
         self._on_switch(self)
 
     # -- viewers ----------------------------------------------------------------------------
