@@ -43,6 +43,10 @@ def session_json(session: Session, event: Event, zone: ZoneInfo) -> dict[str, An
         "language": session.language,
         "do_not_stream": session.do_not_stream,
         "abstract": session.abstract.to_json(),
+        # What automation puts on the program during the session (the stage's first input
+        # when None), and where it fails over to.
+        "input": session.input,
+        "backup_input": session.backup_input,
     }
 
 
