@@ -27,7 +27,7 @@ from server.live.automation import FAILBACK_AFTER, SLATE
 from server.live.inputs import STALL_AFTER, LiveInput
 from server.live.program import Program
 from server.live.slate import SlateLibrary
-from server.live.slate_clip import SlateCard
+from server.live.slate_card import SlateCard
 from server.media.fanout import GOP_CACHE_BYTES
 from server.media.switcher import Cut
 from server.metrics import Metrics

@@ -22,7 +22,8 @@ from server.live.automation import SLATE, Automation, Choice, Health, Mode, Reas
 from server.live.fanout import Fanout, Viewer
 from server.live.inputs import LiveInput
 from server.live.slate import SlateLibrary, SlatePlayer
-from server.live.slate_clip import SlateCard, SlateFormat
+from server.live.slate_card import SlateCard
+from server.live.slate_clip import SlateFormat
 from server.media.switcher import Cut, Emit, Output, Reinit, Switched, Switcher
 from server.media.types import InitSegment, MediaFragment, TrackKind
 from server.metrics import Metrics

@@ -22,7 +22,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from server.live.slate_clip import SlateCard, SlateFormat, encode_slate
+from server.live.slate_card import SlateCard
+from server.live.slate_clip import SlateFormat, encode_slate
 from server.media.fmp4 import split_clip
 from server.media.timeline import Timeline
 from server.media.types import InitSegment, MediaFragment

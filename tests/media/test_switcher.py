@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from clients.testpattern import PatternSettings, encode_clip
-from server.live.slate_clip import SlateCard, SlateFormat, encode_slate
+from server.live.slate_card import SlateCard
+from server.live.slate_clip import SlateFormat, encode_slate
 from server.media.fmp4 import split_clip
 from server.media.switcher import Cut, Emit, Output, Reinit, Switched, Switcher
 from server.media.types import InitSegment, MediaFragment, TrackKind
