@@ -33,6 +33,7 @@ re-exported from :mod:`server.live.slate_card`, which draws the picture under it
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -159,17 +160,6 @@ def plan_loop(fmt: SlateFormat) -> LoopPlan:
 # --- encoding --------------------------------------------------------------------------
 
 
-class _Sink:
-    """The muxer's file: collects what it writes."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
-        return len(data)
-
-
 def _layout(channels: int) -> str:
     return "mono" if channels == 1 else "stereo"
 
@@ -183,7 +173,7 @@ def encode_slate(card: SlateCard, fmt: SlateFormat = SlateFormat()) -> bytes:
     """
     plan = plan_loop(fmt)
     picture = render_card(card, fmt.width, fmt.height)
-    sink = _Sink()
+    sink = io.BytesIO()  # the flags never make the muxer seek back
     with av.open(sink, "w", format="mp4", options={"movflags": MOVFLAGS}) as output:
         video = output.add_stream(
             "libx264",
@@ -261,4 +251,4 @@ def encode_slate(card: SlateCard, fmt: SlateFormat = SlateFormat()) -> bytes:
             mux_audio(audio.encode(None))
             if muxed != plan.audio_frames:
                 raise RuntimeError(f"the audio encoder gave {muxed} packets, not {plan.audio_frames}")
-    return b"".join(sink.parts)
+    return sink.getvalue()

@@ -18,6 +18,7 @@ from server.media.fmp4 import split_clip
 from server.media.switcher import Cut, Emit, Output, Reinit, Switched, Switcher
 from server.media.types import InitSegment, MediaFragment, TrackKind
 from tests.conftest import ffmpeg
+from tests.live.streams import track_start
 
 FPS = 25
 
@@ -40,11 +41,7 @@ def source(name: str) -> tuple[InitSegment, tuple[MediaFragment, ...]]:
 
 
 def start(fragment: MediaFragment, init: InitSegment, kind: TrackKind) -> Fraction | None:
-    for traf in fragment.tracks:
-        track = init.track(traf.track_id)
-        if track is not None and track.kind is kind:
-            return Fraction(traf.base_decode_time, track.timescale)
-    return None
+    return track_start(fragment, init, kind)
 
 
 @dataclass
@@ -162,9 +159,7 @@ def test_switches_land_on_keyframes_and_the_program_decodes(tmp_path: Path) -> N
             following = next(o for o in recorder.outputs[index:] if isinstance(o, Emit))
             assert following.source == item.source and following.fragment.keyframe
     # Sequence numbers continue 1, 2, 3, ... across every switch.
-    assert [e.fragment.sequence_number for e in recorder.emits()] == list(
-        range(1, len(recorder.emits()) + 1)
-    )
+    assert [e.fragment.sequence_number for e in recorder.emits()] == list(range(1, len(recorder.emits()) + 1))
     check_program(recorder, tmp_path)
 
 
