@@ -50,8 +50,13 @@ class PublisherSession:
 #: What a program receives from the inputs it may show.
 Listener = Callable[["LiveInput", InitSegment | MediaFragment, bytes], None]
 
-#: Default seconds without a fragment after which an input counts as down (stalled).
+#: Default seconds without any bytes from the publisher after which an input counts as
+#: down (stalled). Bytes count, not only whole fragments: a browser's MediaRecorder sends
+#: a chunk every few hundred milliseconds but completes a fragment only at a keyframe.
 STALL_AFTER = 1.0
+#: Seconds a publisher may send bytes without completing a fragment before it counts as
+#: down anyway (an encoder stuck mid-fragment).
+MAX_FRAGMENT_GAP = 5.0
 
 
 class LiveInput:
@@ -73,6 +78,7 @@ class LiveInput:
         self.on_air = False
         self._told: tuple[bool, bool] | None = None  # the tally its publisher was last sent
         self.last_fragment_at: float | None = None
+        self.last_data_at: float | None = None
         #: Seconds between the last two keyframes on the video track (None until seen twice).
         self.gop_seconds: float | None = None
         self._last_keyframe: float | None = None
@@ -117,13 +123,26 @@ class LiveInput:
             callback(self)
 
     def is_up(self, now: float) -> bool:
-        """Publishing: a publisher, an init segment and a fragment within ``stall_after``."""
+        """Publishing: a publisher, an init segment, bytes within ``stall_after`` and a
+        whole fragment within :data:`MAX_FRAGMENT_GAP`."""
         return (
             self.publisher is not None
             and self.init is not None
             and self.last_fragment_at is not None
-            and now - self.last_fragment_at <= self.stall_after
+            and self.last_data_at is not None
+            and now - self.last_data_at <= self.stall_after
+            and now - self.last_fragment_at <= max(MAX_FRAGMENT_GAP, self.stall_after)
         )
+
+    def received(self, session: PublisherSession, now: float | None = None) -> None:
+        """Bytes arrived from ``session`` (called per message or chunk, before parsing)."""
+        if self.publisher is session:
+            self._alive(time.monotonic() if now is None else now)
+
+    def _alive(self, now: float) -> None:
+        if self.up_since is None or self.last_data_at is None or now - self.last_data_at > self.stall_after:
+            self.up_since = now  # (back) up after a stall or as a new publisher
+        self.last_data_at = now
 
     def tally(self) -> None:
         """Tell the publisher if it went on or off air, or into or out of a producer's preview."""
@@ -147,12 +166,7 @@ class LiveInput:
             return
         assert self.init is not None, "the parser emits an init segment before any fragment"
         now = time.monotonic()
-        if (
-            self.up_since is None
-            or self.last_fragment_at is None
-            or now - self.last_fragment_at > self.stall_after
-        ):
-            self.up_since = now  # (back) up after a stall or a new publisher
+        self._alive(now)
         self.last_fragment_at = now
         placed = self._timeline.place(item, self.init)
         frame = binary_frame(placed.data)

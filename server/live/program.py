@@ -148,6 +148,8 @@ class Program:
     def resume(self, session: Session | None, now: float) -> None:
         """Back to automation: whatever the schedule wants now."""
         self.automation.resume()
+        if self.switcher.pending is not None:
+            self._pending_reason = Reason.SCHEDULE  # whatever is pending, the schedule wants now
         self.supervise(session, now)
 
     def _select(self, choice: Choice, cut: Cut) -> None:
@@ -171,10 +173,10 @@ class Program:
         if isinstance(item, InitSegment):
             self._apply(self.switcher.source_init(live.id, item))
             return
-        if live.up_since is not None and live.up_since == live.last_fragment_at:
-            # The input just came (back) up: decide before this fragment passes, so that an
-            # input the schedule is waiting for goes on air from its very first keyframe.
-            self.supervise(self.session, live.up_since)
+        if live.id not in (self.switcher.current, self.switcher.pending):
+            # Maybe automation wants it now (it just came up): decide before this fragment
+            # passes, so an input the schedule waits for goes on air from its first keyframe.
+            self.supervise(self.session, time.monotonic())
         self._apply(self.switcher.feed(live.id, item))
 
     def _on_slate(self, item: InitSegment | MediaFragment) -> None:

@@ -79,6 +79,7 @@ async def publish_ws(request: web.Request) -> web.WebSocketResponse:
     try:
         async for message in ws:
             if message.type is WSMsgType.BINARY:
+                live.received(session)
                 for item in parser.feed(message.data):
                     live.push(session, item)
             elif message.type is WSMsgType.TEXT:
@@ -119,6 +120,7 @@ async def ingest(request: web.Request) -> web.Response:
             if replaced.is_set():
                 raise ForumcastError("live.input_busy", "replaced by a new publisher (takeover)")
             received += len(chunk)
+            live.received(session)
             for item in parser.feed(chunk):
                 fragments += isinstance(item, MediaFragment)
                 live.push(session, item)
