@@ -115,12 +115,12 @@ class ViewerGate:
             self.behind_since = None
             return Verdict.SEND
         if self.state is not GateState.LIVE and fragment.keyframe and fits:
-            if self.state is GateState.SKIPPING:
-                self.behind_since = None
+            self.behind_since = None
             self.state = GateState.LIVE
             return Verdict.SEND
-        if self.state is GateState.WAITING:
+        if self.state is GateState.WAITING and fits:
             return Verdict.SKIP  # not behind: there is simply nothing decodable yet
+        # Over its budget (also while waiting for a keyframe after a re-init): behind.
         if self.state is GateState.LIVE:
             self.state = GateState.SKIPPING
         self.dropped += 1

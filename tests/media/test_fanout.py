@@ -93,3 +93,21 @@ def test_fragment_larger_than_the_budget_still_goes_to_an_idle_viewer() -> None:
     assert gate.offer(fragment(1, key=True, size=2000), queued=0, now=0) is Verdict.SEND
     assert gate.offer(fragment(2, key=False, size=2000), queued=0, now=1) is Verdict.SEND
     assert gate.offer(fragment(3, key=False, size=2000), queued=10, now=2) is Verdict.SKIP
+
+
+def test_a_viewer_over_budget_after_a_reinit_is_still_behind_and_disconnected() -> None:
+    gate = ViewerGate(send_budget=5000, max_behind=10)
+    gate.joined(had_keyframe=True)
+    gate.restart()  # a switch changed the decoder configuration
+    verdicts = [gate.offer(fragment(i, key=i % 3 == 0), queued=9000, now=float(i)) for i in range(12)]
+    assert verdicts[:11] == [Verdict.SKIP] * 11
+    assert verdicts[11] is Verdict.DISCONNECT
+    assert gate.dropped == 12 and gate.state is GateState.WAITING
+    # One that catches up takes the next keyframe and is no longer behind.
+    gate = ViewerGate(send_budget=5000, max_behind=10)
+    gate.joined(had_keyframe=True)
+    gate.restart()
+    assert gate.offer(fragment(1, key=False), queued=9000, now=0) is Verdict.SKIP
+    assert gate.behind_since == 0
+    assert gate.offer(fragment(2, key=True), queued=0, now=1) is Verdict.SEND
+    assert gate.behind_since is None and gate.state is GateState.LIVE
