@@ -156,3 +156,16 @@ def make_clip(
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(tmp_path_factory.mktemp("media") / "clip.mp4")
+
+
+#: An instant inside the fixture event's "opening" session on stage main, whose input is
+#: main-cam: serving at it, automation puts main-cam on the main program from its first keyframe.
+OPENING_ON_MAIN_CAM = "2020-12-06T09:30:00+08:00"
+
+
+def main_cam_on_air() -> Clock:
+    """A clock standing still in the opening session: the main stage shows main-cam whenever
+    it publishes (and its slate while it does not), so relay tests see what main-cam sends."""
+    from server.clock import ManualClock
+
+    return ManualClock(at(OPENING_ON_MAIN_CAM))

@@ -26,7 +26,7 @@ from clients.testpattern import PatternSettings, encode_clip
 from server.http.app import LIVE
 from server.live.frames import binary_frame, text_frame
 from server.media.types import MediaFragment
-from tests.conftest import Serve
+from tests.conftest import Serve, main_cam_on_air
 
 SETTINGS = PatternSettings(label="LOAD", width=320, height=180, gop=25, fragment_ms=200, preset="ultrafast")
 
@@ -98,7 +98,7 @@ def test_main_reports_usage_problems(capsys: pytest.CaptureFixture[str]) -> None
 
 
 async def test_twenty_viewers_against_the_real_server(serve: Serve, tmp_path: Path) -> None:
-    client = await serve()
+    client = await serve(clock=main_cam_on_air())  # a session on main-cam: its program shows main-cam
     key = client.app[LIVE].stream_key("main-cam")
     sent_log = tmp_path / "sent.log"
 

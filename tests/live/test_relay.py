@@ -1,4 +1,11 @@
-"""The live relay end to end on loopback: WebSocket and HTTP publishers, many viewers."""
+"""The live relay end to end on loopback: WebSocket and HTTP publishers, many viewers.
+
+The stage's program follows the schedule: these tests serve at an instant inside the
+fixture's opening session (stage main, input main-cam), so the main program shows the slate
+until main-cam publishes and main-cam from its first keyframe on. What a viewer saw of the
+slate before that is not what these tests are about: a :class:`Watcher` keeps the stream
+from the last init segment on, and waits until main-cam is on air.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +24,20 @@ from aiohttp.test_utils import TestClient
 from server.http.app import LIVE
 from server.media.fmp4 import Fmp4Parser, split_clip
 from server.media.types import InitSegment, MediaFragment
-from tests.conftest import Serve, auth, ffmpeg
+from tests.conftest import Serve, auth, ffmpeg, main_cam_on_air
 
 Client = TestClient[Any, Any]
+
+
+#: The input of the session on now (see :func:`main_cam_on_air`).
+SOURCE = "main-cam"
+
+
+async def serve_on_air(serve: Serve, **settings: Any) -> Client:
+    """The app with main-cam on the main stage's program whenever it publishes. These tests
+    send a clip in one burst and then take their time, so an input counts as stalled (and
+    the program fails over to the slate) only after a minute without a fragment."""
+    return await serve(clock=main_cam_on_air(), **{"stall_after": 60.0, **settings})
 
 
 def clip_items(clip: Path) -> tuple[InitSegment, list[MediaFragment]]:
@@ -41,31 +59,48 @@ async def send_chunked(ws: aiohttp.ClientWebSocketResponse, data: bytes, rng: ra
 
 
 class Watcher:
-    """A viewer that records every message it gets."""
+    """A viewer that records every event it gets, and the stream of the source on air.
+
+    ``binary`` is the stream since the last switch of source: an ``init``/``reinit`` event
+    starts it afresh (its init segment comes next), and a switch without one (alike decoder
+    configurations) keeps only the init segment. What came before was another source (the
+    slate, before main-cam went on air). ``on_air`` is the source the last ``now`` event named.
+    """
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.events: list[dict[str, Any]] = []
         self.binary: list[bytes] = []
+        self.on_air: str | None = None
+        self._fresh = False  # nothing but an init segment since the last init/reinit event
 
-    async def read_until(self, fragments: int, timeout: float = 10) -> None:
+    async def read_until(self, fragments: int, timeout: float = 10, source: str = SOURCE) -> None:
+        """Until ``source`` is on air and ``fragments`` of it arrived."""
         try:
-            await asyncio.wait_for(self._read_until(fragments), timeout)
+            await asyncio.wait_for(self._read_until(fragments, source), timeout)
         except TimeoutError:
             raise AssertionError(
-                f"got {len(self.binary) - 1} fragments, wanted {fragments}: {self.events}"
+                f"got {len(self.binary) - 1} fragments of {self.on_air}, wanted {fragments} of {source}:"
+                f" {self.events}"
             ) from None
 
-    async def _read_until(self, fragments: int) -> None:
-        if True:
-            while len(self.binary) < fragments + 1:
-                message = await self.ws.receive()
-                if message.type == aiohttp.WSMsgType.TEXT:
-                    self.events.append(json.loads(message.data))
-                elif message.type == aiohttp.WSMsgType.BINARY:
-                    self.binary.append(message.data)
-                else:
-                    raise AssertionError(f"viewer closed: {message}")
+    async def _read_until(self, fragments: int, source: str) -> None:
+        while self.on_air != source or len(self.binary) < fragments + 1:
+            message = await self.ws.receive()
+            if message.type == aiohttp.WSMsgType.TEXT:
+                event = json.loads(message.data)
+                self.events.append(event)
+                if event["type"] in ("init", "reinit"):
+                    self.binary, self._fresh = [], True
+                elif event["type"] == "now":
+                    if event["program"]["source"] != self.on_air and not self._fresh:
+                        self.binary = self.binary[:1]  # same decoder configuration: no new init
+                    self.on_air = event["program"]["source"]
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                self._fresh = self._fresh and not self.binary
+                self.binary.append(message.data)
+            else:
+                raise AssertionError(f"viewer closed: {message}")
 
     def parsed(self) -> list[InitSegment | MediaFragment]:
         parser = Fmp4Parser()
@@ -76,8 +111,16 @@ async def watcher(client: Client, path: str = "/ws/watch/main", **kwargs: Any) -
     return Watcher(await client.ws_connect(path, **kwargs))
 
 
+async def next_notice(pub: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    """A publisher's next message that is neither a tally nor stats."""
+    while True:
+        message: dict[str, Any] = json.loads((await pub.receive()).data)
+        if message["type"] not in ("tally", "stats"):
+            return message
+
+
 async def test_hundred_viewers_get_identical_streams(serve: Serve, clip: Path) -> None:
-    client = await serve()
+    client = await serve_on_air(serve)
     init, fragments = clip_items(clip)
     # aiohttp's client pools 100 connections by default; viewers need their own unlimited pool.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -89,19 +132,35 @@ async def test_hundred_viewers_get_identical_streams(serve: Serve, clip: Path) -
     first = viewers[0]
     assert all(v.binary == first.binary for v in viewers)
     assert first.binary[0] == init.data
-    assert [e["type"] for e in first.events[:2]] == ["now", "init"]
-    assert first.events[1]["mime"] == init.mime and "avc1." in init.mime
+    assert first.events[0]["type"] == "now"
+    # main-cam went on air with its init segment (after the slate's, or as the first), then
+    # a "now" event saying so.
+    switch = max(i for i, e in enumerate(first.events) if e["type"] in ("init", "reinit"))
+    assert first.events[switch]["mime"] == init.mime and "avc1." in init.mime
+    assert first.events[switch + 1]["type"] == "now"
+    assert first.events[switch + 1]["program"]["source"] == SOURCE
     received = [i for i in first.parsed() if isinstance(i, MediaFragment)]
     assert len(received) == len(fragments)
-    assert [f.tracks[0].base_decode_time for f in received] == [
-        f.tracks[0].base_decode_time for f in fragments
-    ]
+    # Every fragment, in order, each at the same place on the program's timeline as on the
+    # clip's (the program's timeline may start where the slate's ended).
+    assert [f.sequence_number - received[0].sequence_number for f in received] == list(range(len(fragments)))
+    for track in range(len(fragments[0].tracks)):
+        assert [
+            f.tracks[track].base_decode_time - received[0].tracks[track].base_decode_time for f in received
+        ] == [
+            f.tracks[track].base_decode_time - fragments[0].tracks[track].base_decode_time for f in fragments
+        ]
+
+    def media(f: MediaFragment) -> tuple[object, ...]:
+        return len(f), f.keyframe, [(t.track_id, t.sample_count, t.duration) for t in f.tracks]
+
+    assert [media(f) for f in received] == [media(f) for f in fragments]
     await pub.close()
     assert client.app[LIVE].programs["main"].viewer_count == 0
 
 
 async def test_late_joiner_starts_at_a_keyframe_and_decodes(serve: Serve, clip: Path, tmp_path: Path) -> None:
-    client = await serve()
+    client = await serve_on_air(serve)
     _, fragments = clip_items(clip)
     early = await watcher(client)
     pub = await publisher(client, "main-cam")
@@ -118,7 +177,12 @@ async def test_late_joiner_starts_at_a_keyframe_and_decodes(serve: Serve, clip: 
     first = next(i for i in items() if isinstance(i, MediaFragment))
     assert first.keyframe
     # Drain the late viewer up to the end and record: the file decodes without errors.
-    remaining = len([f for f in fragments if f.sequence_number >= first.sequence_number])
+    # (The program numbers fragments on from the slate's: the early viewer's first one is the clip's.)
+    shift = (
+        next(i for i in early.parsed() if isinstance(i, MediaFragment)).sequence_number
+        - fragments[0].sequence_number
+    )
+    remaining = len([f for f in fragments if f.sequence_number + shift >= first.sequence_number])
     await late.read_until(remaining)
     recording = tmp_path / "late.mp4"
     recording.write_bytes(b"".join(late.binary))
@@ -133,7 +197,7 @@ async def test_late_joiner_starts_at_a_keyframe_and_decodes(serve: Serve, clip: 
 
 
 async def test_bad_publishers_are_refused_and_viewers_undisturbed(serve: Serve, clip: Path) -> None:
-    client = await serve()
+    client = await serve_on_air(serve)
     viewer = await watcher(client)
     wrong_key = await client.get("/ws/publish/main-cam", params={"key": "nope"})
     assert wrong_key.status == 401 and (await wrong_key.json())["error"]["code"] == "live.bad_key"
@@ -143,7 +207,7 @@ async def test_bad_publishers_are_refused_and_viewers_undisturbed(serve: Serve, 
     bad = await publisher(client, "main-cam")
     await bad.send_bytes(b"\x00\x00\x00\x10abcdxxxxxxxx" * 4)
     tally = json.loads((await bad.receive()).data)
-    assert tally == {"type": "tally", "on_air": False, "stage": "main"}
+    assert tally == {"type": "tally", "on_air": False, "preview": False, "stage": "main"}
     error = json.loads((await bad.receive()).data)
     assert error["type"] == "error" and error["code"] == "media.unexpected_box", error
     closing = await bad.receive()
@@ -160,16 +224,15 @@ async def test_bad_publishers_are_refused_and_viewers_undisturbed(serve: Serve, 
 
 
 async def test_takeover_keeps_viewers_and_the_timeline(serve: Serve, clip: Path) -> None:
-    client = await serve()
+    client = await serve_on_air(serve)
     _, fragments = clip_items(clip)
     viewer = await watcher(client)
     first = await publisher(client, "main-cam")
     await first.send_bytes(clip.read_bytes())
     await viewer.read_until(len(fragments))
     second = await publisher(client, "main-cam", takeover="1")
-    assert json.loads((await first.receive()).data)["type"] == "tally"
-    kicked = await first.receive()
-    assert json.loads(kicked.data)["code"] == "live.input_busy"
+    kicked = await next_notice(first)  # after its tallies (off air, then on air)
+    assert kicked["type"] == "error" and kicked["code"] == "live.input_busy"
     assert (await first.receive()).type == aiohttp.WSMsgType.CLOSE and first.close_code == 4409
     await second.send_bytes(clip.read_bytes())  # its timestamps start from zero again
     await viewer.read_until(2 * len(fragments))
@@ -181,7 +244,7 @@ async def test_takeover_keeps_viewers_and_the_timeline(serve: Serve, clip: Path)
 
 
 async def test_http_ingest_with_ffmpeg(serve: Serve, clip: Path, tmp_path: Path) -> None:
-    client = await serve()
+    client = await serve_on_air(serve)
     _, fragments = clip_items(clip)
     viewer = await watcher(client)
     key = client.app[LIVE].stream_key("main-cam")
@@ -274,6 +337,15 @@ async def read_raw(
     return read_raw_frames(raw.split(b"\r\n\r\n", 1)[1])
 
 
+def on_air_stream(frames: list[tuple[int, bytes]]) -> list[bytes]:
+    """The binary messages since the last ``init``/``reinit`` event (the source that went on
+    air then: its init segment, then its fragments)."""
+    starts = [
+        at for at, (op, p) in enumerate(frames) if op == 1 and json.loads(p)["type"] in ("init", "reinit")
+    ]
+    return [p for op, p in frames[starts[-1] + 1 if starts else len(frames) :] if op == 2]
+
+
 def read_raw_frames(data: bytes) -> list[tuple[int, bytes]]:
     """Unmasked server WebSocket frames (opcode, payload) from a raw byte stream."""
     frames, at = [], 0
@@ -294,7 +366,7 @@ async def test_throttled_viewer_skips_to_keyframes_and_others_get_everything(
     serve: Serve, clip: Path
 ) -> None:
 
-    client = await serve(send_budget=64 * 1024, max_behind=60)
+    client = await serve_on_air(serve, send_budget=64 * 1024, max_behind=60)
     _, fragments = clip_items(clip)
     normal = await watcher(client)
     # A viewer that reads nothing: a tiny receive window, so the server's queue grows.
@@ -315,9 +387,11 @@ async def test_throttled_viewer_skips_to_keyframes_and_others_get_everything(
     )
     assert dropped > 0
     # Now the slow viewer reads what it was sent: after every gap comes a keyframe.
-    frames = await read_raw(slow, until=lambda frames: len(frames) >= 2 + len(got_normal) - dropped)
+    frames = await read_raw(
+        slow, until=lambda frames: len(on_air_stream(frames)) >= 1 + len(got_normal) - dropped
+    )
     parser = Fmp4Parser()
-    got_slow = [i for op, p in frames if op == 2 for i in parser.feed(p) if isinstance(i, MediaFragment)]
+    got_slow = [i for p in on_air_stream(frames) for i in parser.feed(p) if isinstance(i, MediaFragment)]
     assert len(got_slow) == len(got_normal) - dropped
     previous = None
     for fragment in got_slow:
@@ -330,7 +404,7 @@ async def test_throttled_viewer_skips_to_keyframes_and_others_get_everything(
 
 async def test_viewer_behind_too_long_is_closed_with_1008(serve: Serve, clip: Path) -> None:
 
-    client = await serve(send_budget=8 * 1024, max_behind=0.3)
+    client = await serve_on_air(serve, send_budget=8 * 1024, max_behind=0.3)
     slow = raw_viewer(client.port, receive_buffer=4096)
     await asyncio.sleep(0.2)
     (viewer,) = client.app[LIVE].programs["main"].fanout.viewers
@@ -354,15 +428,26 @@ async def test_viewer_behind_too_long_is_closed_with_1008(serve: Serve, clip: Pa
 
 
 async def test_publisher_stats_and_viewer_count_events(serve: Serve, clip: Path) -> None:
-    client = await serve()
+    client = await serve_on_air(serve)
     viewers = [await watcher(client) for _ in range(3)]
     pub = await publisher(client, "main-cam")
-    await pub.send_bytes(clip.read_bytes())
-    async with asyncio.timeout(5):
+
+    async def keep_publishing() -> None:
+        # Stats come every 2 s and measure the bitrate over the last 2 s: one clip sent in a
+        # burst could fall just outside that window.
         while True:
-            message = json.loads((await pub.receive()).data)
-            if message["type"] == "stats":
-                break
+            await pub.send_bytes(clip.read_bytes())
+            await asyncio.sleep(0.5)
+
+    publishing = asyncio.create_task(keep_publishing())
+    try:
+        async with asyncio.timeout(5):
+            while True:
+                message = json.loads((await pub.receive()).data)
+                if message["type"] == "stats":
+                    break
+    finally:
+        publishing.cancel()
     assert message["viewers"] == 3 and message["bitrate"] > 0 and message["fragment_age"] >= 0
     await viewers[0].read_until(1)
     async with asyncio.timeout(5):
@@ -390,7 +475,7 @@ async def test_a_stuck_viewer_does_not_delay_the_others(serve: Serve, clip: Path
     viewer in the audience (whose queue is full and who is skipping) as without one."""
     import time
 
-    client = await serve(send_budget=64 * 1024, max_behind=60)
+    client = await serve_on_air(serve, send_budget=64 * 1024, max_behind=60)
     init, fragments = clip_items(clip)
     normal = await watcher(client)
     pub = await publisher(client, "main-cam")
@@ -407,13 +492,15 @@ async def test_a_stuck_viewer_does_not_delay_the_others(serve: Serve, clip: Path
             await asyncio.sleep(0.2)
         return sorted(delays)
 
-    await normal.read_until(0)
-    alone = await paced(fragments[:10])
+    # main-cam goes on air at its first keyframe (after the slate): its init, then the fragment.
+    await pub.send_bytes(fragments[0].data)
+    await normal.read_until(1)
+    alone = await paced(fragments[1:11])
     stuck = raw_viewer(client.port, receive_buffer=4096)
     await asyncio.sleep(0.2)
     for _ in range(10):  # fill the stuck viewer's queue (and the kernel's buffers) past its budget
         await pub.send_bytes(clip.read_bytes())
-    await normal.read_until(10 + 10 * len(fragments))
+    await normal.read_until(11 + 10 * len(fragments))
     with_stuck = await paced(fragments[:10])  # (timestamps go back; the relay does not care)
     lagging = [v for v in client.app[LIVE].programs["main"].fanout.viewers if v.gate.dropped]
     assert len(lagging) == 1 and lagging[0].queued() > 0  # one viewer really is stuck and skipping
