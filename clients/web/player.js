@@ -7,12 +7,34 @@
 //
 // One MediaSource per connection: a reconnect starts clean at the live edge, whatever
 // happened to the server's timeline meanwhile.
+//
+// A "reinit" (the stage's program switched to a source whose init segment differs: another
+// resolution, profile or codec) continues in the same SourceBuffer: the server keeps the
+// decode timeline continuous across the switch, so no timestampOffset is needed; a changed
+// codec string goes through SourceBuffer.changeType before the new init segment is appended.
+// Where changeType is missing or cannot help (the set of tracks changed), the connection
+// renews its MediaSource in place, keeps the socket, and starts again from the new init.
 
 const KEEP_BEHIND = 30; // seconds of media kept behind currentTime
 const MAX_LATENCY = 3; // seconds behind the buffered end before jumping to the live edge
 const LIVE_OFFSET = 0.5; // where a jump lands, before the buffered end
 const MAX_QUEUE_BYTES = 16 * 1024 * 1024; // appends waiting while the SourceBuffer is busy
 const BACKOFF = [500, 1000, 2000, 4000, 8000, 15000]; // ms between reconnect attempts
+const TICK_MS = 250; // how often the playhead is checked (gaps, latency)
+const GAP_SLACK = 0.15; // seconds before a range's end at which a stalled playhead skips the gap
+const VIDEO_CODECS = /^(avc[1-4]|hvc1|hev1|vp0?8|vp0?9|av01|dv[ha][e1v])/i;
+
+// The kinds of tracks a MIME type's codecs list names, e.g. "audio,video".
+export function trackKinds(mime) {
+  const match = /codecs\s*=\s*"?([^";]*)"?/i.exec(mime || "");
+  if (!match) return "";
+  return match[1].split(",").map((codec) => (VIDEO_CODECS.test(codec.trim()) ? "video" : "audio"))
+    .sort().join(",");
+}
+
+export function canChangeType() {
+  return typeof SourceBuffer !== "undefined" && typeof SourceBuffer.prototype.changeType === "function";
+}
 
 export function wsUrl(path) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -40,7 +62,10 @@ export class LivePlayer {
     this.conn = null;
     this.onVideoError = () => this.restart("the video could not be decoded");
     video.addEventListener("error", this.onVideoError);
-    this.tick = setInterval(() => this.conn?.keepLive(), 500);
+    // A stall (a gap at a switch) is handled at once, not at the next tick.
+    this.onWaiting = () => this.conn?.keepLive();
+    video.addEventListener("waiting", this.onWaiting);
+    this.tick = setInterval(() => this.conn?.keepLive(), TICK_MS);
   }
 
   // Start playing the stream at `path` (e.g. "/ws/watch/main?token=..."), replacing any other.
@@ -62,6 +87,7 @@ export class LivePlayer {
     this.stop();
     clearInterval(this.tick);
     this.video.removeEventListener("error", this.onVideoError);
+    this.video.removeEventListener("waiting", this.onWaiting);
   }
 
   status(state, text) {
@@ -111,18 +137,9 @@ class Connection {
     this.closed = false;
     this.opened = false;
     this.gotMedia = false;
-    this.started = false;
     this.expectInit = false;
-    this.mime = null;
-    this.sourceBuffer = null;
-    this.queue = []; // {op: "append", data} | {op: "type", mime} | {op: "remove", start, end}
-    this.queuedBytes = 0;
-
-    this.mediaSource = new MediaSource();
-    this.objectUrl = URL.createObjectURL(this.mediaSource);
-    this.sourceOpen = new Promise((resolve) =>
-      this.mediaSource.addEventListener("sourceopen", resolve, { once: true }));
-    this.video.src = this.objectUrl;
+    this.objectUrl = null;
+    this.openMedia();
 
     this.ws = new WebSocket(wsUrl(path));
     this.ws.binaryType = "arraybuffer";
@@ -132,6 +149,23 @@ class Connection {
     };
     this.ws.onmessage = (message) => this.onMessage(message);
     this.ws.onclose = (event) => this.onClose(event);
+  }
+
+  // A fresh MediaSource on the video element, with nothing buffered or queued: the next
+  // init segment starts it (the first one, or a reinit the SourceBuffer cannot take).
+  openMedia() {
+    const old = this.objectUrl;
+    this.started = false;
+    this.mime = null;
+    this.sourceBuffer = null;
+    this.queue = []; // {op: "append", data} | {op: "type", mime} | {op: "remove", start, end}
+    this.queuedBytes = 0;
+    const mediaSource = new MediaSource();
+    this.mediaSource = mediaSource;
+    this.objectUrl = URL.createObjectURL(mediaSource);
+    this.sourceOpen = new Promise((resolve) => mediaSource.addEventListener("sourceopen", resolve, { once: true }));
+    this.video.src = this.objectUrl;
+    if (old) URL.revokeObjectURL(old);
   }
 
   close() {
@@ -169,6 +203,7 @@ class Connection {
         return;
       }
       if (event.type === "init" || event.type === "reinit") {
+        // The next binary frame is the init segment: set the type up for it first.
         this.expectInit = true;
         this.setType(event.mime);
       } else if (event.type === "error") {
@@ -179,13 +214,14 @@ class Connection {
     }
     if (this.expectInit) {
       this.expectInit = false;
-      this.push({ op: "append", data, init: true });
+      if (this.mime !== null) this.push({ op: "append", data, init: true });
     } else if (this.mime !== null) {
       this.gotMedia = true;
       this.push({ op: "append", data });
     }
   }
 
+  // Get ready for an init segment of type `mime`.
   setType(mime) {
     if (!MediaSource.isTypeSupported(mime)) {
       this.player.status("error", `this browser cannot play ${mime}`);
@@ -195,21 +231,44 @@ class Connection {
     }
     if (this.mime === null) {
       this.mime = mime;
+      const mediaSource = this.mediaSource;
       this.sourceOpen.then(() => {
-        if (this.closed) return;
-        this.sourceBuffer = this.mediaSource.addSourceBuffer(mime);
-        this.sourceBuffer.mode = "segments";
-        this.sourceBuffer.addEventListener("updateend", () => this.afterUpdate());
+        if (this.closed || mediaSource !== this.mediaSource) return; // renewed meanwhile
+        let sb;
+        try {
+          sb = mediaSource.addSourceBuffer(this.mime);
+        } catch (error) {
+          this.player.restart(`media error: ${error.message}`);
+          return;
+        }
+        sb.mode = "segments"; // the fragments' own decode times: the server keeps them continuous
+        sb.addEventListener("updateend", () => {
+          if (sb === this.sourceBuffer) this.afterUpdate();
+        });
+        this.sourceBuffer = sb;
         this.pump();
       });
     } else if (mime !== this.mime) {
-      this.mime = mime;
-      if (typeof SourceBuffer.prototype.changeType !== "function") {
-        this.player.restart("the stream changed format");
-        return;
+      // A reinit with another codec string. The queued media before it still belongs to the
+      // old type: changeType runs after it, then the new init segment is appended.
+      const sameTracks = trackKinds(mime) === trackKinds(this.mime);
+      if (this.sourceBuffer && sameTracks && canChangeType()) {
+        this.mime = mime;
+        this.push({ op: "type", mime });
+      } else {
+        this.renew(mime);
       }
-      this.push({ op: "type", mime });
     }
+    // The same type (another resolution or profile level of the same codecs): the new
+    // init segment is simply appended after the media queued before it.
+  }
+
+  // Replace the MediaSource (keeping the socket) and go on with `keep`, the queued items
+  // that belong to the new init (none when the init segment has not arrived yet).
+  renew(mime, keep = []) {
+    this.openMedia();
+    this.setType(mime);
+    for (const item of keep) this.push(item);
   }
 
   push(item) {
@@ -226,7 +285,7 @@ class Connection {
   // Run queued operations one at a time: a SourceBuffer takes one while not `updating`.
   pump() {
     const sb = this.sourceBuffer;
-    while (!this.closed && sb && !sb.updating && this.queue.length) {
+    while (!this.closed && sb && sb === this.sourceBuffer && !sb.updating && this.queue.length) {
       const item = this.queue.shift();
       try {
         if (item.op === "append") {
@@ -235,7 +294,7 @@ class Connection {
         } else if (item.op === "remove") {
           sb.remove(item.start, item.end);
         } else if (item.op === "type") {
-          sb.changeType(item.mime); // synchronous: go on with the next item
+          sb.changeType(item.mime); // synchronous: go on with the next item (the new init)
         }
       } catch (error) {
         this.failed(item, error);
@@ -244,6 +303,12 @@ class Connection {
   }
 
   failed(item, error) {
+    if (item.op === "type") {
+      // This SourceBuffer cannot switch to the new codecs: a new MediaSource takes the new
+      // init segment and what follows it.
+      this.renew(item.mime, this.queue.splice(0));
+      return;
+    }
     if (error.name === "QuotaExceededError" && item.op === "append") {
       // The buffer is full: free everything before (almost) currentTime, then retry.
       this.queue.unshift(item);
@@ -275,7 +340,8 @@ class Connection {
     if (sb.buffered.start(0) < until) this.queue.push({ op: "remove", start: 0, end: until });
   }
 
-  // Start playback once there is media, and stay within MAX_LATENCY of the live edge.
+  // Start playback once there is media, stay within MAX_LATENCY of the live edge, and skip
+  // the gaps a stalled playhead would otherwise wait at forever.
   keepLive() {
     const sb = this.sourceBuffer;
     if (this.closed || !sb || !sb.buffered.length) return;
@@ -284,19 +350,20 @@ class Connection {
     const ranges = sb.buffered;
     const end = ranges.end(ranges.length - 1);
     const now = video.currentTime;
-    let inside = false;
+    let current = -1;
+    let next = -1;
     for (let i = 0; i < ranges.length; i++) {
-      if (ranges.start(i) <= now && now < ranges.end(i)) inside = true;
+      if (ranges.start(i) <= now && now < ranges.end(i)) current = i;
+      else if (next === -1 && ranges.start(i) > now) next = i;
     }
     if (!this.started || end - now > MAX_LATENCY) {
       video.currentTime = Math.max(ranges.start(ranges.length - 1), end - LIVE_OFFSET);
-    } else if (!inside) {
-      // Stuck in a gap (a lost fragment, a switch): skip to the next range.
-      for (let i = 0; i < ranges.length; i++) {
-        if (ranges.start(i) > now) {
-          video.currentTime = ranges.start(i);
-          break;
-        }
+    } else if (next !== -1) {
+      // Outside any range, or waiting at the end of one with more media after a gap (a
+      // lost fragment, a switch): go on at the next range.
+      const stalled = video.readyState < HTMLMediaElement.HAVE_FUTURE_DATA;
+      if (current === -1 || (stalled && ranges.end(current) - now < GAP_SLACK)) {
+        video.currentTime = ranges.start(next);
       }
     }
     // A little faster when a bit behind, to get back near the edge without a jump.

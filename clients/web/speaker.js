@@ -35,16 +35,30 @@ function showError(text) {
   $("error").textContent = text || "";
 }
 
+const TALLY = {
+  off: "OFF · 未连接",
+  connecting: "Connecting… · 连接中",
+  standby: "Standby, not on air · 待命，未播出",
+  preview: "PREVIEW · 预览中",
+  "on-air": "ON AIR · 直播中",
+};
+
+// The return feed's stage, as the last tally named it (unless the speaker typed another).
+let tallyStage = "";
+
 function setTally(mode, stage) {
   const tally = $("tally");
   tally.dataset.state = mode;
-  tally.textContent = {
-    off: "OFF · 未连接",
-    connecting: "Connecting… · 连接中",
-    connected: "Connected, not on air · 已连接，未播出",
-    "on-air": "ON AIR · 直播中",
-  }[mode];
-  if (stage && !$("stage-id").value) $("stage-id").value = stage;
+  tally.textContent = TALLY[mode];
+  const field = $("stage-id");
+  if (stage && (!field.value || field.value === tallyStage)) field.value = stage;
+  if (stage) tallyStage = stage;
+}
+
+// A tally message: on air wins over preview; neither is standby.
+function tallyMode(message) {
+  if (message.on_air) return "on-air";
+  return message.preview ? "preview" : "standby";
 }
 
 function pickMime() {
@@ -104,14 +118,14 @@ function connect(takeover) {
     opened = true;
     state.published = true;
     showError("");
-    setTally("connected");
+    setTally("standby");
     startRecorder(socket);
   };
   socket.onmessage = ({ data }) => {
     if (typeof data !== "string") return;
     const message = JSON.parse(data);
     if (message.type === "tally") {
-      setTally(message.on_air ? "on-air" : "connected", message.stage);
+      setTally(tallyMode(message), message.stage);
     } else if (message.type === "stats") {
       showStats(message, socket);
     } else if (message.type === "error") {
@@ -153,7 +167,10 @@ function startRecorder(socket) {
     mimeType: state.mime,
     videoBitsPerSecond: 1_500_000,
     audioBitsPerSecond: 96_000,
-    videoKeyFrameIntervalDuration: 1000, // a keyframe about every second, where supported
+    // A keyframe (and so a fragment: Chrome cuts its MP4 fragments at keyframes) every half
+    // second, where supported: the server counts an input as stalled after 1 s without a
+    // fragment, and a take lands on the next keyframe.
+    videoKeyFrameIntervalDuration: 500,
   });
   recorder.ondataavailable = ({ data }) => {
     if (data.size && socket.readyState === WebSocket.OPEN) socket.send(data);
@@ -217,6 +234,16 @@ $("return-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const stage = $("stage-id").value.trim();
   if (!stage) return;
-  const query = token ? `?token=${encodeURIComponent(token)}` : "";
-  feed.play(`/ws/watch/${encodeURIComponent(stage)}${query}`);
+  feed.play(returnPath(stage));
 });
+
+// The stage's program for this speaker: an invitation (?token=) if the page has one, else
+// the speaker's own stream key, which the server accepts for the stage its input belongs
+// to (so the return feed works on closed-door stages too).
+function returnPath(stage) {
+  const key = $("stream-key").value.trim();
+  let query = "";
+  if (token) query = `?token=${encodeURIComponent(token)}`;
+  else if (key) query = `?key=${encodeURIComponent(key)}`;
+  return `/ws/watch/${encodeURIComponent(stage)}${query}`;
+}

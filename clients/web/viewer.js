@@ -262,23 +262,58 @@ function onLiveEvent(event) {
   }
 }
 
+// What the picture is: the stage's slate (stand-by between sessions or during a technical
+// break) or a source carrying the session. Only the watch socket's "now" event knows.
+function programOf(now) {
+  if (!now?.program) return null;
+  return { ...now.program, slate: Boolean(now.slate ?? now.program.slate) };
+}
+
+// Why the slate is on: between sessions, a session that is not streamed, a technical break.
+function standbyNote(current, program) {
+  const note = (...parts) => el("p", { class: "standby-note" }, ...parts);
+  if (!current) return note("Between sessions · 会间休息");
+  const title = bilingual(current.title, "strong");
+  if (current.do_not_stream) return note(title, " is not streamed · 本场不直播");
+  if (program.reason === "failover") return note("Technical break: ", title, " continues shortly · 技术中断，请稍候");
+  return note("Please stand by: ", title, " · 请稍候");
+}
+
 function renderNow() {
   const box = $("now-playing");
   const stage = page.stages.find((s) => s.id === page.stage);
   if (!stage) {
     box.replaceChildren();
+    for (const key of ["source", "slate", "mode", "reason"]) delete box.dataset[key];
     return;
   }
   const state = page.now?.state ?? stage.state;
   const current = page.now ? page.now.session : stage.current;
   const next = page.now ? page.now.next : stage.next;
+  const program = programOf(page.now);
+  // Machine-readable too (tests, styling): what is on air and why.
+  box.dataset.source = program?.source ?? "";
+  box.dataset.slate = String(program?.slate ?? false);
+  box.dataset.mode = program?.mode ?? "";
+  box.dataset.reason = program?.reason ?? "";
+  const nextLine = next ? el("p", { class: "next" }, "Next · 下一场: ", bilingual(next.title), ` ${span(next)}`) : null;
+  if (program?.slate) {
+    // Nobody is on air: say so, never imply that the session's speakers are live.
+    box.replaceChildren(
+      el("p", { class: "now-head" }, el("span", { class: "badge badge-standby" }, "Stand-by · 稍候")),
+      standbyNote(current, program),
+      nextLine);
+    return;
+  }
   box.replaceChildren(
     el("p", { class: "now-head" }, badge(state), current ? " Now playing · 正在播放" : " Nothing on now · 暂无节目"),
     current ? el("div", { class: "now-session" },
       bilingual(current.title, "h3"),
       el("p", { class: "muted" }, span(current)),
       speakers(current.speakers)) : null,
-    next ? el("p", { class: "next" }, "Next · 下一场: ", bilingual(next.title), ` ${span(next)}`) : null);
+    program?.reason === "failover"
+      ? el("p", { class: "muted backup-note" }, "On the backup feed · 备用信号") : null,
+    nextLine);
 }
 
 function showPlayerStatus({ state, text }) {

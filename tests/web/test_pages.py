@@ -88,6 +88,8 @@ async def test_viewer_plays_a_stage_and_its_schedule(serve: Serve, clip: Path, b
         # Now playing (from the watch socket's "now" event) and the viewer count.
         now = page.locator("#now-playing")
         await now.get_by_text("Nicholas Stern").wait_for()
+        # The keynote's own input is down, its backup (main-cam) is on air: not the slate.
+        await page.wait_for_selector('#now-playing[data-source="main-cam"][data-slate="false"]')
         now_text = await now.inner_text()
         assert "主旨演讲" in now_text and "Keynote" in now_text and "remote" in now_text, now_text
         assert await now.get_attribute("aria-live") == "polite"
@@ -107,6 +109,10 @@ async def test_viewer_plays_a_stage_and_its_schedule(serve: Serve, clip: Path, b
         await page.check("input[name=tz][value=local]")
         assert await text(page, '[data-session="opening"] .when') == "02:00–03:00"
         await page.click('#stage-list button[data-stage="europe"]')
+        # Nothing on in Lyon: its program is the slate, and the page does not pretend otherwise.
+        await page.wait_for_selector('#now-playing[data-source="slate"][data-slate="true"]')
+        europe_now = await text(page, "#now-playing")
+        assert "Stand-by · 稍候" in europe_now and "Between sessions" in europe_now, europe_now
         lyon = page.locator('[data-session="lyon"] .when')
         await lyon.wait_for()
         assert await lyon.inner_text() == "14:30–17:30"
@@ -127,13 +133,17 @@ async def test_viewer_plays_a_stage_and_its_schedule(serve: Serve, clip: Path, b
         await screenshot(page, "viewer", full_page=True)
         assert console.errors == []
 
-        # With an invitation the closed stage's program and player open (nothing is published there).
+        # With an invitation the closed stage's program and player open: its session is not
+        # streamed, so the program is the slate, and the page says so.
         invitation = auth("viewer:closed")["Authorization"].removeprefix("Bearer ")
         invited = await context.new_page()
         invited_console = Console(invited)
         await invited.goto(f"{base}/?token={invitation}#closed")
         await invited.locator('[data-session="secret"]').wait_for()
-        await invited.locator("#player-status", has_text="waiting for the stream").wait_for()
+        await wait_playing(invited, "#video")
+        await invited.wait_for_selector('#now-playing[data-source="slate"][data-slate="true"]')
+        closed_now = await text(invited, "#now-playing")
+        assert "Stand-by · 稍候" in closed_now and "not streamed" in closed_now, closed_now
         assert invited_console.errors == []
         await context.close()
 
@@ -177,10 +187,11 @@ async def test_speaker_page_publishes_the_camera(serve: Serve, browser: Browser,
     assert await page.input_value("#input-id") == "stern-uk"
     await page.click("#go-live")
 
-    # Connected: the tally says so (not on air: nothing switches the program to this input yet).
+    # Connected: the tally says so.
     tally = page.locator("#tally")
-    await page.wait_for_function("() => document.getElementById('tally').dataset.state === 'connected'")
-    assert await tally.inner_text() == "Connected, not on air · 已连接，未播出"
+    await page.wait_for_function(
+        "() => ['standby', 'on-air'].includes(document.getElementById('tally').dataset.state)"
+    )
     mime = (await text(page, "#mime")).removeprefix("Recording as ")
     print(f"MediaRecorder mime: {mime}")  # shown with -s
 
@@ -202,6 +213,9 @@ async def test_speaker_page_publishes_the_camera(serve: Serve, browser: Browser,
             f"first bytes: {sent[:64].hex()}; saved to {tmp_path / 'speaker-sent.mp4'}"
         ) from exc
     assert live.state is InputState.LIVE and live.publisher is not None and live.publisher.kind == "ws"
+    # The keynote, on now, is fed by this input: automation puts it on air as soon as it is up.
+    await page.wait_for_function("() => document.getElementById('tally').dataset.state === 'on-air'")
+    assert await tally.inner_text() == "ON AIR · 直播中"
     assert isinstance(received[0], InitSegment) and live.init is not None
     assert any(f.keyframe for f in fragments())
 
