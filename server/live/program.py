@@ -151,6 +151,10 @@ class Program:
         if self.switcher.pending is not None:
             self._pending_reason = Reason.SCHEDULE  # whatever is pending, the schedule wants now
         self.supervise(session, now)
+        if self.switcher.pending is None and self.reason is Reason.MANUAL:
+            # The schedule wants what the producer had put on: it stays, now by schedule.
+            self.reason = Reason.SCHEDULE
+            self._on_switch(self)
 
     def _select(self, choice: Choice, cut: Cut) -> None:
         source = choice.source
@@ -166,6 +170,14 @@ class Program:
         self._apply(self.switcher.request(source, cut=cut, cached=cached))
         if SLATE not in (self.switcher.current, self.switcher.pending):
             self.slate.stop()
+        if (
+            choice.reason is Reason.MANUAL
+            and source == self.switcher.current
+            and self.reason is not choice.reason
+        ):
+            self.reason = choice.reason  # a take of what is on air: it stays, now by the producer
+            self._pending_reason = None
+            self._on_switch(self)
 
     # -- media ------------------------------------------------------------------------------
 

@@ -69,6 +69,13 @@ async def test_take_and_auto_over_http(serve: Serve) -> None:
         response = await client.post("/api/v1/stages/main/auto", headers=producer)
         assert response.status == 200 and (await response.json())["program"]["mode"] == "auto"
         await viewer.wait_source("main-cam")
+        # A take of what the schedule wants anyway, then auto: it stays on, now by schedule.
+        await client.post("/api/v1/stages/main/take", json={"input": "main-cam"}, headers=producer)
+        assert (await program_of(client) or {})["reason"] == "manual"
+        response = await client.post("/api/v1/stages/main/auto", headers=producer)
+        program = (await response.json())["program"]
+        assert (program["source"], program["mode"], program["reason"]) == ("main-cam", "auto", "schedule")
+        assert viewer.events("now")[-1]["program"]["reason"] == "schedule"
 
         # GET /api/v1/inputs: health and tally of each input.
         inputs = (await (await client.get("/api/v1/inputs", headers=producer)).json())["inputs"]
