@@ -222,3 +222,42 @@ async def test_closed_stage_programs_need_an_invitation(serve: Serve, event: Eve
     assert all(s["stage"] != "closed" for s in sessions["sessions"])
     text = await (await client.get("/api/v1/schedule.json")).text()
     assert '"closed"' not in json.dumps(json.loads(text)["schedule"]["conference"]["rooms"])
+
+
+async def test_automation_follows_delays(serve: Serve) -> None:
+    """The keynote (10:00, stern-uk, backup main-cam) delayed by 10 minutes: automation
+    serves the opening until 10:10, then the keynote, on its backup while stern-uk is down,
+    and on stern-uk as soon as it publishes."""
+    clock = ManualClock(at("2020-12-06T09:55:00+08:00"))
+    client = await serve(clock=clock)
+    cam = LoopPublisher(publisher_url(client, "main-cam"), clip("CAM", 320, 180, 12, "aac"))
+    uk = LoopPublisher(publisher_url(client, "stern-uk"), clip("UK", 256, 144, 25, "opus"))
+    viewer = ProgramRecorder(await client.ws_connect("/ws/watch/main"))
+    viewer.start()
+    await cam.start()
+    try:
+        await viewer.wait_source("main-cam")
+        response = await client.post(
+            "/api/v1/stages/main/delay", json={"minutes": 10}, headers=auth("producer", "main")
+        )
+        assert response.status == 200
+        clock.set(at("2020-12-06T10:05:00+08:00"))  # the opening overruns
+        await asyncio.sleep(0.3)
+        program = await program_of(client)
+        assert program is not None and (program["source"], program["session"]) == ("main-cam", "opening")
+        clock.set(at("2020-12-06T10:10:00+08:00"))  # the delayed keynote starts
+        for _ in range(40):
+            program = await program_of(client)
+            if program is not None and program["session"] == "keynote":
+                break
+            await asyncio.sleep(0.05)
+        assert program is not None and (program["source"], program["session"]) == ("main-cam", "keynote")
+        assert viewer.events("now")[-1]["session"]["id"] == "keynote"
+        await uk.start()  # the remote link comes up: the keynote's own input
+        await viewer.wait_source("stern-uk")
+        program = await program_of(client)
+        assert program is not None and program["reason"] == "schedule"
+    finally:
+        await viewer.stop()
+        await cam.kill()
+        await uk.kill()
