@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from server.clock import Clock
-from server.live.automation import SLATE, Automation, Choice, Health, Mode, Reason
+from server.live.automation import SLATE, Automation, Choice, Health, Reason
 from server.live.fanout import Fanout, Viewer
 from server.live.inputs import LiveInput
 from server.live.slate import SlateLibrary, SlatePlayer
@@ -251,7 +251,3 @@ class Program:
 
     def _count(self) -> None:
         self._metrics.viewers.labels(stage=self.stage.id, protocol="ws").set(self.viewer_count)
-
-    @property
-    def manual(self) -> bool:
-        return self.automation.mode is Mode.MANUAL

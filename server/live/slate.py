@@ -53,7 +53,6 @@ class SlateLibrary:
         self._encoder = encoder
         self._clips: OrderedDict[Key, Clip] = OrderedDict()
         self._encoding: dict[Key, asyncio.Future[Clip]] = {}
-        self.encoded = 0
 
     def ready(self, card: SlateCard, fmt: SlateFormat) -> Clip | None:
         return self._clips.get((card, fmt))
@@ -84,7 +83,6 @@ class SlateLibrary:
             data = await asyncio.to_thread(self._encoder, card, fmt)
             init, fragments = split_clip(data)
             clip = Clip(init, tuple(fragments))
-            self.encoded += 1
             self._clips[key] = clip
             while len(self._clips) > self.keep:
                 self._clips.popitem(last=False)

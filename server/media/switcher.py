@@ -43,10 +43,9 @@ class Cut(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Reinit:
-    """Viewers need ``init`` before the next fragment (``first``: the program's very first init)."""
+    """Viewers need ``init`` before the next fragment (the first one, or a re-init)."""
 
     init: InitSegment
-    first: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +76,9 @@ class Switcher:
         self.pending: str | None = None
         #: The program's init segment, as its viewers have it.
         self.init: InitSegment | None = None
-        self.switches = 0
         self._inits: dict[str, InitSegment] = {}
         self._timeline = Timeline()
         self._need_keyframe = False
-
-    @property
-    def sequence_number(self) -> int:
-        return self._timeline.sequence_number
 
     def source_init(self, source: str, init: InitSegment) -> list[Output]:
         """``source`` has (a new) init segment; re-inits the program if it is the one on air."""
@@ -102,9 +96,6 @@ class Switcher:
         self._inits.pop(source, None)
         if self.pending == source:
             self.pending = None
-
-    def has_init(self, source: str) -> bool:
-        return source in self._inits
 
     def request(
         self, source: str, *, cut: Cut = Cut.KEYFRAME, cached: Sequence[MediaFragment] = ()
@@ -141,7 +132,6 @@ class Switcher:
         previous = self.current
         self.current = source
         self.pending = None
-        self.switches += 1
         self._need_keyframe = False
         self._timeline.splice()
         out = self._adopt(self._inits[source])
@@ -154,7 +144,7 @@ class Switcher:
         if old is not None and old.signature() == init.signature():
             return []
         self.init = init
-        return [Reinit(init, first=old is None)]
+        return [Reinit(init)]
 
     def _emit(self, source: str, fragment: MediaFragment) -> Emit:
         return Emit(self._timeline.place(fragment, self._inits[source]), source)
