@@ -55,10 +55,10 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -70,10 +70,19 @@ SAMPLE_EVERY = 0.5
 STEADY_AFTER_RAMP = 2.0
 MAX_VIEWERS, MAX_DURATION = 20_000, 600.0
 
-EVENT_YAML = f"""\
+
+def event_yaml(
+    title: str = "Relay benchmark",
+    inputs: Sequence[tuple[str, str, str]] = ((INPUT, "Test pattern", "encoder"),),
+    session: tuple[str, str] = ("2020-01-01T00:00:00+00:00", "2099-01-01T00:00:00+00:00"),
+) -> str:
+    """A one-stage event: stage ``main`` fed by ``inputs`` (id, title, kind), and one session
+    on the first input from ``session[0]`` to ``session[1]``."""
+    declared = "".join(f"      - {{id: {key}, title: {name}, kind: {kind}}}\n" for key, name, kind in inputs)
+    return f"""\
 event:
   id: bench
-  title: {{zh: 基准测试, en: Relay benchmark}}
+  title: {{zh: 基准测试, en: {title}}}
   timezone: UTC
 venues:
   - {{id: loopback, name: {{zh: 本机, en: Loopback}}, timezone: UTC}}
@@ -83,15 +92,17 @@ stages:
     kind: main
     venue: loopback
     inputs:
-      - {{id: {INPUT}, title: Test pattern, kind: encoder}}
-sessions:
+{declared}sessions:
   - id: bench
     stage: {STAGE}
     title: {{zh: 基准, en: Benchmark}}
-    start: 2020-01-01T00:00:00+00:00
-    end: 2099-01-01T00:00:00+00:00
-    input: {INPUT}
+    start: {session[0]}
+    end: {session[1]}
+    input: {inputs[0][0]}
 """
+
+
+EVENT_YAML = event_yaml()
 
 
 # --- processes --------------------------------------------------------------------------------
@@ -157,6 +168,17 @@ def stop(proc: subprocess.Popen[Any] | None, timeout: float = 5.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         proc.wait(timeout)
+
+
+def start_server(
+    event: Path, port: int, workdir: Path, env: dict[str, str], log: IO[str], level: str = "warning"
+) -> subprocess.Popen[bytes]:
+    """``forumcast serve`` of ``event`` on 127.0.0.1:``port`` in a session of its own, logging to ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--event", str(event), "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", level, "--data-dir", str(workdir / "data")],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
 
 
 def http_get(url: str, timeout: float = 2.0) -> str:
@@ -260,11 +282,7 @@ def run_once(viewers: int, options: Options, workdir: Path) -> dict[str, Any]:
         name: (workdir / f"{name}-{viewers}.log").open("w") for name in ("server", "publisher", "loadtest")
     }
     try:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--event", str(event), "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--data-dir", str(workdir / "data")],
-            cwd=ROOT, env=env, stdout=logs["server"], stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        server = start_server(event, port, workdir, env, logs["server"])
         wait_for("server health", lambda: http_get(f"{base}/healthz") is not None, 30, server)
         publisher = subprocess.Popen(
             [sys.executable, __file__, "_publish", base, key, str(sent_log),

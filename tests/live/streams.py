@@ -14,13 +14,14 @@ import contextlib
 import functools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import aiohttp
 
-from clients.testpattern import PatternSettings, encode_clip
+from clients.testpattern import AudioCodec, PatternSettings, encode_clip
 from server.media.fmp4 import Fmp4Parser, split_clip
 from server.media.timeline import loop_fragments
 from server.media.types import InitSegment, MediaFragment, TrackKind
@@ -28,11 +29,11 @@ from server.media.types import InitSegment, MediaFragment, TrackKind
 
 @functools.cache
 def clip(
-    label: str, width: int, height: int, gop: int, audio: str
+    label: str, width: int, height: int, gop: int, audio: AudioCodec
 ) -> tuple[InitSegment, list[MediaFragment]]:
     settings = PatternSettings(
         width=width, height=height, gop=gop, audio=audio, preset="ultrafast", busy=False, fragment_ms=200
-    )  # type: ignore[arg-type]
+    )
     return split_clip(encode_clip(label, 6.0, settings))
 
 
@@ -43,11 +44,19 @@ def start_seconds(fragment: MediaFragment, init: InitSegment) -> float:
 
 
 class LoopPublisher:
-    """One input's publisher: a clip looped in real time over ``WS /ws/publish/{input}``."""
+    """One input's publisher: a clip looped in real time over ``WS /ws/publish/{input}``.
 
-    def __init__(self, url: str, clip: tuple[InitSegment, list[MediaFragment]]) -> None:
+    ``on_send`` is called with each fragment just before it is handed to the socket."""
+
+    def __init__(
+        self,
+        url: str,
+        clip: tuple[InitSegment, list[MediaFragment]],
+        on_send: Callable[[MediaFragment], None] | None = None,
+    ) -> None:
         self.url = url
         self.init, self.fragments = clip
+        self.on_send = on_send
         self.messages: list[dict[str, Any]] = []
         self.running = asyncio.Event()
         self.running.set()
@@ -71,6 +80,8 @@ class LoopPublisher:
                 paused += time.monotonic() - stopped
             due = origin + paused + start_seconds(fragment, self.init)
             await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if self.on_send is not None:
+                self.on_send(fragment)
             await ws.send_bytes(fragment.data)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -87,13 +98,14 @@ class LoopPublisher:
     def resume(self) -> None:
         self.running.set()
 
-    async def kill(self) -> None:
-        """Gone without a goodbye: the TCP connection is aborted."""
+    async def kill(self) -> float:
+        """Gone without a goodbye: the TCP connection is aborted; returns when (time.monotonic)."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError, ConnectionError):
                 await task
+        at = time.monotonic()
         if self._ws is not None:
             connection = self._ws._response.connection
             if connection is not None and connection.transport is not None:
@@ -101,6 +113,7 @@ class LoopPublisher:
         if self._session is not None:
             await self._session.close()
         self._ws = self._session = None
+        return at
 
     async def restart(self) -> None:
         await self.kill()
