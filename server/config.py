@@ -67,6 +67,16 @@ class Config:
     failback_after: float = field(
         default=2.0, metadata=_doc("seconds a returning input must stay up before automation fails back")
     )
+    hls_target_duration: float = field(
+        default=2.0, metadata=_doc("LL-HLS target segment duration, seconds (segments start at keyframes)")
+    )
+    hls_part_target: float = field(
+        default=0.2, metadata=_doc("LL-HLS part target, seconds (a part is one program fragment)")
+    )
+    hls_window: int = field(default=6, metadata=_doc("LL-HLS segments kept in each media playlist"))
+    hls_cors_origins: str = field(
+        default="*", metadata=_doc("origins that may fetch HLS: '*', a comma-separated list, or empty")
+    )
     slate_size: str = field(
         default="1280x720", metadata=_doc("the slate picture's WIDTHxHEIGHT (even numbers)")
     )
@@ -155,7 +165,9 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"config: {where} must be between 1 and 65535, got {result}")
     if key in ("max_box_size", "gop_cache_bytes", "send_budget") and result < 4096:
         raise ConfigError(f"config: {where} must be at least 4096 bytes, got {result}")
-    if key in ("ingest_workers", "max_upload_bytes", "max_triangles", "model_cache_bytes") and result < 1:
+    if key in ("ingest_workers", "max_upload_bytes", "max_triangles", "model_cache_bytes", "hls_window") and (
+        result < 1
+    ):
         raise ConfigError(f"config: {where} must be at least 1, got {result}")
     if key == "slate_size":
         width, _, height = result.partition("x")
@@ -170,7 +182,9 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             raise ConfigError(
                 f"config: {where} must be WIDTHxHEIGHT, even, 64..3840 x 64..2160, got {result!r}"
             )
-    if key in ("max_behind", "stall_after", "failback_after") and result <= 0:
+    if key in ("max_behind", "stall_after", "failback_after", "hls_target_duration", "hls_part_target") and (
+        result <= 0
+    ):
         raise ConfigError(f"config: {where} must be positive, got {result}")
     if key in ("upcoming_minutes",) and result < 0:
         raise ConfigError(f"config: {where} must not be negative, got {result}")

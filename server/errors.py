@@ -72,6 +72,10 @@ CODES: dict[str, Wire] = {
     "live.too_slow": Wire(400, 1008),
     "live.shutting_down": Wire(503, 1001),
     "program.input_down": CONFLICT,
+    "hls.gone": NOT_FOUND,
+    "hls.bad_request": BAD_REQUEST,
+    "hls.too_far_ahead": BAD_REQUEST,
+    "hls.not_yet": UNAVAILABLE,
     "program.bad_take": BAD_REQUEST,
     # The exhibition: catalog, uploads, jobs, meeting requests.
     "exhibit.unknown": NOT_FOUND,

@@ -170,6 +170,9 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
         stall_after=config.stall_after,
         failback_after=config.failback_after,
         slate_size=config.slate_dimensions,
+        hls_target_duration=config.hls_target_duration,
+        hls_part_target=config.hls_part_target,
+        hls_window=config.hls_window,
     )
     app[LIVE] = hub
     async with background(hub.run(), name="forumcast-live"):
@@ -203,7 +206,7 @@ def create_app(
     """A ready-to-run application serving ``event``."""
     from exhibits import app as exhibition
     from server.http import inputs_api, ops, pages, program_api, schedule_api
-    from server.live import publish, watch
+    from server.live import hls_routes, publish, watch
 
     app = web.Application(middlewares=[observe, errors])
     app[CONFIG] = config
@@ -221,5 +224,6 @@ def create_app(
     pages.setup(app)
     inputs_api.setup(app)
     program_api.setup(app)
+    hls_routes.setup(app)
     exhibition.setup(app)
     return app

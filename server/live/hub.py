@@ -24,11 +24,13 @@ from server.clock import Clock
 from server.errors import ForumcastError
 from server.events import EventBus, Subscription
 from server.live.automation import FAILBACK_AFTER, SLATE
+from server.live.hls import HlsOutput, epoch
 from server.live.inputs import STALL_AFTER, LiveInput
 from server.live.program import Program
 from server.live.slate import SlateLibrary
 from server.live.slate_card import SlateCard
 from server.media.fanout import GOP_CACHE_BYTES
+from server.media.hls import PART_TARGET, TARGET_DURATION, WINDOW, Packager
 from server.media.switcher import Cut
 from server.metrics import Metrics
 from server.schedule.model import Event
@@ -61,6 +63,9 @@ class LiveHub:
         failback_after: float = FAILBACK_AFTER,
         slate_size: tuple[int, int] = (1280, 720),
         slates: SlateLibrary | None = None,
+        hls_target_duration: float = TARGET_DURATION,
+        hls_part_target: float = PART_TARGET,
+        hls_window: int = WINDOW,
     ) -> None:
         self._schedule = schedule
         self._scheduler = scheduler
@@ -92,6 +97,20 @@ class LiveHub:
             self.programs[stage.id] = program
         for live in self.inputs.values():
             live.on_gone.append(self._input_gone)
+        #: Every program as LL-HLS; media URLs carry this run's epoch.
+        self.hls_epoch = epoch()
+        self.hls: dict[str, HlsOutput] = {}
+        for stage_id, program in self.programs.items():
+            packager = Packager(
+                target_duration=hls_target_duration,
+                window=hls_window,
+                part_target=hls_part_target,
+                prefix=f"{self.hls_epoch}/",
+            )
+            gauge = metrics.viewers.labels(stage=stage_id, protocol="hls")
+            output = HlsOutput(packager, on_viewers=gauge.set)
+            program.outputs.append(output)
+            self.hls[stage_id] = output
 
     @property
     def event(self) -> Event:
@@ -236,6 +255,8 @@ class LiveHub:
                 program.fanout.broadcast(self.now_message(event.stage))
 
     def _tick_viewers(self) -> None:
+        for output in self.hls.values():
+            output.viewers()
         for program in self.programs.values():
             count = program.viewer_count
             if count != program.announced_viewers:

@@ -59,6 +59,8 @@ class Program:
             on_dropped=metrics.relay_dropped.labels(stage=stage.id).inc,
         )
         self.announced_viewers = 0
+        #: Also told every item the viewers get (the LL-HLS packager listens here).
+        self.outputs: list[Callable[[Output], None]] = []
         #: Why the source on air is on air, and since when (the service clock).
         self.reason = Reason.SCHEDULE
         self.since: datetime | None = None
@@ -209,6 +211,8 @@ class Program:
                 self.fanout.push(output.fragment, now)
             elif isinstance(output, Switched):
                 self._switched(output)
+            for listener in self.outputs:
+                listener(output)
 
     def _switched(self, switched: Switched) -> None:
         reason = self._pending_reason or Reason.SCHEDULE

@@ -4,8 +4,9 @@ as a short fragmented-MP4 loop encoded once with PyAV.
 :func:`encode_slate` encodes the picture as H.264 (libx264, yuv420p, no B-frames, a constant
 quantizer) plus silent audio (AAC, Opus or none) into one fMP4 byte string shaped like
 ffmpeg's ``-movflags frag_keyframe+empty_moov+default_base_moof+skip_trailer``: ``ftyp`` +
-``moov``, then one ``moof`` + ``mdat`` per GOP with video and audio in the same fragment,
-every fragment starting with a keyframe, every track starting at time 0 with no edit list.
+``moov``, then ``moof`` + ``mdat`` fragments of at most 200 ms (LL-HLS parts), each GOP
+starting one, with video and audio in the same fragment, every track starting at time 0
+with no edit list.
 The quantizer is constant rather than a quality target (CRF) so that every keyframe of the
 same picture decodes to the same pixels: with CRF the second keyframe came out up to 50
 levels off around the letters, and the text visibly "breathed" once a GOP. The frames
@@ -51,6 +52,8 @@ from server.live.slate_card import render_card
 AudioCodec = Literal["aac", "opus", "none"]
 
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof+skip_trailer"
+#: Longest fragment, microseconds (the LL-HLS part target; publishers cut 200 ms too).
+FRAGMENT_US = 200_000
 #: The loop's target length and the longest one accepted.
 TARGET_LOOP_SECONDS = Fraction(2)
 MAX_LOOP_SECONDS = Fraction(4)
@@ -110,7 +113,7 @@ class LoopPlan:
 
     seconds: Fraction  # the loop's length: whole video frames and whole audio frames
     frames: int  # video frames in the loop
-    gop: int  # video frames per GOP, which is one fragment
+    gop: int  # video frames per GOP (fragments are cut at each keyframe and every 200 ms)
     audio_frame_size: int  # samples per audio frame (0 without audio)
     audio_frames: int  # audio frames in the loop
 
@@ -165,7 +168,7 @@ def _layout(channels: int) -> str:
 
 
 def encode_slate(card: SlateCard, fmt: SlateFormat = SlateFormat()) -> bytes:
-    """The slate loop as one fMP4 byte string (``ftyp`` + ``moov``, then one fragment per GOP).
+    """The slate loop as one fMP4 byte string (``ftyp`` + ``moov``, then fragments of ≤ 200 ms).
 
     Parse it with :func:`server.media.fmp4.split_clip` and loop it with
     :func:`server.media.timeline.loop_fragments`. Takes about 70 ms for 1280x720 (150 ms
@@ -174,7 +177,9 @@ def encode_slate(card: SlateCard, fmt: SlateFormat = SlateFormat()) -> bytes:
     plan = plan_loop(fmt)
     picture = render_card(card, fmt.width, fmt.height)
     sink = io.BytesIO()  # the flags never make the muxer seek back
-    with av.open(sink, "w", format="mp4", options={"movflags": MOVFLAGS}) as output:
+    # Fragments at every keyframe and every 200 ms: each one is an LL-HLS part.
+    options = {"movflags": MOVFLAGS, "frag_duration": str(FRAGMENT_US)}
+    with av.open(sink, "w", format="mp4", options=options) as output:
         video = output.add_stream(
             "libx264",
             rate=fmt.fps,

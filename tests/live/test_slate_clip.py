@@ -158,18 +158,28 @@ def test_clip_decodes_with_no_errors_to_the_card(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(SMALL))
-def test_one_fragment_per_gop_each_starting_with_a_keyframe_where_expected(name: str) -> None:
+def test_fragments_of_at_most_200_ms_each_gop_starting_one_with_a_keyframe(name: str) -> None:
     fmt, plan = SMALL[name], plan_loop(SMALL[name])
     init, fragments = parsed(name)
-    assert len(fragments) == plan.fragments
-    assert all(fragment.keyframe for fragment in fragments)
+    video = init.video
+    assert video is not None
     gop_seconds = Fraction(plan.gop, fmt.fps)
-    for index, fragment in enumerate(fragments):
+    keyframe_starts = []
+    at = Fraction(0)
+    for fragment in fragments:
         assert len(fragment.tracks) == len(init.tracks)  # video and audio in the same fragment
-        for traf in fragment.tracks:
-            track = init.track(traf.track_id)
-            assert track is not None
-            assert Fraction(traf.base_decode_time, track.timescale) == index * gop_seconds
+        traf = fragment.track(video.id)
+        assert traf is not None
+        start = Fraction(traf.base_decode_time, video.timescale)
+        assert start == at  # back to back
+        duration = Fraction(traf.duration, video.timescale)
+        assert duration <= Fraction(1, 5) + Fraction(1, fmt.fps)  # an LL-HLS part: about 200 ms
+        if fragment.keyframe:
+            keyframe_starts.append(start)
+        at += duration
+    assert fragments[0].keyframe
+    # A keyframe starts a fragment exactly at every GOP boundary, and only there.
+    assert keyframe_starts == [index * gop_seconds for index in range(plan.fragments)]
     for track in init.tracks:
         total = sum(traf.duration for f in fragments for traf in f.tracks if traf.track_id == track.id)
         assert Fraction(total, track.timescale) == plan.seconds  # every track ends with the loop

@@ -1,0 +1,80 @@
+"""A stage program as LL-HLS: the packager fed by the program, the waits, the HLS viewers.
+
+:class:`HlsOutput` listens to a :class:`~server.live.program.Program` (what it sends its
+WebSocket viewers: init segments, switches, fragments on the program's timeline) and feeds
+a :class:`~server.media.hls.Packager`. Requests that must wait (a blocking playlist reload
+for a part not yet made, a preload-hinted part) await :meth:`HlsOutput.wait_for`, which
+wakes at every new part and gives up after a bound.
+
+HLS has no connection to count, so each playback carries a session id (``sid``, put in
+its playlist's URLs by the multivariant playlist); a session is active while it fetched
+anything within the last two target durations. Behind a CDN only the requests the CDN
+passes on are seen: cached segments and parts are not, but every client keeps reloading
+its playlist (blocking reloads carry the ``sid`` and are cached per URL only briefly), so the
+count holds as long as playlist requests reach the origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from server.media.hls import Packager
+from server.media.switcher import Emit, Output, Reinit, Switched
+
+
+class HlsOutput:
+    def __init__(self, packager: Packager, *, on_viewers: Callable[[int], None] = lambda _: None) -> None:
+        self.packager = packager
+        self._changed = asyncio.Event()
+        self._sessions: dict[str, float] = {}
+        self._on_viewers = on_viewers
+
+    def __call__(self, output: Output) -> None:
+        """One item the program sent its viewers."""
+        if isinstance(output, Reinit):
+            self.packager.set_init(output.init)
+        elif isinstance(output, Switched):
+            self.packager.discontinuity()
+        elif isinstance(output, Emit):
+            self.packager.add(output.fragment, wall_time=time.time())
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def wait_for(self, ready: Callable[[], bool], *, within: float) -> bool:
+        """Wait until ``ready()`` (checked at every new part) or ``within`` seconds; whether it is."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not ready():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return ready()
+        return True
+
+    def seen(self, sid: str | None, now: float | None = None) -> None:
+        if sid:
+            self._sessions[sid] = time.monotonic() if now is None else now
+
+    def viewers(self, now: float | None = None) -> int:
+        """Sessions that fetched anything within two target durations; forgets older ones."""
+        now = time.monotonic() if now is None else now
+        horizon = now - 2 * self.packager.target_duration
+        for sid in [s for s, at in self._sessions.items() if at < horizon]:
+            del self._sessions[sid]
+        count = len(self._sessions)
+        self._on_viewers(count)
+        return count
+
+
+def epoch() -> str:
+    """This run's tag in media URLs: its start time in milliseconds, base 36."""
+    value, digits = int(time.time() * 1000), ""
+    while value:
+        value, rest = divmod(value, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[rest] + digits
+    return digits
