@@ -152,7 +152,8 @@ class Packager:
         if self.segments and not self.segments[-1].complete:
             segment = self.segments[-1]
             segment.complete = True
-            self._target = max(self._target, round(segment.duration + 0.499))  # ceil, not past 1 ms
+            # EXTINF rounded to the nearest integer must not exceed the target duration.
+            self._target = max(self._target, math.floor(segment.duration + 0.5))
             self._trim()
 
     def _trim(self) -> None:
@@ -195,7 +196,7 @@ class Packager:
 
     def too_far(self, msn: int) -> bool:
         """A blocking request further ahead than the spec lets a client ask."""
-        return msn > self._next_msn + MAX_AHEAD_SEGMENTS
+        return msn > self._next_msn - 1 + MAX_AHEAD_SEGMENTS  # past the newest segment + 2
 
     # -- playlists --------------------------------------------------------------------------
 

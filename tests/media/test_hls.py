@@ -1,0 +1,137 @@
+"""The LL-HLS packager without sockets: real PyAV fragments in, playlists out."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import pytest
+
+from clients.testpattern import PatternSettings, encode_clip
+from server.media.fmp4 import split_clip
+from server.media.hls import Packager
+from server.media.timeline import loop_fragments
+from server.media.types import InitSegment, MediaFragment
+
+
+@functools.cache
+def stream(gop: int, width: int = 160, seconds: float = 4.0) -> tuple[InitSegment, tuple[MediaFragment, ...]]:
+    """A test pattern clip, 200 ms fragments, a keyframe every ``gop`` frames (25 fps)."""
+    settings = PatternSettings(width=width, height=90, gop=gop, preset="ultrafast", busy=False)
+    init, fragments = split_clip(encode_clip("HLS", seconds, settings))
+    return init, tuple(fragments)
+
+
+def feed(packager: Packager, gop: int, seconds: float, *, width: int = 160, clip: float = 4.0) -> None:
+    init, fragments = stream(gop, width, clip)
+    if packager.init is None or packager.init.signature() != init.signature():
+        packager.set_init(init)
+    count = round(seconds / 0.2)
+    for index, fragment in enumerate(loop_fragments(init, fragments)):
+        if index == count:
+            break
+        packager.add(fragment, wall_time=1_600_000_000 + index * 0.2)
+
+
+def extinfs(text: str) -> list[float]:
+    return [float(v) for v in re.findall(r"#EXTINF:([\d.]+),", text)]
+
+
+def test_segments_start_at_keyframes_and_every_fragment_is_a_part() -> None:
+    packager = Packager(target_duration=2.0, window=6)
+    feed(packager, gop=25, seconds=7.0)  # 1 s GOPs: two GOPs a segment
+    text = packager.media_playlist()
+    assert extinfs(text) == [2.0, 2.0, 2.0]
+    assert all(s.parts[0].independent for s in packager.segments)
+    parts = re.findall(r'#EXT-X-PART:DURATION=([\d.]+),URI="part/(\d+)\.m4s"(,INDEPENDENT=YES)?', text)
+    assert len(parts) == 35 and [int(n) for _, n, _ in parts] == list(range(35))
+    assert all(float(d) == 0.2 for d, _, _ in parts)
+    assert [bool(i) for _, n, i in parts] == [int(n) % 5 == 0 for _, n, _ in parts]
+    assert text.endswith('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part/35.m4s"\n')
+    assert "#EXT-X-TARGETDURATION:2\n" in text and "PART-TARGET=0.2\n" in text
+    # The segment's bytes are its parts' bytes.
+    first = packager.segments[0]
+    assert first.data() == b"".join(p.data for p in first.parts)
+
+
+@pytest.mark.parametrize(("gop", "expected"), [(12, 1.92), (50, 2.0), (37, 1.48)])
+def test_segments_never_exceed_the_target_when_the_gop_fits(gop: int, expected: float) -> None:
+    packager = Packager(target_duration=2.0, window=10)
+    feed(packager, gop=gop, seconds=12.0)
+    durations = [round(s.duration, 3) for s in packager.segments if s.complete]
+    assert durations and all(d <= 2.0 for d in durations)
+    assert durations[1] == pytest.approx(expected, abs=0.01)
+
+
+def test_a_gop_longer_than_the_target_raises_the_target_duration() -> None:
+    packager = Packager(target_duration=2.0, window=10)
+    feed(packager, gop=75, seconds=12.0, clip=6.0)  # 3 s GOPs
+    text = packager.media_playlist()
+    assert "#EXT-X-TARGETDURATION:3\n" in text
+    assert max(extinfs(text)) == 3.0
+
+
+def test_the_window_stays_bounded_and_sequences_advance() -> None:
+    packager = Packager(target_duration=2.0, window=3)
+    for round_ in range(20):
+        feed(packager, gop=25 if round_ % 2 else 50, seconds=4.0, width=160 if round_ % 4 < 2 else 128)
+        packager.discontinuity()
+        complete = [s for s in packager.segments if s.complete]
+        assert len(complete) <= 3
+        assert len(packager.inits) <= 4  # only those still referenced, and the current one
+    text = packager.media_playlist()
+    sequence = int(re.search(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", text).group(1))  # type: ignore[union-attr]
+    assert sequence == packager.segments[0].msn > 0
+    discontinuities = int(re.search(r"#EXT-X-DISCONTINUITY-SEQUENCE:(\d+)", text).group(1))  # type: ignore[union-attr]
+    removed = packager.segments[0].msn
+    assert 0 < discontinuities <= removed + 1
+    # Every listed segment has its map: one EXT-X-MAP at least, before the first segment.
+    assert text.index("#EXT-X-MAP") < text.index("#EXTINF")
+
+
+def test_switches_and_reinits_mark_discontinuities_and_maps() -> None:
+    packager = Packager(target_duration=2.0, window=10)
+    feed(packager, gop=25, seconds=3.0)
+    packager.discontinuity()  # a switch to a source with the same decoder configuration
+    feed(packager, gop=25, seconds=3.0)
+    feed(packager, gop=25, seconds=3.0, width=128)  # a re-init
+    text = packager.media_playlist()
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 2
+    maps = re.findall(r'#EXT-X-MAP:URI="init/(\d+)\.mp4"', text)
+    assert maps == ["1", "2"]
+    assert "#EXT-X-DISCONTINUITY-SEQUENCE:0\n" in text
+
+
+def test_blocking_reload_conditions() -> None:
+    packager = Packager(target_duration=2.0, window=6)
+    assert not packager.has(0, 0)
+    feed(packager, gop=25, seconds=2.4)  # segment 0 complete (2 s), segment 1 has two parts
+    assert packager.has(0) and not packager.has(1)
+    assert packager.has(1, 1) and not packager.has(1, 2)
+    assert packager.has(0, 9)  # a later part exists: "or later"
+    assert not packager.too_far(3) and packager.too_far(4)
+
+
+def test_delta_updates_skip_what_is_older_than_can_skip_until() -> None:
+    packager = Packager(target_duration=2.0, window=12)
+    feed(packager, gop=25, seconds=22.0)
+    full = packager.media_playlist()
+    delta = packager.media_playlist(skip=True)
+    skipped = int(re.search(r"#EXT-X-SKIP:SKIPPED-SEGMENTS=(\d+)", delta).group(1))  # type: ignore[union-attr]
+    assert "CAN-SKIP-UNTIL=12" in full
+    # 10 complete segments of 2 s (+ parts): those ending more than 12 s before the end go.
+    assert skipped == len(extinfs(full)) - len(extinfs(delta)) and skipped == 4
+    assert delta.count("#EXT-X-PART:") == full.count("#EXT-X-PART:") - 4 * 10
+
+
+def test_query_and_prefix_reach_every_uri() -> None:
+    packager = Packager(prefix="e1/")
+    feed(packager, gop=25, seconds=2.4)
+    text = packager.media_playlist(query="sid=abc&token=t")
+    uris = re.findall(r'URI="([^"]+)"', text) + [
+        line for line in text.splitlines() if line.startswith("e1/seg")
+    ]
+    assert uris and all(u.startswith("e1/") and u.endswith("?sid=abc&token=t") for u in uris)
+    variant = packager.multivariant_playlist(query="sid=abc")
+    assert 'CODECS="avc1.' in variant and "RESOLUTION=160x90" in variant
+    assert variant.rstrip().endswith("media.m3u8?sid=abc")
