@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 from server.media.hls import Packager
+from server.media.inband import with_parameter_sets
 from server.media.switcher import Emit, Output, Reinit, Switched
 
 
@@ -38,7 +39,11 @@ class HlsOutput:
         elif isinstance(output, Switched):
             self.packager.discontinuity()
         elif isinstance(output, Emit):
-            self.packager.add(output.fragment, wall_time=time.time())
+            fragment = output.fragment
+            init = self.packager.init
+            if fragment.keyframe and init is not None:
+                fragment = with_parameter_sets(fragment, init)  # for players that skip a new map
+            self.packager.add(fragment, wall_time=time.time())
             self._changed.set()
             self._changed = asyncio.Event()
 
