@@ -18,7 +18,7 @@ holds blocking playlist reloads and preload-hinted part requests until
 - ``EXT-X-TARGETDURATION`` is the configured target, raised (never lowered) to cover the
   longest segment made so far: a source whose GOP is longer than the target makes longer
   segments, and a playlist must never list a segment longer than its target duration.
-  ``PART-TARGET`` likewise covers the longest part.
+  ``PART-TARGET`` likewise covers the longest part in the window.
 - The window keeps ``window`` complete segments (and the parts of the one being made);
   older segments, their parts and init segments no longer referenced are dropped, and
   ``EXT-X-MEDIA-SEQUENCE`` / ``EXT-X-DISCONTINUITY-SEQUENCE`` advance with them.
@@ -133,6 +133,9 @@ class Packager:
             if not fragment.keyframe:
                 raise ValueError("a segment must start at a keyframe fragment")
             date = fragment.producer_time if fragment.producer_time is not None else wall_time
+            if self.segments:  # never before the previous segment's end (sources' clocks differ)
+                last = self.segments[-1]
+                date = max(date, last.date + last.duration)
             open_ = Segment(self._next_msn, self._init_number, self._pending_discontinuity, date)
             self._next_msn += 1
             self._pending_discontinuity = False
@@ -140,7 +143,6 @@ class Packager:
         part = Part(self._next_part, open_.msn, len(open_.parts), duration, fragment.keyframe, fragment.data)
         self._next_part += 1
         open_.parts.append(part)
-        self._part_target = max(self._part_target, duration)
         return part
 
     def _full(self, segment: Segment) -> bool:
@@ -202,20 +204,23 @@ class Packager:
 
     @property
     def part_target(self) -> float:
-        return self._part_target
+        """The configured part target, or the longest part in the window if that is longer
+        (a source with longer fragments: every listed part must fit, RFC 8216bis 4.4.3.7)."""
+        longest = max((p.duration for s in self.segments for p in s.parts), default=0.0)
+        return max(self._part_target, longest)
 
     def media_playlist(self, *, query: str = "", skip: bool = False) -> str:
         """The media playlist; ``query`` is appended to every URI (``sid=…&token=…``);
         ``skip``: a delta update (``_HLS_skip=YES``) leaving out what may be skipped."""
         q = f"?{query}" if query else ""
-        part_target = _decimal(self._part_target)
+        part_target = _decimal(self.part_target)
         skip_until = 6 * self._target
         lines = [
             "#EXTM3U",
             "#EXT-X-VERSION:9",
             f"#EXT-X-TARGETDURATION:{self._target}",
             "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,"
-            f"PART-HOLD-BACK={_decimal(3 * self._part_target)},CAN-SKIP-UNTIL={_decimal(skip_until)}",
+            f"PART-HOLD-BACK={_decimal(3 * self.part_target)},CAN-SKIP-UNTIL={_decimal(skip_until)}",
             f"#EXT-X-PART-INF:PART-TARGET={part_target}",
             f"#EXT-X-MEDIA-SEQUENCE:{self.segments[0].msn if self.segments else self._next_msn}",
         ]

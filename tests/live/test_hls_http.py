@@ -15,6 +15,7 @@ import av
 from server.clock import ManualClock
 from server.http.app import LIVE
 from tests.conftest import Serve, at, auth, ffmpeg
+from tests.hls_playlist import parse_media_playlist, parse_multivariant_playlist
 from tests.live.streams import LoopPublisher, clip
 
 MORNING = "2020-12-06T09:30:00+08:00"  # the opening: main-cam on the main program
@@ -28,7 +29,9 @@ def url(client: Any, input_id: str) -> str:
 async def media_url(client: Any, stage: str = "main", **params: str) -> str:
     response = await client.get(f"/live/{stage}/index.m3u8", params=params)
     assert response.status == 200, await response.text()
-    line = next(ln for ln in (await response.text()).splitlines() if ln.startswith("media.m3u8"))
+    text = await response.text()
+    parse_multivariant_playlist(text)
+    line = next(ln for ln in text.splitlines() if ln.startswith("media.m3u8"))
     return f"/live/{stage}/{line}"
 
 
@@ -46,7 +49,8 @@ def newest(text: str) -> tuple[int, int]:
 
 async def test_blocking_reload_preload_hint_and_refusals(serve: Serve) -> None:
     client = await serve(clock=ManualClock(at(MORNING)), stall_after=60.0, hls_target_duration=1.0)
-    cam = LoopPublisher(url(client, "main-cam"), clip("CAM", 320, 180, 12, "aac"))
+    # GOP = 5 parts of 200 ms: no short part inside a segment (RFC 8216bis 4.4.4.9)
+    cam = LoopPublisher(url(client, "main-cam"), clip("CAM", 320, 180, 25, "aac"))
     await cam.start()
     try:
         playlist = await media_url(client)
@@ -59,7 +63,9 @@ async def test_blocking_reload_preload_hint_and_refusals(serve: Serve) -> None:
         response = await client.get(playlist)
         assert response.headers["Content-Type"].startswith("application/vnd.apple.mpegurl")
         assert response.headers["Cache-Control"] == "public, max-age=1"
-        msn, index = newest(await response.text())
+        text = await response.text()
+        assert parse_media_playlist(text).warnings == []  # the strict RFC 8216bis reading
+        msn, index = newest(text)
         # The next part: answered as soon as it exists (a part is 200 ms), and it is listed.
         started = time.monotonic()
         response = await client.get(playlist, params={"_HLS_msn": str(msn), "_HLS_part": str(index + 1)})

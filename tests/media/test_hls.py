@@ -12,6 +12,7 @@ from server.media.fmp4 import split_clip
 from server.media.hls import Packager
 from server.media.timeline import loop_fragments
 from server.media.types import InitSegment, MediaFragment
+from tests.hls_playlist import parse_media_playlist, parse_multivariant_playlist
 
 
 @functools.cache
@@ -135,3 +136,27 @@ def test_query_and_prefix_reach_every_uri() -> None:
     variant = packager.multivariant_playlist(query="sid=abc")
     assert 'CODECS="avc1.' in variant and "RESOLUTION=160x90" in variant
     assert variant.rstrip().endswith("media.m3u8?sid=abc")
+
+
+@pytest.mark.parametrize("window", [6, 12])
+def test_ten_minutes_of_playlists_are_valid_and_bounded(window: int) -> None:
+    """Ten minutes of program on a fast clock, a switch every 20 s and a re-init every 40 s:
+    every full and delta playlist passes the strict RFC 8216bis parser, the window holds."""
+    packager = Packager(target_duration=2.0, window=window, prefix="e/")
+    widths = [160, 128]
+    deltas_with_skip = 0
+    for minute_part in range(30):  # 30 x 20 s
+        if minute_part:
+            packager.discontinuity()
+        feed(packager, gop=25, seconds=20.0, width=widths[(minute_part // 2) % 2])
+        full = parse_media_playlist(packager.media_playlist(query="sid=x"))
+        delta = parse_media_playlist(packager.media_playlist(query="sid=x", skip=True))
+        assert full.warnings == [] and len(full.segments) <= window
+        assert full.segments[-1].media_sequence == delta.segments[-1].media_sequence
+        deltas_with_skip += bool(delta.skipped_segments)
+        assert len(packager.inits) <= 3
+        variant = parse_multivariant_playlist(packager.multivariant_playlist(query="sid=x"))
+        assert variant.variants[0].resolution == (widths[(minute_part // 2) % 2], 90)
+    assert full.media_sequence > 250
+    # With 6 segments of 2 s nothing is older than CAN-SKIP-UNTIL (12 s); with 12 there is.
+    assert (deltas_with_skip > 0) == (window == 12)
