@@ -39,6 +39,8 @@ TARGET_DURATION = 2.0
 WINDOW = 6
 #: Default part target, seconds (publishers cut 200 ms fragments).
 PART_TARGET = 0.2
+#: Seconds a segment's program date time may go back at a discontinuity.
+OVERLAP = 0.5
 #: Blocking requests may ask this many segments past the newest one (RFC 8216bis 6.2.5.2).
 MAX_AHEAD_SEGMENTS = 2
 
@@ -133,9 +135,15 @@ class Packager:
             if not fragment.keyframe:
                 raise ValueError("a segment must start at a keyframe fragment")
             date = fragment.producer_time if fragment.producer_time is not None else wall_time
-            if self.segments:  # never before the previous segment's end (sources' clocks differ)
+            if self.segments:
                 last = self.segments[-1]
-                date = max(date, last.date + last.duration)
+                end = last.date + last.duration
+                # Within one source the dates run on with the media. At a switch they are
+                # set again from the new source's clock (a cut can leave the program's media
+                # ahead of real time), going back at most OVERLAP and never past the middle
+                # of the segment before (a date must not fall inside two whole segments).
+                back = min(OVERLAP, last.duration / 2)
+                date = max(date, end - back) if self._pending_discontinuity else end
             open_ = Segment(self._next_msn, self._init_number, self._pending_discontinuity, date)
             self._next_msn += 1
             self._pending_discontinuity = False

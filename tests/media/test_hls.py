@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 
@@ -160,3 +161,26 @@ def test_ten_minutes_of_playlists_are_valid_and_bounded(window: int) -> None:
     assert full.media_sequence > 250
     # With 6 segments of 2 s nothing is older than CAN-SKIP-UNTIL (12 s); with 12 there is.
     assert (deltas_with_skip > 0) == (window == 12)
+
+
+def test_program_date_time_runs_on_within_a_source_and_reanchors_at_a_switch() -> None:
+    packager = Packager(target_duration=2.0, window=10)
+    init, fragments = stream(25)
+    packager.set_init(init)
+    clock = 1_600_000_000.0
+    for index, fragment in enumerate(fragments[:15]):  # 3 s: segment 0 complete, 1 open
+        unstamped = dataclasses.replace(fragment, producer_time=None)  # dated by arrival
+        packager.add(unstamped, wall_time=clock + index * 0.2 + 0.05 * (index % 3))  # jittery
+    first, second = packager.segments[0], packager.segments[1]
+    assert second.date == first.date + first.duration  # continuous: no jitter
+    # A switch to a source whose clock is 5 s behind: back by at most 0.5 s, not 5.
+    packager.discontinuity()
+    behind = dataclasses.replace(fragments[0], producer_time=clock - 5)
+    packager.add(behind, wall_time=clock + 3)
+    third = packager.segments[2]
+    assert third.discontinuity and third.date == second.date + second.duration - 0.5
+    # A switch to a source well ahead (the program had fallen behind): the date follows it.
+    packager.discontinuity()
+    ahead = dataclasses.replace(fragments[0], producer_time=clock + 30)
+    packager.add(ahead, wall_time=clock + 3.2)
+    assert packager.segments[3].date == clock + 30
