@@ -39,6 +39,7 @@ class Refused(ClientError):
 # --- URLs -------------------------------------------------------------------------------------
 
 _WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+_HTTP_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
 def ws_base(server: str) -> str:
@@ -46,11 +47,20 @@ def ws_base(server: str) -> str:
 
     Accepts ``http(s)://`` and ``ws(s)://`` URLs and bare ``host[:port]``.
     """
+    return _base(server, _WS_SCHEMES)
+
+
+def http_base(server: str) -> str:
+    """``--server`` as an HTTP base URL (what :func:`ws_base` accepts)."""
+    return _base(server, _HTTP_SCHEMES)
+
+
+def _base(server: str, schemes: Mapping[str, str]) -> str:
     text = server.strip()
     if "://" not in text:
         text = "http://" + text
     parts = urlsplit(text)
-    scheme = _WS_SCHEMES.get(parts.scheme.lower())
+    scheme = schemes.get(parts.scheme.lower())
     if scheme is None or not parts.netloc:
         raise ClientError(f"not a server address: {server!r} (like http://127.0.0.1:8080)")
     return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
@@ -78,6 +88,15 @@ def watch_url(
     if not stage:
         raise ClientError("watch needs a stage (--stage) or an input (--input)")
     return endpoint(server, "ws", "watch", stage, query=query)
+
+
+def hls_url(server: str, *, stage: str | None, token: str | None = None) -> str:
+    """A stage's LL-HLS multivariant playlist, ``/live/{stage}/index.m3u8`` (``?token=``
+    for a closed stage: the server carries it into every URL below)."""
+    if not stage:
+        raise ClientError("watch --hls needs a stage (--stage)")
+    url = f"{http_base(server)}/live/{quote(stage, safe='')}/index.m3u8"
+    return f"{url}?{urlencode({'token': token})}" if token else url
 
 
 # --- what the server meant --------------------------------------------------------------------

@@ -15,6 +15,13 @@ changed them (another picture size or profile) does not decode past that point. 
 ``init_offsets`` say where each init segment starts in the file, so such a recording can be
 cut there into files that each play (``--record`` documents the stream, it does not
 re-package it).
+
+``--hls`` follows the stage's Low-Latency HLS instead (:func:`watch_hls`, measured by
+:class:`~clients.hls_probe.HlsProbe`): the multivariant playlist, then the media playlist
+with blocking reloads (``_HLS_msn``/``_HLS_part``, delta updates where the server offers
+them), every part in order from the live edge, each new ``EXT-X-MAP`` before the first part
+under it. Its ``--record`` is the same kind of file: the init segments and the parts as
+they came.
 """
 
 from __future__ import annotations
@@ -29,11 +36,29 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlencode
 
+import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from clients.connection import DEFAULT_SERVER, ClientError, classify_close, classify_status, watch_url
+from clients.connection import (
+    DEFAULT_SERVER,
+    ClientError,
+    classify_close,
+    classify_status,
+    hls_url,
+    watch_url,
+)
+from clients.hls_probe import (
+    Fetch,
+    HlsProbe,
+    HlsReport,
+    PlaylistError,
+    is_media_playlist,
+    parse_media_playlist,
+    parse_multivariant,
+)
 from clients.probe import WatchProbe, WatchReport
 
 #: Largest message accepted from the server: a keyframe fragment of a high-bitrate input.
@@ -123,6 +148,151 @@ async def _receive(
     return reason
 
 
+# --- HLS ----------------------------------------------------------------------------------------
+
+#: Longest wait for one HTTP answer; a blocking reload is held up to three target durations.
+HLS_REQUEST_TIMEOUT = 20.0
+#: Pause before reloading a playlist that cannot block (nothing to wait for yet, or refused).
+HLS_PAUSE = 0.5
+
+
+class _Refused(Exception):
+    """The stage's multivariant playlist was refused (the reason, in words)."""
+
+
+async def watch_hls(
+    url: str,
+    *,
+    duration: float | None = None,
+    record: Path | None = None,
+    stop: asyncio.Event | None = None,
+    request_timeout: float = HLS_REQUEST_TIMEOUT,
+) -> HlsReport:
+    """Follow the LL-HLS at ``url`` (``http://host/live/{stage}/index.m3u8[?token=…]``) as a
+    low-latency player would, until it ends, ``duration`` seconds pass or ``stop`` is set;
+    never raises for what the server does (a refusal is a report with ``refused`` set)."""
+    stop = stop or asyncio.Event()
+    probe = HlsProbe(url.split("?", 1)[0], started=time.monotonic())
+    recording = record.open("wb") if record is not None else None
+    refused = False
+    try:
+        timeout = aiohttp.ClientTimeout(total=request_timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            follower = asyncio.create_task(_follow(session, url, probe, recording), name="watch-hls")
+            stopper = asyncio.create_task(stop.wait(), name="watch-stop")
+            try:
+                done, _ = await asyncio.wait(
+                    {follower, stopper}, timeout=duration, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                stopper.cancel()
+                if not follower.done():
+                    follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follower
+            if follower in done:
+                closed = follower.result()
+            else:
+                closed = "stopped" if stopper in done else "duration reached"
+    except _Refused as exc:
+        refused = True
+        closed = str(exc)
+    finally:
+        if recording is not None:
+            recording.close()
+    report = probe.finish(now=time.monotonic(), closed=closed)
+    report.refused = refused
+    return report
+
+
+async def _get(session: aiohttp.ClientSession, url: str) -> tuple[int, bytes]:
+    async with session.get(url) as response:
+        return response.status, await response.read()
+
+
+def _with_query(url: str, query: dict[str, str]) -> str:
+    if not query:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
+
+
+async def _follow(
+    session: aiohttp.ClientSession, url: str, probe: HlsProbe, recording: IO[bytes] | None
+) -> str:
+    """Follow the stream until it ends or fails: why, in words (:class:`_Refused` at the start)."""
+    try:
+        status, body = await _get(session, url)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise _Refused(f"cannot connect ({exc or type(exc).__name__})") from None
+    if status != 200:
+        raise _Refused(classify_status(status, body).reason)
+    try:
+        text = body.decode("utf-8")
+        media_url = url
+        if not is_media_playlist(text):
+            variants = parse_multivariant(text, url)
+            if not variants:
+                raise _Refused("the multivariant playlist lists no stream")
+            probe.set_variant(variants[0])
+            media_url = variants[0].uri
+        return await _follow_media(session, media_url, probe, recording)
+    except (PlaylistError, UnicodeDecodeError, KeyError, ValueError) as exc:
+        probe.error(f"bad playlist: {exc}")
+        return "bad playlist"
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return f"connection lost ({exc or type(exc).__name__})"
+
+
+async def _follow_media(
+    session: aiohttp.ClientSession, media_url: str, probe: HlsProbe, recording: IO[bytes] | None
+) -> str:
+    query: dict[str, str] = {}
+    while True:
+        status, body = await _get(session, _with_query(media_url, query))
+        if status == 503 and "_HLS_msn" in query:  # the blocking reload timed out: ask again
+            probe.timed_out()
+            continue
+        if status == 400 and "_HLS_msn" in query:
+            probe.error(f"blocking reload {query} refused: {classify_status(status, body).reason}")
+            query = {}
+            await asyncio.sleep(HLS_PAUSE)
+            continue
+        if status != 200:
+            return f"media playlist: {classify_status(status, body).reason}"
+        playlist = parse_media_playlist(body.decode("utf-8"), media_url)
+        probe.on_playlist(playlist)
+        missed = False
+        while not missed and (fetch := probe.next_fetch()) is not None:
+            missed = not await _download(session, fetch, probe, recording)
+        if playlist.ended and not missed:
+            return "the stream ended"
+        query = {} if missed else probe.reload_query()
+        if "_HLS_msn" not in query:
+            await asyncio.sleep(HLS_PAUSE)
+
+
+async def _download(
+    session: aiohttp.ClientSession, fetch: Fetch, probe: HlsProbe, recording: IO[bytes] | None
+) -> bool:
+    """Fetch ``fetch`` (its map first, when new); whether it arrived."""
+    if fetch.map_uri is not None:
+        status, data = await _get(session, fetch.map_uri)
+        if status != 200:
+            probe.on_missing(fetch, status)
+            return False
+        probe.on_map(data)
+        if recording is not None:
+            recording.write(data)
+    status, data = await _get(session, fetch.uri)
+    if status != 200:
+        probe.on_missing(fetch, status)
+        return False
+    probe.on_media(fetch, data, mono=time.monotonic(), wall=time.time())
+    if recording is not None:
+        recording.write(data)
+    return True
+
+
 # --- the command --------------------------------------------------------------------------------
 
 
@@ -144,12 +314,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     parser.add_argument("--record", type=Path, metavar="FILE", help="write what arrives to FILE (fMP4)")
+    parser.add_argument(
+        "--hls",
+        action="store_true",
+        help="follow the stage's Low-Latency HLS (/live/STAGE/index.m3u8) instead of its WebSocket",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--events", action="store_true", help="print server events as they arrive")
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``forumcast watch``: 0 when media arrived, 1 when none did (refused, nothing live)."""
+    if args.hls:
+        return _main_hls(args)
     try:
         url = watch_url(args.server, stage=args.stage, input_id=args.input_id, token=args.token)
     except ClientError as exc:
@@ -160,12 +337,35 @@ def main(args: argparse.Namespace) -> int:
     return 0 if report.fragments and not report.refused else 1
 
 
-async def _run(args: argparse.Namespace, url: str) -> WatchReport:
+def _main_hls(args: argparse.Namespace) -> int:
+    try:
+        if args.input_id:
+            raise ClientError("--hls watches a stage's program; an input's preview is WebSocket only")
+        url = hls_url(args.server, stage=args.stage, token=args.token)
+    except ClientError as exc:
+        print(f"forumcast watch: {exc}", file=sys.stderr)
+        return 2
+    report = asyncio.run(_run_hls(args, url))
+    print(report.to_json() if args.json else report.describe(), flush=True)
+    return 0 if (report.parts or report.full_segments) and not report.refused else 1
+
+
+async def _run_hls(args: argparse.Namespace, url: str) -> HlsReport:
+    return await watch_hls(url, duration=args.duration, record=args.record, stop=_stop_on_signals())
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM (where the loop can have signal handlers)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _run(args: argparse.Namespace, url: str) -> WatchReport:
+    stop = _stop_on_signals()
 
     def show(event: dict[str, Any]) -> None:
         if args.events:

@@ -1,5 +1,6 @@
 // The attendee page: the event, its stages, the selected stage's schedule and live player.
 import { el } from "./dom.js";
+import { HlsPlayer, mseAvailable } from "./hls-player.js";
 import { LivePlayer } from "./player.js";
 
 const $ = (id) => document.getElementById(id);
@@ -13,6 +14,10 @@ const STATE_LABEL = {
 };
 const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
 const TZ_KEY = "forumcast.tz";
+const PROTOCOL_KEY = "forumcast.protocol";
+const NOW_POLL_MS = 5000; // HLS has no event channel: how often "now playing" is asked for
+// The WebSocket stream needs Media Source Extensions; without them (iPhone Safari) it is HLS.
+const WS_PLAYABLE = mseAvailable();
 
 // An invitation (closed-door stages) comes as ?token=; keep it for this tab.
 const params = new URLSearchParams(location.search);
@@ -27,9 +32,13 @@ const page = {
   day: null, // selected day (YYYY-MM-DD in the shown zone)
   now: null, // the last "now" event of the selected stage
   tzChoice: localStorage.getItem(TZ_KEY) === "local" ? "local" : "event",
+  // "ws": the WebSocket stream (lowest delay); "hls": Low-Latency HLS (native or hls.js).
+  protocol: WS_PLAYABLE && localStorage.getItem(PROTOCOL_KEY) !== "hls" ? "ws" : "hls",
+  nowTimer: null, // polls "now playing" while HLS plays
 };
 
 const player = new LivePlayer($("video"), { onEvent: onLiveEvent, onStatus: showPlayerStatus });
+const hlsPlayer = new HlsPlayer($("video"), { onStatus: showPlayerStatus });
 
 // ---- helpers -------------------------------------------------------------------------
 
@@ -170,7 +179,7 @@ async function selectStage(id, play = true) {
   setBilingual($("watch-heading"), stage.title);
   $("viewers").textContent = "";
   renderNow();
-  player.stop();
+  stopPlaying();
   $("watch").hidden = true;
   if (locked(stage)) {
     showPlayerStatus({ state: "locked", text: "🔒 Closed-door: invitation needed · 闭门会议，需要邀请" });
@@ -185,8 +194,53 @@ async function selectStage(id, play = true) {
 
 function watch() {
   $("watch").hidden = true;
+  stopPlaying();
+  const stage = encodeURIComponent(page.stage);
   const query = token ? `?token=${encodeURIComponent(token)}` : "";
-  player.play(`/ws/watch/${encodeURIComponent(page.stage)}${query}`);
+  if (page.protocol === "hls") {
+    // Every URL below the multivariant playlist carries its query (the token) on its own.
+    hlsPlayer.play(`/live/${stage}/index.m3u8${query}`);
+    pollNow();
+  } else {
+    player.play(`/ws/watch/${stage}${query}`);
+  }
+}
+
+function stopPlaying() {
+  player.stop();
+  hlsPlayer.stop();
+  clearTimeout(page.nowTimer);
+  page.nowTimer = null;
+}
+
+// What the WebSocket's "now" events say, for HLS: the stage document has the same facts.
+async function pollNow() {
+  const id = page.stage;
+  clearTimeout(page.nowTimer);
+  page.nowTimer = setTimeout(pollNow, NOW_POLL_MS);
+  try {
+    const stage = await api(`/api/v1/stages/${encodeURIComponent(id)}`);
+    if (id !== page.stage || page.protocol !== "hls") return;
+    onLiveEvent({
+      type: "now",
+      stage: id,
+      state: stage.state,
+      session: stage.current ?? null,
+      next: stage.next ?? null,
+      program: stage.program ?? null,
+      slate: stage.program?.slate ?? false,
+    });
+  } catch {
+    // The next poll will tell.
+  }
+}
+
+function showProtocol() {
+  for (const input of document.querySelectorAll("input[name=protocol]")) {
+    input.checked = input.value === page.protocol;
+    if (input.value === "ws") input.disabled = !WS_PLAYABLE;
+  }
+  $("protocol-note").textContent = WS_PLAYABLE ? "" : "This browser plays HLS only · 此浏览器仅支持 HLS";
 }
 
 async function loadSessions() {
@@ -299,13 +353,13 @@ function renderNow() {
   const nextLine = next ? el("p", { class: "next" }, "Next · 下一场: ", bilingual(next.title), ` ${span(next)}`) : null;
   if (program?.slate) {
     // Nobody is on air: say so, never imply that the session's speakers are live.
-    box.replaceChildren(
+    box.replaceChildren(...[
       el("p", { class: "now-head" }, el("span", { class: "badge badge-standby" }, "Stand-by · 稍候")),
       standbyNote(current, program),
-      nextLine);
+      nextLine].filter(Boolean));
     return;
   }
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("p", { class: "now-head" }, badge(state), current ? " Now playing · 正在播放" : " Nothing on now · 暂无节目"),
     current ? el("div", { class: "now-session" },
       bilingual(current.title, "h3"),
@@ -313,7 +367,7 @@ function renderNow() {
       speakers(current.speakers)) : null,
     program?.reason === "failover"
       ? el("p", { class: "muted backup-note" }, "On the backup feed · 备用信号") : null,
-    nextLine);
+    nextLine].filter(Boolean)); // replaceChildren would print a null as the text "null"
 }
 
 function showPlayerStatus({ state, text }) {
@@ -337,6 +391,18 @@ $("video").addEventListener("volumechange", () => {
   $("sound").setAttribute("aria-pressed", String(!muted));
   $("sound").textContent = muted ? "🔈 Sound on · 开启声音" : "🔇 Mute · 静音";
 });
+
+for (const input of document.querySelectorAll("input[name=protocol]")) {
+  input.addEventListener("change", () => {
+    if (!input.checked || input.value === page.protocol) return;
+    page.protocol = input.value;
+    localStorage.setItem(PROTOCOL_KEY, page.protocol);
+    // Go on watching the same stage the other way (unless it is locked or not started).
+    const stage = page.stages.find((s) => s.id === page.stage);
+    if (stage && !locked(stage) && $("watch").hidden) watch();
+  });
+}
+showProtocol();
 
 for (const input of document.querySelectorAll("input[name=tz]")) {
   input.addEventListener("change", () => {
