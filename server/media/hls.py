@@ -12,9 +12,10 @@ holds blocking playlist reloads and preload-hinted part requests until
   hint for the next part is right whichever segment that part ends up in.
 - A **segment** is a run of parts that starts at a keyframe fragment. One closes at the
   first keyframe fragment after it has reached the target duration, or earlier when the
-  next GOP would take it past the target. A source change or a re-init closes it at once;
-  the next segment carries ``EXT-X-DISCONTINUITY`` (and, after a re-init, a new
-  ``EXT-X-MAP``).
+  next GOP would take it past the target, or when its last part is short (a GOP that is not
+  a whole number of fragments: only a segment's last part may be short). A source change
+  or a re-init closes it at once; the next segment carries ``EXT-X-DISCONTINUITY`` (and,
+  after a re-init, a new ``EXT-X-MAP``).
 - ``EXT-X-TARGETDURATION`` is the configured target, raised (never lowered) to cover the
   longest segment made so far: a source whose GOP is longer than the target makes longer
   segments, and a playlist must never list a segment longer than its target duration.
@@ -127,7 +128,7 @@ class Packager:
         if fragment.keyframe:
             self._gop = self._since_keyframe or self._gop
             self._since_keyframe = 0.0
-            if open_ is not None and self._full(open_):
+            if open_ is not None and (self._full(open_) or self._short_tail(open_)):
                 self._close()
                 open_ = None
         self._since_keyframe += duration
@@ -157,6 +158,13 @@ class Packager:
         """Whether ``segment`` should end before a keyframe fragment."""
         duration = segment.duration
         return duration >= self.target_duration - 1e-3 or duration + self._gop > self.target_duration + 1e-3
+
+    def _short_tail(self, segment: Segment) -> bool:
+        """Whether the segment's last part is shorter than 85% of the part target (a GOP
+        that is not a whole number of fragments): only a segment's last part may be, so the
+        segment ends there (RFC 8216bis 4.4.4.9)."""
+        last = segment.parts[-1]
+        return not last.independent and last.duration < 0.85 * self.part_target
 
     def _close(self) -> None:
         if self.segments and not self.segments[-1].complete:

@@ -56,7 +56,7 @@ def test_segments_start_at_keyframes_and_every_fragment_is_a_part() -> None:
     assert first.data() == b"".join(p.data for p in first.parts)
 
 
-@pytest.mark.parametrize(("gop", "expected"), [(12, 1.92), (50, 2.0), (37, 1.48)])
+@pytest.mark.parametrize(("gop", "expected"), [(12, 0.48), (50, 2.0), (37, 1.48)])
 def test_segments_never_exceed_the_target_when_the_gop_fits(gop: int, expected: float) -> None:
     packager = Packager(target_duration=2.0, window=10)
     feed(packager, gop=gop, seconds=12.0)
@@ -184,3 +184,15 @@ def test_program_date_time_runs_on_within_a_source_and_reanchors_at_a_switch() -
     ahead = dataclasses.replace(fragments[0], producer_time=clock + 30)
     packager.add(ahead, wall_time=clock + 3.2)
     assert packager.segments[3].date == clock + 30
+
+
+def test_a_gop_that_is_not_a_whole_number_of_parts_ends_segments_at_its_short_part() -> None:
+    """12-frame GOPs in 200 ms fragments: 0.2, 0.2, 0.08 s. The short part may only be a
+    segment's last (RFC 8216bis 4.4.4.9), so each GOP is a segment; playlists stay valid."""
+    packager = Packager(target_duration=2.0, window=6)
+    feed(packager, gop=12, seconds=12.0)
+    playlist = parse_media_playlist(packager.media_playlist())
+    assert playlist.warnings == []
+    durations = [round(s.duration, 2) for s in playlist.segments]
+    # One GOP each; where the 4 s clip loops, its 0.16 s tail GOP joins the next one.
+    assert set(durations) <= {0.48, 0.64} and durations.count(0.48) >= 4
