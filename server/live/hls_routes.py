@@ -18,6 +18,7 @@ year.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from urllib.parse import urlencode
 
@@ -45,13 +46,20 @@ def _output(request: web.Request) -> HlsOutput:
 
 def _headers(request: web.Request, cache: str) -> dict[str, str]:
     headers = {"Cache-Control": cache}
-    origins = [o.strip() for o in request.app[CONFIG].hls_cors_origins.split(",") if o.strip()]
     origin = request.headers.get("Origin")
-    if origin and ("*" in origins or origin in origins):
-        headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
-        if "*" not in origins:
+    if origin:
+        origins = _origins(request.app[CONFIG].hls_cors_origins)
+        if "*" in origins:
+            headers["Access-Control-Allow-Origin"] = "*"
+        elif origin in origins:
+            headers["Access-Control-Allow-Origin"] = origin
             headers["Vary"] = "Origin"
     return headers
+
+
+@functools.lru_cache(maxsize=4)
+def _origins(setting: str) -> frozenset[str]:
+    return frozenset(o.strip() for o in setting.split(",") if o.strip())
 
 
 def _check_epoch(request: web.Request) -> None:

@@ -40,6 +40,8 @@ TARGET_DURATION = 2.0
 WINDOW = 6
 #: Default part target, seconds (publishers cut 200 ms fragments).
 PART_TARGET = 0.2
+#: Stands for each URI's query in a rendered playlist (a control character: never in a URI).
+_QUERY = "\x00"
 #: Seconds a segment's program date time may go back at a discontinuity.
 OVERLAP = 0.5
 #: Blocking requests may ask this many segments past the newest one (RFC 8216bis 6.2.5.2).
@@ -98,6 +100,8 @@ class Packager:
         self._next_part = 0
         self._removed_discontinuities = 0
         self._pending_discontinuity = False
+        self._version = 0  # counts changes of what the playlist shows
+        self._rendered: dict[bool, tuple[int, str]] = {}
         self._gop = 0.0  # seconds between the last two keyframes
         self._since_keyframe = 0.0
 
@@ -110,6 +114,7 @@ class Packager:
     def set_init(self, init: InitSegment) -> None:
         """A new init segment (the first, or a re-init): a new ``EXT-X-MAP`` from the next segment."""
         self._init_number += 1
+        self._version += 1
         self.inits[self._init_number] = init
         self.discontinuity()
 
@@ -151,6 +156,7 @@ class Packager:
             self.segments.append(open_)
         part = Part(self._next_part, open_.msn, len(open_.parts), duration, fragment.keyframe, fragment.data)
         self._next_part += 1
+        self._version += 1
         open_.parts.append(part)
         return part
 
@@ -170,6 +176,7 @@ class Packager:
         if self.segments and not self.segments[-1].complete:
             segment = self.segments[-1]
             segment.complete = True
+            self._version += 1
             # EXTINF rounded to the nearest integer must not exceed the target duration.
             self._target = max(self._target, math.floor(segment.duration + 0.5))
             self._trim()
@@ -227,8 +234,18 @@ class Packager:
 
     def media_playlist(self, *, query: str = "", skip: bool = False) -> str:
         """The media playlist; ``query`` is appended to every URI (``sid=…&token=…``);
-        ``skip``: a delta update (``_HLS_skip=YES``) leaving out what may be skipped."""
-        q = f"?{query}" if query else ""
+        ``skip``: a delta update (``_HLS_skip=YES``) leaving out what may be skipped.
+
+        Rendered once per change of the window (every player asks for the same state, each
+        with its own ``sid``); the query goes into a placeholder."""
+        cached = self._rendered.get(skip)
+        if cached is None or cached[0] != self._version:
+            cached = (self._version, self._render(skip))
+            self._rendered[skip] = cached
+        return cached[1].replace(_QUERY, f"?{query}" if query else "")
+
+    def _render(self, skip: bool) -> str:
+        q = _QUERY
         part_target = _decimal(self.part_target)
         skip_until = 6 * self._target
         lines = [

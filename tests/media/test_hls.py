@@ -134,6 +134,10 @@ def test_query_and_prefix_reach_every_uri() -> None:
         line for line in text.splitlines() if line.startswith("e1/seg")
     ]
     assert uris and all(u.startswith("e1/") and u.endswith("?sid=abc&token=t") for u in uris)
+    # Rendered once, each player's query put in: another player's playlist names its own.
+    other = packager.media_playlist(query="sid=xyz")
+    assert other == text.replace("sid=abc&token=t", "sid=xyz") and "\x00" not in other
+    assert packager.media_playlist() == text.replace("?sid=abc&token=t", "")
     variant = packager.multivariant_playlist(query="sid=abc")
     assert 'CODECS="avc1.' in variant and "RESOLUTION=160x90" in variant
     assert variant.rstrip().endswith("media.m3u8?sid=abc")
