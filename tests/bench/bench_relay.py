@@ -171,11 +171,19 @@ def stop(proc: subprocess.Popen[Any] | None, timeout: float = 5.0) -> None:
 
 
 def start_server(
-    event: Path, port: int, workdir: Path, env: dict[str, str], log: IO[str], level: str = "warning"
+    event: Path,
+    port: int,
+    workdir: Path,
+    env: dict[str, str],
+    log: IO[str],
+    level: str = "warning",
+    cpu: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``forumcast serve`` of ``event`` on 127.0.0.1:``port`` in a session of its own, logging to ``log``."""
+    """``forumcast serve`` of ``event`` on 127.0.0.1:``port`` in a session of its own, logging to
+    ``log``; pinned to core ``cpu`` (``taskset``, which execs the server: same pid) if given."""
+    pin = [] if cpu is None else ["taskset", "-c", str(cpu)]
     return subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--event", str(event), "--host", "127.0.0.1",
+        [*pin, sys.executable, "-m", "server", "serve", "--event", str(event), "--host", "127.0.0.1",
          "--port", str(port), "--log-level", level, "--data-dir", str(workdir / "data")],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
