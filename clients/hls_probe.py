@@ -40,15 +40,13 @@ The figures (:class:`HlsReport`):
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from clients.probe import MAX_BOX_SIZE, percentile
-from server.errors import MediaError
+from clients.probe import MAX_BOX_SIZE, JsonReport, close_report, format_ms, parse_media, percentile
 from server.media.fmp4 import Fmp4Parser
 from server.media.types import InitSegment, MediaFragment
 
@@ -257,7 +255,7 @@ class Switch:
 
 
 @dataclass(slots=True)
-class HlsReport:
+class HlsReport(JsonReport):
     url: str = ""
     variant: str | None = None  # the variant followed: bandwidth, codecs, resolution
     mime: str | None = None  # of the last init segment
@@ -290,18 +288,9 @@ class HlsReport:
     closed: str = ""
     refused: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.as_dict(), indent=2)
-
     def describe(self) -> str:
         """The human summary ``forumcast watch --hls`` prints."""
-
-        def ms(value: float | None) -> str:
-            return "-" if value is None else f"{value:.0f} ms"
-
+        ms = format_ms
         lines = [
             f"watched {self.url} (HLS) for {self.seconds:.1f} s ({self.closed or 'done'})",
             f"  variant           {self.variant or '-'}",
@@ -527,10 +516,8 @@ class HlsProbe:
         if self._parser is None:
             self._report.errors.append("media before any init segment")
             self._parser = Fmp4Parser(max_box_size=MAX_BOX_SIZE)
-        try:
-            items = self._parser.feed(data)
-        except MediaError as exc:
-            self._report.errors.append(f"{exc.code}: {exc.message}")
+        items = parse_media(self._parser, data, self._report.errors)
+        if items is None:
             self._parser = None
             return []
         fragments: list[MediaFragment] = []
@@ -550,11 +537,7 @@ class HlsProbe:
     def finish(self, *, now: float, closed: str = "") -> HlsReport:
         """The report as of ``now`` (monotonic)."""
         report = self._report
-        report.seconds = now - self.started
-        report.closed = closed or report.closed
-        report.latency_samples = len(self._latencies)
-        report.latency_p50_ms = percentile(self._latencies, 0.50)
-        report.latency_p99_ms = percentile(self._latencies, 0.99)
+        close_report(report, self._latencies, started=self.started, now=now, closed=closed)
         report.prft_latency_p50_ms = percentile(self._prft_latencies, 0.50)
         report.prft_latency_p99_ms = percentile(self._prft_latencies, 0.99)
         report.pdt_ahead_ms = percentile(self._ahead, 0.50)

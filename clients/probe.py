@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from server.errors import MediaError
 from server.media.fmp4 import Fmp4Parser
@@ -40,8 +40,57 @@ def percentile(values: list[float], fraction: float) -> float | None:
     return ordered[rank - 1]
 
 
+def format_ms(value: float | None) -> str:
+    """A duration in milliseconds for a report's summary (``-`` when unknown)."""
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def parse_media(
+    parser: Fmp4Parser, data: bytes, errors: list[str]
+) -> list[InitSegment | MediaFragment] | None:
+    """What ``parser`` completes from ``data``; ``None``, with the error noted in ``errors``,
+    when it is not valid media (the parser is then of no further use)."""
+    try:
+        return parser.feed(data)
+    except MediaError as exc:
+        errors.append(f"{exc.code}: {exc.message}")
+        return None
+
+
+class LatencyReport(Protocol):
+    """The figures every probe's report closes with."""
+
+    seconds: float
+    closed: str
+    latency_samples: int
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+
+
+def close_report(
+    report: LatencyReport, latencies: list[float], *, started: float, now: float, closed: str
+) -> None:
+    """Fill in ``report``'s duration, why it ended and its latency percentiles."""
+    report.seconds = now - started
+    report.closed = closed or report.closed
+    report.latency_samples = len(latencies)
+    report.latency_p50_ms = percentile(latencies, 0.50)
+    report.latency_p99_ms = percentile(latencies, 0.99)
+
+
 @dataclass(slots=True)
-class WatchReport:
+class JsonReport:
+    """A report dataclass as a dict and as indented JSON."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2)
+
+
+@dataclass(slots=True)
+class WatchReport(JsonReport):
     url: str = ""
     ttff_ms: float | None = None
     latency_p50_ms: float | None = None
@@ -62,18 +111,9 @@ class WatchReport:
     closed: str = ""  # why watching ended
     refused: bool = False  # the server refused the connection (or it could not be made)
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.as_dict(), indent=2)
-
     def describe(self) -> str:
         """The human summary ``forumcast watch`` prints."""
-
-        def ms(value: float | None) -> str:
-            return "-" if value is None else f"{value:.0f} ms"
-
+        ms = format_ms
         lines = [
             f"watched {self.url} for {self.seconds:.1f} s ({self.closed or 'done'})",
             f"  codecs            {self.mime or '-'}",
@@ -140,10 +180,8 @@ class WatchProbe:
         if self._parser is None:
             self._report.errors.append("media before any init segment")
             return []
-        try:
-            items = self._parser.feed(data)
-        except MediaError as exc:
-            self._report.errors.append(f"{exc.code}: {exc.message}")
+        items = parse_media(self._parser, data, self._report.errors)
+        if items is None:
             self._parser = None
             return []
         for item in items:
@@ -196,9 +234,5 @@ class WatchProbe:
     def finish(self, *, now: float, closed: str = "") -> WatchReport:
         """The report as of ``now`` (monotonic)."""
         report = self._report
-        report.seconds = now - self.started
-        report.closed = closed or report.closed
-        report.latency_samples = len(self._latencies)
-        report.latency_p50_ms = percentile(self._latencies, 0.50)
-        report.latency_p99_ms = percentile(self._latencies, 0.99)
+        close_report(report, self._latencies, started=self.started, now=now, closed=closed)
         return report

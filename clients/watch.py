@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
@@ -63,6 +63,24 @@ from clients.probe import WatchProbe, WatchReport
 
 #: Largest message accepted from the server: a keyframe fragment of a high-bitrate input.
 MAX_MESSAGE = 64 * 2**20
+
+
+class _Refusable(Protocol):
+    refused: bool
+
+
+_R = TypeVar("_R", bound=_Refusable, covariant=True)
+
+
+class _Probe(Protocol[_R]):
+    def finish(self, *, now: float, closed: str = "") -> _R: ...
+
+
+def _finished(probe: _Probe[_R], *, closed: str, refused: bool) -> _R:
+    """``probe``'s report as of now, ``closed`` for that reason, ``refused`` or not."""
+    report = probe.finish(now=time.monotonic(), closed=closed)
+    report.refused = refused
+    return report
 
 
 async def watch(
@@ -104,9 +122,7 @@ async def watch(
     finally:
         if recording is not None:
             recording.close()
-    report = probe.finish(now=time.monotonic(), closed=closed)
-    report.refused = refused
-    return report
+    return _finished(probe, closed=closed, refused=refused)
 
 
 async def _receive(
@@ -200,9 +216,7 @@ async def watch_hls(
     finally:
         if recording is not None:
             recording.close()
-    report = probe.finish(now=time.monotonic(), closed=closed)
-    report.refused = refused
-    return report
+    return _finished(probe, closed=closed, refused=refused)
 
 
 async def _get(session: aiohttp.ClientSession, url: str) -> tuple[int, bytes]:

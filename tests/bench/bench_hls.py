@@ -827,46 +827,22 @@ def lua_string(text: str) -> str:
 
 
 @dataclass(slots=True)
-class WrkResult:
-    requests_s: float
-    bytes_s: float
-    p50_ms: float | None
-    p99_ms: float | None
-    errors: str
-    server_cpu_pct: float
-    wrk_cpu_pct: float
+class WrkResult(serving.WrkLoad):
     core_busy_pct: float | None
 
 
 def run_wrk(base: str, script: Path, pgid: int, options: argparse.Namespace) -> WrkResult:
     command = ["wrk", "-t1", f"-c{options.players}", f"-d{options.wrk_duration:g}s", "--latency",
                "--timeout", "5s", "-s", str(script), base]  # fmt: skip
-    before_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    before_ticks = serving.group_ticks(pgid)
-    before_core = core_ticks(SERVER_CORE)
-    started = time.monotonic()
-    proc = subprocess.Popen(
+    load, before_core, after_core = serving.measure_wrk(
         [*pin(1 if options.pin else None), *command],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        out, _ = proc.communicate(timeout=options.wrk_duration + 30)
-    finally:
-        serving.stop_group(proc)
-    elapsed = time.monotonic() - started
-    after_ticks = serving.group_ticks(pgid)
-    after_core = core_ticks(SERVER_CORE)
-    after_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise RuntimeError(f"wrk exited with {proc.returncode}:\n{out.decode(errors='replace')}")
-    requests_s, bytes_s, p50, p99, errors = serving.parse_wrk(out.decode())
-    wrk_cpu = (after_usage.ru_utime + after_usage.ru_stime) - (before_usage.ru_utime + before_usage.ru_stime)
+        pgid,
+        options.wrk_duration + 30,
+        lambda: core_ticks(SERVER_CORE),
+    )
     return WrkResult(
-        requests_s, bytes_s, p50, p99, errors,
-        server_cpu_pct=(after_ticks - before_ticks) / relay.CLK_TCK / elapsed * 100,
-        wrk_cpu_pct=wrk_cpu / elapsed * 100,
-        core_busy_pct=core_pct([before_core, after_core]) if options.pin else None,
-    )  # fmt: skip
+        **dataclasses.asdict(load), core_busy_pct=core_pct([before_core, after_core]) if options.pin else None
+    )
 
 
 NGINX_CONF = """\

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -53,9 +54,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -307,8 +309,13 @@ class Case:
     body: bytes
 
 
+_T = TypeVar("_T")
+
+
 @dataclass(slots=True)
-class Result:
+class WrkLoad:
+    """What one wrk run measured: its figures, the server's CPU and wrk's own."""
+
     requests_s: float
     bytes_s: float
     p50_ms: float | None
@@ -316,6 +323,10 @@ class Result:
     errors: str
     server_cpu_pct: float
     wrk_cpu_pct: float
+
+
+@dataclass(slots=True)
+class Result(WrkLoad):
     notes: list[str] = field(default_factory=list)
 
 
@@ -373,27 +384,36 @@ def run_wrk(server: Server, case: Case, options: Options) -> Result:
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     command.append(server.base + case.path)
-    before_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    before_ticks = group_ticks(server.proc.pid)
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        pinned(command, 1 if server.pinned else None),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    load, _, _ = measure_wrk(
+        pinned(command, 1 if server.pinned else None), server.proc.pid, options.duration + 30, lambda: None
     )
+    return Result(**dataclasses.asdict(load))
+
+
+def measure_wrk(
+    argv: list[str], pgid: int, timeout: float, sample: Callable[[], _T]
+) -> tuple[WrkLoad, _T, _T]:
+    """Run wrk (``argv``, maybe behind ``taskset``) to its end: its figures, the CPU of the
+    server (process group ``pgid``) and of wrk meanwhile, and ``sample()`` taken before and
+    after, next to the server's CPU ticks."""
+    before_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before_ticks = group_ticks(pgid)
+    before = sample()
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        out, _ = proc.communicate(timeout=options.duration + 30)
+        out, _ = proc.communicate(timeout=timeout)
     finally:
         stop_group(proc)
     elapsed = time.monotonic() - started
-    after_ticks = group_ticks(server.proc.pid)
+    after_ticks = group_ticks(pgid)
+    after = sample()
     after_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"wrk exited with {proc.returncode}:\n{out.decode(errors='replace')}")
     requests_s, bytes_s, p50, p99, errors = parse_wrk(out.decode())
     wrk_cpu = (after_usage.ru_utime + after_usage.ru_stime) - (before_usage.ru_utime + before_usage.ru_stime)
-    return Result(
+    load = WrkLoad(
         requests_s=requests_s,
         bytes_s=bytes_s,
         p50_ms=p50,
@@ -402,6 +422,7 @@ def run_wrk(server: Server, case: Case, options: Options) -> Result:
         server_cpu_pct=(after_ticks - before_ticks) / CLK_TCK / elapsed * 100,
         wrk_cpu_pct=wrk_cpu / elapsed * 100,
     )
+    return load, before, after
 
 
 def cases(files: dict[str, tuple[str, bytes]]) -> list[Case]:

@@ -20,16 +20,18 @@ from playwright.async_api import Browser, Page
 
 from server.clock import ManualClock
 from tests.conftest import TOKENS, Serve, at
-from tests.web.browser import Console, screenshot
-from tests.web.test_pages import DESKTOP, MORNING, wait_playing
+from tests.web.browser import screenshot
+from tests.web.test_pages import MORNING, wait_playing
 from tests.web.test_switching_playback import (
     MAIN_CAM,
     STERN_UK,
     longest_stall,
+    open_page,
     program,
     publishing,
     samples_of,
     take,
+    two_inputs_up,
     wait_up,
 )
 
@@ -78,14 +80,8 @@ async def engine(page: Page) -> str | None:
 
 
 async def test_viewer_page_plays_hls_through_takes(serve: Serve, browser: Browser) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)))
-    base = f"http://127.0.0.1:{client.port}"
-    async with publishing(client, "main-cam", MAIN_CAM), publishing(client, "stern-uk", STERN_UK):
-        await wait_up(client, "main", "main-cam", "stern-uk")
-        context = await browser.new_context(viewport=DESKTOP)
-        await context.add_init_script(SAMPLER)
-        page = await context.new_page()
-        console = Console(page)
+    async with two_inputs_up(serve) as (client, base):
+        context, page, console = await open_page(browser, SAMPLER)
         requests = counting(page)
 
         # The page starts on the WebSocket; the viewer chooses HLS.
@@ -154,10 +150,7 @@ async def test_a_browser_without_mse_gets_hls(serve: Serve, browser: Browser) ->
     base = f"http://127.0.0.1:{client.port}"
     async with publishing(client, "stern-uk", STERN_UK):
         await wait_up(client, "main", "stern-uk")
-        context = await browser.new_context(viewport=DESKTOP)
-        await context.add_init_script(NO_MSE)
-        page = await context.new_page()
-        console = Console(page)
+        context, page, console = await open_page(browser, NO_MSE)
         requests = counting(page)
         await page.goto(f"{base}/#main")
         await wait_playing(page, "#video")
@@ -178,10 +171,7 @@ async def test_a_closed_stage_plays_hls_with_its_invitation_on_every_url(
     client = await serve(clock=ManualClock(at(MORNING)))
     base = f"http://127.0.0.1:{client.port}"
     invitation = TOKENS.issue("viewer:closed", ttl=timedelta(hours=1), subject="test")
-    context = await browser.new_context(viewport=DESKTOP)
-    await context.add_init_script("localStorage.setItem('forumcast.protocol', 'hls');")
-    page = await context.new_page()
-    console = Console(page)
+    context, page, console = await open_page(browser, "localStorage.setItem('forumcast.protocol', 'hls');")
     urls: list[str] = []
     page.on("request", lambda request: urls.append(request.url) if "/live/" in request.url else None)
     await page.goto(f"{base}/?token={invitation}#closed")  # named in the address: it plays

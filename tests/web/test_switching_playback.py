@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, BrowserContext, Page
 
 from clients.publish import publish
 from clients.source import pattern_items
@@ -90,6 +90,29 @@ async def publishing(
         stop.set()
         async with asyncio.timeout(10):
             await task  # raises whatever made the publisher give up
+
+
+@contextlib.asynccontextmanager
+async def two_inputs_up(
+    serve: Serve, second: PatternSettings = STERN_UK
+) -> AsyncIterator[tuple[TestClient[Any, Any], str]]:
+    """The server at :data:`MORNING` with ``main-cam`` (:data:`MAIN_CAM`) and ``stern-uk``
+    (``second``) of stage ``main`` publishing and up; yields the client and the base URL."""
+    client = await serve(clock=ManualClock(at(MORNING)))
+    base = f"http://127.0.0.1:{client.port}"
+    async with publishing(client, "main-cam", MAIN_CAM), publishing(client, "stern-uk", second):
+        await wait_up(client, "main", "main-cam", "stern-uk")
+        yield client, base
+
+
+async def open_page(browser: Browser, *scripts: str) -> tuple[BrowserContext, Page, Console]:
+    """A desktop page in a new context that runs ``scripts`` before any page script; the
+    context, the page and its console."""
+    context = await browser.new_context(viewport=DESKTOP)
+    for script in scripts:
+        await context.add_init_script(script)
+    page = await context.new_page()
+    return context, page, Console(page)
 
 
 async def wait_up(client: TestClient[Any, Any], stage: str, *inputs: str, timeout: float = 15) -> None:
@@ -162,21 +185,10 @@ async def events_of(page: Page) -> list[dict[str, Any]]:
 
 
 async def test_viewer_page_plays_through_takes_and_the_slate(serve: Serve, browser: Browser) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)))
-    base = f"http://127.0.0.1:{client.port}"
-    async with publishing(client, "main-cam", MAIN_CAM), publishing(client, "stern-uk", STERN_UK):
-        await wait_up(client, "main", "main-cam", "stern-uk")
-
-        context = await browser.new_context(viewport=DESKTOP)
-        await context.add_init_script(SAMPLER)
-        page = await context.new_page()
-        console = Console(page)
+    async with two_inputs_up(serve) as (client, base):
+        context, page, console = await open_page(browser, SAMPLER)
         # The same stage in a browser without changeType.
-        fallback_context = await browser.new_context(viewport=DESKTOP)
-        await fallback_context.add_init_script(SAMPLER)
-        await fallback_context.add_init_script(NO_CHANGE_TYPE)
-        fallback = await fallback_context.new_page()
-        fallback_console = Console(fallback)
+        fallback_context, fallback, fallback_console = await open_page(browser, SAMPLER, NO_CHANGE_TYPE)
 
         await page.goto(f"{base}/#main")
         await fallback.goto(f"{base}/#main")
@@ -291,9 +303,7 @@ async def test_speaker_tally_follows_takes_and_the_return_feed_plays_a_closed_st
         label="closed-cam", width=320, height=180, gop=25, bitrate=200_000, preset="ultrafast"
     )
     async with publishing(client, "closed-cam", camera):
-        context = await browser.new_context(viewport=DESKTOP)
-        page = await context.new_page()
-        console = Console(page)
+        context, page, console = await open_page(browser)
         await page.goto(f"{base}/speaker?input=closed-guest&key={hub.stream_key('closed-guest')}")
         await page.click("#go-live")
 
@@ -344,15 +354,9 @@ async def test_speaker_tally_follows_takes_and_the_return_feed_plays_a_closed_st
 async def test_viewer_page_plays_through_a_change_of_track_set(serve: Serve, browser: Browser) -> None:
     """A source without audio after one with: MSE cannot change a SourceBuffer's track set
     (not even with changeType), so the page renews its MediaSource on the same socket."""
-    client = await serve(clock=ManualClock(at(MORNING)))
-    base = f"http://127.0.0.1:{client.port}"
     silent = dataclasses.replace(STERN_UK, width=320, height=180, audio="none")
-    async with publishing(client, "main-cam", MAIN_CAM), publishing(client, "stern-uk", silent):
-        await wait_up(client, "main", "main-cam", "stern-uk")
-        context = await browser.new_context(viewport=DESKTOP)
-        await context.add_init_script(SAMPLER)
-        page = await context.new_page()
-        console = Console(page)
+    async with two_inputs_up(serve, silent) as (client, base):
+        context, page, console = await open_page(browser, SAMPLER)
         await page.goto(f"{base}/#main")
         await wait_playing(page, "#video")
         for source in ["main-cam", "stern-uk", "main-cam"]:
