@@ -497,14 +497,18 @@ async def test_a_stuck_viewer_does_not_delay_the_others(serve: Serve, clip: Path
     await normal.read_until(1)
     alone = await paced(fragments[1:11])
     stuck = raw_viewer(client.port, receive_buffer=4096)
-    await asyncio.sleep(0.2)
-    for _ in range(10):  # fill the stuck viewer's queue (and the kernel's buffers) past its budget
-        await pub.send_bytes(clip.read_bytes())
-    await normal.read_until(11 + 10 * len(fragments))
-    with_stuck = await paced(fragments[:10])  # (timestamps go back; the relay does not care)
-    lagging = [v for v in client.app[LIVE].programs["main"].fanout.viewers if v.gate.dropped]
-    assert len(lagging) == 1 and lagging[0].queued() > 0  # one viewer really is stuck and skipping
-    assert with_stuck[-1] < 0.05 and alone[-1] < 0.05
-    assert with_stuck[len(with_stuck) // 2] - alone[len(alone) // 2] < 0.01
-    stuck.close()
+    try:
+        await asyncio.sleep(0.2)
+        for _ in range(10):  # fill the stuck viewer's queue (and the kernel's buffers) past its budget
+            await pub.send_bytes(clip.read_bytes())
+        await normal.read_until(11 + 10 * len(fragments))
+        with_stuck = await paced(fragments[:10])  # (timestamps go back; the relay does not care)
+        lagging = [v for v in client.app[LIVE].programs["main"].fanout.viewers if v.gate.dropped]
+        assert len(lagging) == 1 and lagging[0].queued() > 0  # one viewer really is stuck and skipping
+        # Medians: one scheduling hiccup of a busy CI machine is not the stuck viewer's doing.
+        assert with_stuck[len(with_stuck) // 2] < 0.05 and alone[len(alone) // 2] < 0.05
+        assert with_stuck[len(with_stuck) // 2] - alone[len(alone) // 2] < 0.01
+        assert with_stuck[-1] < max(0.05, alone[-1]) + 0.05
+    finally:
+        stuck.close()  # also when an assertion fails: a leaked socket fails a later test
     await pub.close()
