@@ -16,6 +16,7 @@ from aiohttp import web
 from server.errors import ForumcastError
 from server.http.access import require_producer
 from server.http.app import LIVE
+from server.live.program import Program
 from server.media.switcher import Cut
 
 routes = web.RouteTableDef()
@@ -33,11 +34,20 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return payload
 
 
+def _produced(request: web.Request) -> Program:
+    """The request's stage program, for a producer of that stage (404 before 401: stages are public)."""
+    program = request.app[LIVE].program(request.match_info["stage"])
+    require_producer(request, program.stage.id)
+    return program
+
+
+def _answer(program: Program) -> web.Response:
+    return web.json_response({"program": program.state_json()})
+
+
 @routes.post("/api/v1/stages/{stage}/take")
 async def take(request: web.Request) -> web.Response:
-    hub = request.app[LIVE]
-    program = hub.program(request.match_info["stage"])  # 404 before 401: stages are public
-    require_producer(request, program.stage.id)
+    program = _produced(request)
     payload = await _body(request)
     source = payload.get("input")
     if not isinstance(source, str) or not source:
@@ -46,26 +56,21 @@ async def take(request: web.Request) -> web.Response:
         cut = Cut(payload.get("cut", Cut.KEYFRAME.value))
     except ValueError:
         raise ForumcastError("program.bad_take", "'cut' must be 'keyframe' or 'cached'") from None
-    hub.take(program.stage.id, source, cut=cut)
-    return web.json_response({"program": program.state_json()})
+    request.app[LIVE].take(program.stage.id, source, cut=cut)
+    return _answer(program)
 
 
 @routes.post("/api/v1/stages/{stage}/auto")
 async def auto(request: web.Request) -> web.Response:
-    hub = request.app[LIVE]
-    program = hub.program(request.match_info["stage"])
-    require_producer(request, program.stage.id)
-    hub.resume(program.stage.id)
-    return web.json_response({"program": program.state_json()})
+    program = _produced(request)
+    request.app[LIVE].resume(program.stage.id)
+    return _answer(program)
 
 
 @routes.get("/api/v1/stages/{stage}/program")
 async def get_program(request: web.Request) -> web.Response:
     """The program's state alone (producers poll it; the stage document carries it too)."""
-    hub = request.app[LIVE]
-    program = hub.program(request.match_info["stage"])
-    require_producer(request, program.stage.id)
-    return web.json_response({"program": program.state_json()})
+    return _answer(_produced(request))
 
 
 def setup(app: web.Application) -> None:

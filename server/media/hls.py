@@ -66,13 +66,19 @@ class Segment:
     date: float  # program date time of its first part (Unix seconds)
     parts: list[Part] = field(default_factory=list)
     complete: bool = False
+    _joined: bytes | None = None  # the complete segment's bytes, joined once
 
     @property
     def duration(self) -> float:
         return sum(p.duration for p in self.parts)
 
     def data(self) -> bytes:
-        return b"".join(p.data for p in self.parts)
+        if self._joined is not None:
+            return self._joined
+        joined = b"".join(p.data for p in self.parts)
+        if self.complete:  # every player asks for the same segment: join it once
+            self._joined = joined
+        return joined
 
 
 class Packager:
@@ -320,7 +326,11 @@ class Packager:
 
     def peak_bandwidth(self) -> int:
         """Bits per second of the densest complete segment in the window (a default before any)."""
-        rates = [len(s.data()) * 8 / s.duration for s in self.segments if s.complete and s.duration > 0]
+        rates = [
+            sum(len(p.data) for p in s.parts) * 8 / s.duration  # sizes only: no join per request
+            for s in self.segments
+            if s.complete and s.duration > 0
+        ]
         return round(max(rates, default=2_000_000))
 
 
