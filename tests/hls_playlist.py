@@ -131,6 +131,7 @@ without EXT-X-PROGRAM-DATE-TIME (Appendix B.1); EXT-X-STREAM-INF without CODECS 
 
 from __future__ import annotations
 
+import abc
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -651,7 +652,7 @@ def _seconds(value: Decimal) -> str:
 # -- the parsers ---------------------------------------------------------------------------------
 
 
-class _Parser:
+class _Parser(abc.ABC):
     """What Media and Multivariant Playlists share: lines, basic and shared tags, attributes."""
 
     foreign: frozenset[str] = frozenset()
@@ -716,8 +717,9 @@ class _Parser:
             raise PlaylistError(f"{name} without its value", number)
         handler(value, number)
 
+    @abc.abstractmethod
     def uri_line(self, number: int, line: str) -> None:
-        raise NotImplementedError
+        """A line that is not a tag: each kind of playlist says what it means."""
 
     def finish(self) -> None:
         declared = self.version or 1
