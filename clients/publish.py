@@ -39,7 +39,7 @@ from clients.connection import (
 )
 from clients.outbox import Item, Outbox, OutboxStats
 from clients.source import file_items, load_clip, pattern_items
-from clients.testpattern import PatternSettings, parse_bitrate
+from server.encoding.testpattern import PatternSettings, parse_bitrate
 
 #: Largest WebSocket message sent; bigger init segments or fragments go in several (the
 #: server parses a byte stream, so message boundaries carry no meaning).

@@ -29,7 +29,8 @@ from pathlib import Path
 import av
 
 from clients.connection import SourceError
-from clients.testpattern import MOVFLAGS, PatternEncoder, PatternSettings
+from server.encoding.fmp4_writer import ByteSink, open_fmp4
+from server.encoding.testpattern import PatternEncoder, PatternSettings
 from server.media.fmp4 import Fmp4Parser, split_clip
 from server.media.rewrite import stamp_producer_time
 from server.media.timeline import loop_fragments
@@ -86,13 +87,7 @@ def is_fragmented(path: Path) -> bool:
 
 def remux(path: Path, *, fragment_ms: int = 200) -> bytes:
     """Stream-copy the first video and first audio stream of ``path`` into fMP4 bytes."""
-    sink: list[bytes] = []
-
-    class _Writer:
-        def write(self, data: bytes) -> int:
-            sink.append(bytes(data))
-            return len(data)
-
+    sink = ByteSink()
     try:
         source = av.open(str(path))
     except av.FFmpegError as exc:
@@ -109,8 +104,7 @@ def remux(path: Path, *, fragment_ms: int = 200) -> bytes:
         chosen = [s for s in (video, audio) if s is not None]
         if not chosen:
             raise SourceError(f"{path}: no audio or video stream")
-        options = {"movflags": MOVFLAGS, "frag_duration": str(fragment_ms * 1000)}
-        with av.open(_Writer(), "w", format="mp4", options=options) as output:
+        with open_fmp4(sink, fragment_ms=fragment_ms) as output:
             copies = {s.index: output.add_stream_from_template(s) for s in chosen}
             started = video is None
             for packet in source.demux(chosen):
@@ -123,7 +117,7 @@ def remux(path: Path, *, fragment_ms: int = 200) -> bytes:
                     started = True
                 packet.stream = copies[packet.stream.index]
                 output.mux(packet)
-    return b"".join(sink)
+    return sink.take()
 
 
 def split(data: bytes, *, max_box_size: int = MAX_BOX_SIZE) -> Clip:

@@ -14,23 +14,23 @@ from pathlib import Path
 
 from aiohttp import web
 
+from exhibits import engagement_routes, exhibit_routes
 from exhibits.catalog import Catalog
+from exhibits.catalog_file import load_catalog
+from exhibits.demo_catalog import demo_catalog
+from exhibits.keys import EXHIBITION
+from exhibits.modelstore import ModelStore
 from exhibits.pipeline import Limits
 from exhibits.service import Exhibition
 from server.config import Config
+from server.http.keys import CONFIG, METRICS, TASKS
 from server.metrics import Metrics
-
-EXHIBITION = web.AppKey("exhibition", Exhibition)
 
 
 def configured_catalog(config: Config) -> Catalog:
     """The ``catalog`` file of the settings, else the built-in demo catalog."""
-    from exhibits.catalog_file import load_catalog
-
     if config.catalog:
         return Catalog(load_catalog(config.catalog))
-    from exhibits.demo_catalog import demo_catalog
-
     return Catalog(demo_catalog())
 
 
@@ -40,8 +40,6 @@ def configured_limits(config: Config) -> Limits:
 
 def open_exhibition(config: Config, metrics: Metrics) -> Exhibition:
     """The exhibition the settings describe (the catalog is read here: errors stop the start)."""
-    from exhibits.modelstore import ModelStore
-
     return Exhibition(
         configured_catalog(config),
         ModelStore(Path(config.data_dir)),
@@ -53,21 +51,24 @@ def open_exhibition(config: Config, metrics: Metrics) -> Exhibition:
 
 
 async def _exhibition_ctx(app: web.Application) -> AsyncIterator[None]:
-    from server.http.app import CONFIG
-    from server.tasks import background
-
     exhibition = app[EXHIBITION]
     await exhibition.start()
-    async with background(exhibition.run(demo_models=app[CONFIG].demo_models), name="forumcast-exhibition"):
-        yield
+    try:
+        if app[CONFIG].demo_models:
+            exhibition.build_demo_models()
+        tasks = app[TASKS]
+        async with (
+            tasks.running("exhibition-hall", exhibition.hall_loop),
+            tasks.running("exhibition-rescan", exhibition.rescan_loop),
+        ):
+            yield
+    finally:
+        await exhibition.close()
 
 
 def setup(app: web.Application) -> None:
     """Create the exhibition from the app's settings and mount its routes."""
-    from exhibits import api, engagement_api
-    from server.http.app import CONFIG, METRICS
-
     app[EXHIBITION] = open_exhibition(app[CONFIG], app[METRICS])
     app.cleanup_ctx.append(_exhibition_ctx)
-    api.setup(app)
-    engagement_api.setup(app)
+    exhibit_routes.setup(app)
+    engagement_routes.setup(app)

@@ -20,6 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import aiohttp
+
+from exhibits.app import configured_catalog, configured_limits
+from exhibits.exhibit_routes import asset_json
+from exhibits.modelstore import ModelAsset, ModelStore, sha256_hex
+from exhibits.pipeline import ingest
+from server.config import load_config
 from server.errors import ForumcastError
 
 EXIT_USAGE = 2
@@ -83,11 +90,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _ingest_here(args: argparse.Namespace) -> int:
-    from exhibits.app import configured_catalog, configured_limits
-    from exhibits.modelstore import ModelAsset, ModelStore, sha256_hex
-    from exhibits.pipeline import ingest
-    from server.config import load_config
-
     try:
         config = load_config(args.config, overrides={"data_dir": args.data_dir, "catalog": args.catalog})
         exhibit = configured_catalog(config).get(args.exhibit)
@@ -116,8 +118,6 @@ def _ingest_here(args: argparse.Namespace) -> int:
         ModelStore(Path(config.data_dir)).commit(asset, [lod.glb for lod in result.lods])
     except ForumcastError as exc:
         return _fail(f"{args.file.name}: {exc.message}" if exc.code.startswith("model.") else exc.message)
-    from exhibits.api import asset_json
-
     _report(asset_json(asset), args.json, time.perf_counter() - started)
     return 0
 
@@ -142,8 +142,6 @@ def _report(model: dict[str, Any], as_json: bool, seconds: float | None) -> None
 
 
 async def _upload(args: argparse.Namespace) -> int:
-    import aiohttp
-
     base = args.server.rstrip("/")
     headers = {"Authorization": f"Bearer {args.token}"}
     params = {"filename": args.file.name} | {k: v for k, v in (("unit", args.unit), ("up", args.up)) if v}

@@ -37,7 +37,6 @@ from exhibits.serving import BlobCache
 from exhibits.workers import Workers, build_hall, ingest_demo, ingest_upload
 from server.errors import ForumcastError
 from server.metrics import Metrics
-from server.tasks import background
 
 log = logging.getLogger("forumcast.exhibits")
 
@@ -90,29 +89,30 @@ class Exhibition:
         self.workers.start()
         await self.rescan()
 
-    async def run(self, *, demo_models: bool) -> None:
-        """Keep models and the hall current until cancelled; then stop the work and the pool."""
-        try:
-            if demo_models:
-                # Counted before the hall's first build, which waits for them.
-                wanted = self._demo_wanted()
-                self.demo_pending = len(wanted)
-                if wanted:
-                    self._demo_done.clear()
-                self._spawn(self._build_demo_models(wanted))
-            async with background(self._hall_loop(), name="forumcast-hall"):
+    def build_demo_models(self) -> None:
+        """Build the demo exhibits' missing models in the background (cached in the store)."""
+        wanted = self._demo_wanted()
+        self.demo_pending = len(wanted)  # counted before the hall's first build, which waits for them
+        if wanted:
+            self._demo_done.clear()
+        self._spawn(self._build_demo_models(wanted))
+
+    async def rescan_loop(self) -> None:
+        """Pick up models stored by another process (the CLI) and rebuild the hall for them."""
+        self._hall_wanted.set()
+        while True:
+            await asyncio.sleep(self.rescan_seconds)
+            if await self.rescan():
                 self._hall_wanted.set()
-                while True:
-                    await asyncio.sleep(self.rescan_seconds)
-                    if await self.rescan():
-                        self._hall_wanted.set()
-        finally:
-            for task in list(self._tasks):
-                task.cancel()
-            for task in list(self._tasks):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await self.workers.close()
+
+    async def close(self) -> None:
+        """Stop the background builds and the worker pool."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.workers.close()
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task: asyncio.Task[object] = asyncio.create_task(work)
@@ -257,7 +257,8 @@ class Exhibition:
         )
         return hashlib.sha256(key.encode()).hexdigest(), smallest
 
-    async def _hall_loop(self) -> None:
+    async def hall_loop(self) -> None:
+        """Rebuild the hall scene once per burst of model changes."""
         while True:
             await self._hall_wanted.wait()
             # Let a burst of commits (the demo models at start) settle into one rebuild.

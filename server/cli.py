@@ -1,5 +1,8 @@
-"""The ``forumcast`` command: ``serve`` the service, issue a ``token``, ``exhibits ingest`` a model.
+"""The ``forumcast`` command's server side: ``serve`` the service, issue a ``token``,
+``exhibits ingest`` a model.
 
+The whole command (with the clients' ``publish``, ``watch`` and ``loadtest``) is put
+together by :mod:`clients.cli`, the top layer; ``python -m server`` runs this part alone.
 Errors a user can fix (bad configuration, a refused event file, a bad flag) print one line
 (or, for an event file, one line per problem) on stderr and exit with code 2 — no traceback.
 """
@@ -9,14 +12,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from exhibits import cli as exhibits_cli
 from server.auth import Tokens, parse_role, parse_ttl
 from server.config import Config, describe, load_config
 from server.errors import ConfigError, ScheduleError
+from server.http.app import create_app
 from server.logs import setup_logging
 from server.schedule.loader import demo_event, load_event_file
 from server.schedule.model import Event
@@ -26,11 +32,21 @@ log = logging.getLogger("forumcast")
 EXIT_USAGE = 2
 
 
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A subcommand contributed by a package: its flags and what runs it."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    main: Callable[[argparse.Namespace], int]
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML configuration file (also $FORUMCAST_CONFIG)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra: Iterable[Command] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forumcast", description="Hybrid conference streaming backend")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -53,21 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", dest="log_format", choices=["text", "json"])
     serve.add_argument("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"])
 
-    from clients import loadtest, publish, watch
-
-    loadtest.add_arguments(
-        commands.add_parser("loadtest", help="many lean viewers of a stage from one process (loopback only)")
-    )
-    publish.add_arguments(
-        commands.add_parser("publish", help="push a file or a live test pattern to an input")
-    )
-    watch.add_arguments(
-        commands.add_parser("watch", help="probe a stage: time to first frame, latency, drops")
-    )
-
-    from exhibits import cli as exhibits_cli
-
-    exhibits_cli.add_arguments(commands.add_parser("exhibits", help="the exhibition: ingest a 3D model"))
+    for command in (*extra, EXHIBITS):
+        sub = commands.add_parser(command.name, help=command.help)
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.main)
 
     token = commands.add_parser("token", help="print a signed token for a role")
     _add_config_flags(token)
@@ -90,8 +95,6 @@ def load_event(config: Config, *, now: datetime) -> Event:
 
 
 def serve(config: Config) -> int:
-    from server.http.app import create_app
-
     setup_logging(config.log_format, config.log_level)
     try:
         event = load_event(config, now=datetime.now(UTC))
@@ -147,17 +150,15 @@ def token(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command in ("publish", "watch", "loadtest"):
-        from clients import loadtest, publish, watch
+EXHIBITS = Command(
+    "exhibits", "the exhibition: ingest a 3D model", exhibits_cli.add_arguments, exhibits_cli.main
+)
 
-        run = {"publish": publish.main, "watch": watch.main, "loadtest": loadtest.main}[args.command]
-        return run(args)
-    if args.command == "exhibits":
-        from exhibits import cli as exhibits_cli
 
-        return exhibits_cli.main(args)
+def main(argv: Sequence[str] | None = None, *, extra: Iterable[Command] = ()) -> int:
+    args = build_parser(extra).parse_args(argv)
+    if getattr(args, "run", None) is not None:
+        return int(args.run(args))
     flags = {
         k: v
         for k, v in vars(args).items()

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from server.errors import ConfigError
+from server.live.settings import LiveSettings
+
+_LIVE = LiveSettings()  # the live path's defaults, stated once in its modules
 
 ENV_PREFIX = "FORUMCAST_"
 
@@ -52,33 +55,42 @@ class Config:
         default=True, metadata=_doc("with the demo event: publish a looping picture on stages")
     )
     max_box_size: int = field(
-        default=16 * 2**20, metadata=_doc("largest fMP4 box a publisher may send, bytes")
+        default=_LIVE.max_box_size, metadata=_doc("largest fMP4 box a publisher may send, bytes")
     )
-    gop_cache_bytes: int = field(default=8 * 2**20, metadata=_doc("bound of each stream's cached GOP, bytes"))
+    gop_cache_bytes: int = field(
+        default=_LIVE.gop_cache_bytes, metadata=_doc("bound of each stream's cached GOP, bytes")
+    )
     send_budget: int = field(
-        default=2**20, metadata=_doc("bytes queued to a viewer before it skips to a keyframe")
+        default=_LIVE.send_budget, metadata=_doc("bytes queued to a viewer before it skips to a keyframe")
     )
     max_behind: float = field(
-        default=10.0, metadata=_doc("seconds a viewer may stay behind before it is closed")
+        default=_LIVE.max_behind, metadata=_doc("seconds a viewer may stay behind before it is closed")
     )
     stall_after: float = field(
-        default=1.0, metadata=_doc("seconds without a fragment before an on-air input fails over")
+        default=_LIVE.stall_after,
+        metadata=_doc("seconds without a fragment before an on-air input fails over"),
     )
     failback_after: float = field(
-        default=2.0, metadata=_doc("seconds a returning input must stay up before automation fails back")
+        default=_LIVE.failback_after,
+        metadata=_doc("seconds a returning input must stay up before automation fails back"),
     )
     hls_target_duration: float = field(
-        default=2.0, metadata=_doc("LL-HLS target segment duration, seconds (segments start at keyframes)")
+        default=_LIVE.hls_target_duration,
+        metadata=_doc("LL-HLS target segment duration, seconds (segments start at keyframes)"),
     )
     hls_part_target: float = field(
-        default=0.2, metadata=_doc("LL-HLS part target, seconds (a part is one program fragment)")
+        default=_LIVE.hls_part_target,
+        metadata=_doc("LL-HLS part target, seconds (a part is one program fragment)"),
     )
-    hls_window: int = field(default=6, metadata=_doc("LL-HLS segments kept in each media playlist"))
+    hls_window: int = field(
+        default=_LIVE.hls_window, metadata=_doc("LL-HLS segments kept in each media playlist")
+    )
     hls_cors_origins: str = field(
         default="*", metadata=_doc("origins that may fetch HLS: '*', a comma-separated list, or empty")
     )
     slate_size: str = field(
-        default="1280x720", metadata=_doc("the slate picture's WIDTHxHEIGHT (even numbers)")
+        default="x".join(map(str, _LIVE.slate_size)),
+        metadata=_doc("the slate picture's WIDTHxHEIGHT (even numbers)"),
     )
 
     catalog: str = field(default="", metadata=_doc("exhibit catalog (.yaml or .csv); empty = built-in demo"))
@@ -107,6 +119,21 @@ class Config:
     def slate_dimensions(self) -> tuple[int, int]:
         width, _, height = self.slate_size.partition("x")
         return int(width), int(height)
+
+    def live(self) -> LiveSettings:
+        """The live path's part of the settings."""
+        return LiveSettings(
+            max_box_size=self.max_box_size,
+            gop_cache_bytes=self.gop_cache_bytes,
+            send_budget=self.send_budget,
+            max_behind=self.max_behind,
+            stall_after=self.stall_after,
+            failback_after=self.failback_after,
+            hls_target_duration=self.hls_target_duration,
+            hls_part_target=self.hls_part_target,
+            hls_window=self.hls_window,
+            slate_size=self.slate_dimensions,
+        )
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}

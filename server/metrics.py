@@ -125,6 +125,18 @@ class Metrics:
             buckets=(0.5, 1, 2, 5, 10, 20, 40, 80, 160),
             registry=r,
         )
+        self.task_failures = Counter(
+            "forumcast_task_failures",
+            "Unexpected exceptions of a supervised background task (each one restarts it)",
+            ["task"],
+            registry=r,
+        )
+        self.task_up = Gauge(
+            "forumcast_task_up",
+            "1 while a supervised background task runs, 0 while it waits to be restarted",
+            ["task"],
+            registry=r,
+        )
         for stage in stages:
             self.stage_live.labels(stage=stage).set(0)
             self.schedule_delays.labels(stage=stage)

@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.auth import Tokens
-from server.clock import Clock
+from server.clock import Clock, ManualClock
 from server.config import Config
 from server.http.app import create_app
 from server.schedule.model import Event
@@ -164,8 +164,7 @@ OPENING_ON_MAIN_CAM = "2020-12-06T09:30:00+08:00"
 
 
 def main_cam_on_air() -> Clock:
-    """A clock standing still in the opening session: the main stage shows main-cam whenever
-    it publishes (and its slate while it does not), so relay tests see what main-cam sends."""
-    from server.clock import ManualClock
-
-    return ManualClock(at(OPENING_ON_MAIN_CAM))
+    """A clock running in real time from inside the opening session: the main stage shows
+    main-cam whenever it publishes (and its slate while it does not), so relay tests see what
+    main-cam sends."""
+    return ManualClock(at(OPENING_ON_MAIN_CAM), rate=1.0)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from server.auth import Principal, bearer
 from server.errors import AuthError
-from server.http.app import TOKENS
+from server.http.keys import TOKENS
 
 
 def principal(request: web.Request) -> Principal:

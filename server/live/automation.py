@@ -35,6 +35,13 @@ SLATE = "slate"
 
 #: Default seconds a returning input must stay up before automation fails back to it.
 FAILBACK_AFTER = 2.0
+#: Default seconds without any bytes from the publisher after which an input counts as
+#: down (stalled). Bytes count, not only whole fragments: a browser's MediaRecorder sends
+#: a chunk every few hundred milliseconds but completes a fragment only at a keyframe.
+STALL_AFTER = 1.0
+#: Seconds a publisher may send bytes without completing a fragment before it counts as
+#: down anyway (an encoder stuck mid-fragment).
+MAX_FRAGMENT_GAP = 5.0
 
 
 class Mode(enum.Enum):

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 
+from server.clock import Clock
+from server.encoding.testpattern import PatternSettings, encode_clip
 from server.live.hub import LiveHub
 from server.live.inputs import LiveInput, PublisherSession
 from server.media.fmp4 import split_clip
@@ -28,26 +29,34 @@ log = logging.getLogger("forumcast.demo")
 #: Encodes one clip: (label, seconds) -> fragmented MP4 bytes.
 Encoder = Callable[[str, float], bytes]
 
+#: The demo pictures: small and cheap, a keyframe every second.
+DEMO_PATTERN = PatternSettings(width=480, height=270, gop=25, bitrate=600_000, preset="ultrafast", busy=False)
 
-async def loop_clip(live: LiveInput, init: InitSegment, fragments: list[MediaFragment]) -> None:
-    """Publish the clip into ``live`` at real time, forever, as one continuous stream."""
+
+def demo_picture(label: str, seconds: float) -> bytes:
+    """The demo :data:`Encoder`: the test pattern with the input's name."""
+    return encode_clip(label.upper(), seconds, DEMO_PATTERN)
+
+
+async def loop_clip(live: LiveInput, init: InitSegment, fragments: list[MediaFragment], clock: Clock) -> None:
+    """Publish the clip into ``live`` at the clock's pace, forever, as one continuous stream."""
     session = PublisherSession("demo", "in-process", lambda _: None, lambda *_: None)
     live.attach(session, takeover=True)
     scale = {t.id: t.timescale for t in init.tracks}
     try:
         live.push(session, init)
-        started = time.monotonic()
+        started = clock.monotonic()
         for placed in loop_fragments(init, fragments):
             first = placed.tracks[0]
             due = started + first.base_decode_time / scale[first.track_id]
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await clock.sleep(due - clock.monotonic())
             # The clip's prft says when it was encoded; viewers measure latency from now.
-            live.push(session, stamp_producer_time(placed, init, time.time()))
+            live.push(session, stamp_producer_time(placed, init, clock.wall()))
     finally:
         live.detach(session)
 
 
-async def run_demo(hub: LiveHub, encoder: Encoder, *, seconds: float = 4.0) -> None:
+async def run_demo(hub: LiveHub, encoder: Encoder = demo_picture, *, seconds: float = 4.0) -> None:
     """Encode a clip per input the public stages' sessions use (one at a time, off the loop)
     and loop each one, so automation and takes have live pictures to switch between."""
     tasks: list[asyncio.Task[None]] = []
@@ -65,7 +74,9 @@ async def run_demo(hub: LiveHub, encoder: Encoder, *, seconds: float = 4.0) -> N
                     continue
                 data = await asyncio.to_thread(encoder, decl.id, seconds)
                 init, fragments = split_clip(data)
-                tasks.append(asyncio.create_task(loop_clip(hub.inputs[decl.id], init, fragments)))
+                tasks.append(
+                    asyncio.create_task(loop_clip(hub.inputs[decl.id], init, fragments, hub.env.clock))
+                )
                 log.info("demo picture on input %s (stage %s)", decl.id, stage.id)
         await asyncio.gather(*tasks)
     finally:

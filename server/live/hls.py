@@ -17,18 +17,23 @@ count holds as long as playlist requests reach the origin.
 from __future__ import annotations
 
 import asyncio
-import time
+import functools
 from collections.abc import Callable
 
+from server.clock import Clock
 from server.media.hls import Packager
 from server.media.inband import with_parameter_sets
 from server.media.switcher import Emit, Output, Reinit, Switched
 
 
 class HlsOutput:
-    def __init__(self, packager: Packager, *, on_viewers: Callable[[int], None] = lambda _: None) -> None:
+    def __init__(
+        self, packager: Packager, clock: Clock, *, on_viewers: Callable[[int], None] = lambda _: None
+    ) -> None:
         self.packager = packager
-        self._changed = asyncio.Event()
+        self._clock = clock
+        #: Requests waiting for the next part: one future each, all woken by a new part.
+        self._waiters: set[asyncio.Future[None]] = set()
         self._sessions: dict[str, float] = {}
         self._on_viewers = on_viewers
 
@@ -43,31 +48,38 @@ class HlsOutput:
             init = self.packager.init
             if fragment.keyframe and init is not None:
                 fragment = with_parameter_sets(fragment, init)  # for players that skip a new map
-            self.packager.add(fragment, wall_time=time.time())
-            self._changed.set()
-            self._changed = asyncio.Event()
+            self.packager.add(fragment, wall_time=self._clock.wall())
+            waiters, self._waiters = self._waiters, set()
+            for waiter in waiters:
+                _wake(waiter)
 
     async def wait_for(self, ready: Callable[[], bool], *, within: float) -> bool:
-        """Wait until ``ready()`` (checked at every new part) or ``within`` seconds; whether it is."""
+        """Wait until ``ready()`` (checked at every new part) or ``within`` seconds of the
+        service clock; whether it is."""
+        clock = self._clock
+        deadline = clock.monotonic() + within
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
         while not ready():
-            remaining = deadline - loop.time()
+            remaining = deadline - clock.monotonic()
             if remaining <= 0:
                 return False
+            waiter = loop.create_future()
+            self._waiters.add(waiter)
+            timer = clock.call_later(remaining, functools.partial(_wake, waiter))
             try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                return ready()
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiters.discard(waiter)
         return True
 
     def seen(self, sid: str | None, now: float | None = None) -> None:
         if sid:
-            self._sessions[sid] = time.monotonic() if now is None else now
+            self._sessions[sid] = self._clock.monotonic() if now is None else now
 
     def viewers(self, now: float | None = None) -> int:
         """Sessions that fetched anything within two target durations; forgets older ones."""
-        now = time.monotonic() if now is None else now
+        now = self._clock.monotonic() if now is None else now
         horizon = now - 2 * self.packager.target_duration
         for sid in [s for s, at in self._sessions.items() if at < horizon]:
             del self._sessions[sid]
@@ -76,9 +88,14 @@ class HlsOutput:
         return count
 
 
-def epoch() -> str:
-    """This run's tag in media URLs: its start time in milliseconds, base 36."""
-    value, digits = int(time.time() * 1000), ""
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def epoch(wall: float) -> str:
+    """A run's tag in media URLs: its start time (``wall``, Unix seconds) in milliseconds, base 36."""
+    value, digits = int(wall * 1000), ""
     while value:
         value, rest = divmod(value, 36)
         digits = "0123456789abcdefghijklmnopqrstuvwxyz"[rest] + digits

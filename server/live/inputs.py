@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import enum
 import itertools
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from server.errors import ForumcastError
+from server.live.automation import MAX_FRAGMENT_GAP
 from server.live.fanout import Fanout
 from server.live.frames import binary_frame
+from server.live.settings import LiveEnv
 from server.media.timeline import Timeline
 from server.media.types import InitSegment, MediaFragment
-from server.metrics import Metrics
 from server.schedule.model import InputDecl
 
 #: Seconds of history behind the bitrate figure.
@@ -44,31 +44,23 @@ class PublisherSession:
     notify: Callable[[dict[str, object]], None]
     kick: Callable[[str, str], None]
     id: int = field(default_factory=lambda: next(_session_ids))
-    started: float = field(default_factory=time.monotonic)
+    #: When it became the publisher (the service clock's monotonic seconds).
+    started: float = 0.0
 
 
 #: What a program receives from the inputs it may show.
 Listener = Callable[["LiveInput", InitSegment | MediaFragment, bytes], None]
 
-#: Default seconds without any bytes from the publisher after which an input counts as
-#: down (stalled). Bytes count, not only whole fragments: a browser's MediaRecorder sends
-#: a chunk every few hundred milliseconds but completes a fragment only at a keyframe.
-STALL_AFTER = 1.0
-#: Seconds a publisher may send bytes without completing a fragment before it counts as
-#: down anyway (an encoder stuck mid-fragment).
-MAX_FRAGMENT_GAP = 5.0
-
 
 class LiveInput:
-    def __init__(
-        self, decl: InputDecl, metrics: Metrics, *, gop_cache_bytes: int, stall_after: float = STALL_AFTER
-    ) -> None:
+    def __init__(self, decl: InputDecl, env: LiveEnv) -> None:
         self.decl = decl
-        self.stall_after = stall_after
+        self.stall_after = env.settings.stall_after
+        self._clock = env.clock
         self.state = InputState.OFFLINE
         self.publisher: PublisherSession | None = None
         self.init: InitSegment | None = None
-        self.preview = Fanout(f"input {decl.id}", gop_cache_bytes=gop_cache_bytes)
+        self.preview = Fanout(f"input {decl.id}", gop_cache_bytes=env.settings.gop_cache_bytes)
         self.listeners: list[Listener] = []
         #: Called when the publisher goes (so automation can fail over at once).
         self.on_gone: list[Callable[[LiveInput], None]] = []
@@ -84,7 +76,7 @@ class LiveInput:
         self._last_keyframe: float | None = None
         self._timeline = Timeline()
         self._window: deque[tuple[float, int]] = deque()
-        self._metrics = metrics
+        self._metrics = metrics = env.metrics
         metrics.input_up.labels(input=decl.id).set(0)
         metrics.input_bitrate.labels(input=decl.id).set(0)
         metrics.relay_fragments.labels(input=decl.id)
@@ -103,6 +95,7 @@ class LiveInput:
                     f"input {self.id!r} already has a publisher (use takeover=1 to replace it)",
                 )
             old.kick("live.input_busy", "replaced by a new publisher (takeover)")
+        session.started = self._clock.monotonic()
         self.publisher = session
         self.state = InputState.LIVE
         self._timeline.splice()  # the new publisher's clock starts wherever it likes
@@ -122,9 +115,10 @@ class LiveInput:
         for callback in self.on_gone:
             callback(self)
 
-    def is_up(self, now: float) -> bool:
+    def is_up(self, now: float | None = None) -> bool:
         """Publishing: a publisher, an init segment, bytes within ``stall_after`` and a
         whole fragment within :data:`MAX_FRAGMENT_GAP`."""
+        now = self._clock.monotonic() if now is None else now
         return (
             self.publisher is not None
             and self.init is not None
@@ -137,7 +131,7 @@ class LiveInput:
     def received(self, session: PublisherSession, now: float | None = None) -> None:
         """Bytes arrived from ``session`` (called per message or chunk, before parsing)."""
         if self.publisher is session:
-            self._alive(time.monotonic() if now is None else now)
+            self._alive(self._clock.monotonic() if now is None else now)
 
     def _alive(self, now: float) -> None:
         if self.up_since is None or self.last_data_at is None or now - self.last_data_at > self.stall_after:
@@ -165,7 +159,7 @@ class LiveInput:
                 listener(self, item, b"")
             return
         assert self.init is not None, "the parser emits an init segment before any fragment"
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self._alive(now)
         self.last_fragment_at = now
         placed = self._timeline.place(item, self.init)
@@ -190,7 +184,7 @@ class LiveInput:
 
     def bitrate(self, now: float | None = None) -> float:
         """Bits per second over the last :data:`BITRATE_WINDOW` seconds."""
-        now = time.monotonic() if now is None else now
+        now = self._clock.monotonic() if now is None else now
         while self._window and self._window[0][0] < now - BITRATE_WINDOW:
             self._window.popleft()
         return sum(n for _, n in self._window) * 8 / BITRATE_WINDOW
@@ -198,4 +192,4 @@ class LiveInput:
     def fragment_age(self, now: float | None = None) -> float | None:
         if self.last_fragment_at is None:
             return None
-        return (time.monotonic() if now is None else now) - self.last_fragment_at
+        return (self._clock.monotonic() if now is None else now) - self.last_fragment_at

@@ -12,21 +12,20 @@ hub (which sends viewers a ``now`` event).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from server.clock import Clock
+from server.errors import ForumcastError
 from server.live.automation import SLATE, Automation, Choice, Health, Reason
 from server.live.fanout import Fanout, Viewer
 from server.live.inputs import LiveInput
+from server.live.settings import LiveEnv
 from server.live.slate import SlateLibrary, SlatePlayer
 from server.live.slate_card import SlateCard
 from server.live.slate_clip import SlateFormat
 from server.media.switcher import Cut, Emit, Output, Reinit, Switched, Switcher
 from server.media.types import InitSegment, MediaFragment, TrackKind
-from server.metrics import Metrics
 from server.schedule.model import Session, Stage
 
 log = logging.getLogger("forumcast.program")
@@ -37,25 +36,22 @@ class Program:
         self,
         stage: Stage,
         inputs: Mapping[str, LiveInput],
-        metrics: Metrics,
-        clock: Clock,
+        env: LiveEnv,
         slates: SlateLibrary,
         *,
-        gop_cache_bytes: int,
-        slate_size: tuple[int, int],
-        failback_after: float,
-        card: Callable[[str], SlateCard],
+        card: Callable[[], SlateCard],
         on_switch: Callable[[Program], None] = lambda _: None,
     ) -> None:
         self.stage = stage
         self.inputs = dict(inputs)
         self.switcher = Switcher()
+        settings, metrics = env.settings, env.metrics
         self.automation = Automation(
-            default_input=stage.inputs[0].id if stage.inputs else None, failback_after=failback_after
+            default_input=stage.inputs[0].id if stage.inputs else None, failback_after=settings.failback_after
         )
         self.fanout = Fanout(
             f"stage {stage.id}",
-            gop_cache_bytes=gop_cache_bytes,
+            gop_cache_bytes=settings.gop_cache_bytes,
             on_dropped=metrics.relay_dropped.labels(stage=stage.id).inc,
         )
         self.announced_viewers = 0
@@ -68,11 +64,11 @@ class Program:
         self.session: Session | None = None
         self._pending_reason: Reason | None = None
         self._metrics = metrics
-        self._clock = clock
+        self._clock = env.clock
         self._on_switch = on_switch
-        self._slate_size = slate_size
+        self._slate_size = settings.slate_size
         self.slate = SlatePlayer(
-            stage.id, slates, card=lambda: card(stage.id), fmt=self.slate_format, deliver=self._on_slate
+            stage.id, slates, env.clock, card=card, fmt=self.slate_format, deliver=self._on_slate
         )
         for live in self.inputs.values():
             live.listeners.append(self._on_item)
@@ -132,9 +128,10 @@ class Program:
 
     # -- decisions --------------------------------------------------------------------------
 
-    def supervise(self, session: Session | None, now: float) -> None:
+    def supervise(self, session: Session | None, now: float | None = None) -> None:
         """Let automation look at the session and the inputs' health, and act on its choice."""
         self.session = session
+        now = self._clock.monotonic() if now is None else now
         health = {
             id_: Health(live.is_up(now), 0.0 if live.up_since is None else now - live.up_since)
             for id_, live in self.inputs.items()
@@ -144,15 +141,34 @@ class Program:
             self._select(choice, Cut.KEYFRAME)
 
     def take(self, source: str, *, cut: Cut = Cut.KEYFRAME) -> None:
-        """A producer's take (the caller checked the source exists and is up)."""
-        self._select(self.automation.take(source), cut)
+        """A producer's take of ``source``: one of the stage's inputs that is up, or the slate.
 
-    def resume(self, session: Session | None, now: float) -> None:
+        Refused, with the program left as it was: ``live.unknown_input`` for anything else,
+        ``program.input_down`` for an input that is not publishing now.
+        """
+        if source != SLATE:
+            live = self.inputs.get(source)
+            if live is None:
+                raise ForumcastError(
+                    "live.unknown_input",
+                    f"stage {self.stage.id!r} has no input {source!r} (nor is it 'slate')",
+                )
+            if not live.is_up():
+                raise ForumcastError(
+                    "program.input_down",
+                    f"input {source!r} is not publishing"
+                    + ("" if live.publisher is None else f" (no fragment for {live.stall_after:g} s)"),
+                )
+        self._select(self.automation.take(source), cut)
+        log.info("stage %s: producer took %s (%s cut)", self.stage.id, source, cut.value)
+
+    def resume(self, session: Session | None) -> None:
         """Back to automation: whatever the schedule wants now."""
         self.automation.resume()
         if self.switcher.pending is not None:
             self._pending_reason = Reason.SCHEDULE  # whatever is pending, the schedule wants now
-        self.supervise(session, now)
+        self.supervise(session)
+        log.info("stage %s: producer returned to automation", self.stage.id)
         if self.switcher.pending is None and self.reason is Reason.MANUAL:
             # The schedule wants what the producer had put on: it stays, now by schedule.
             self.reason = Reason.SCHEDULE
@@ -190,7 +206,7 @@ class Program:
         if live.id not in (self.switcher.current, self.switcher.pending):
             # Maybe automation wants it now (it just came up): decide before this fragment
             # passes, so an input the schedule waits for goes on air from its first keyframe.
-            self.supervise(self.session, time.monotonic())
+            self.supervise(self.session)
         self._apply(self.switcher.feed(live.id, item))
 
     def _on_slate(self, item: InitSegment | MediaFragment) -> None:
@@ -203,7 +219,7 @@ class Program:
         self.switcher.forget(live.id)
 
     def _apply(self, outputs: list[Output]) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         for output in outputs:
             if isinstance(output, Reinit):
                 self.fanout.set_init(output.init)

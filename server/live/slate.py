@@ -19,9 +19,10 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from server.clock import Clock
 from server.live.slate_card import SlateCard
 from server.live.slate_clip import SlateFormat, encode_slate
 from server.media.fmp4 import split_clip
@@ -41,16 +42,27 @@ class Clip:
 
 
 Key = tuple[SlateCard, SlateFormat]
+Encoder = Callable[[SlateCard, SlateFormat], bytes]
+
+
+async def in_thread(encoder: Encoder, card: SlateCard, fmt: SlateFormat) -> bytes:
+    """Run an encode in a worker thread: PyAV never runs on the event loop."""
+    return await asyncio.to_thread(encoder, card, fmt)
 
 
 class SlateLibrary:
     """Encoded slate clips, most recent first, at most ``keep`` of them."""
 
     def __init__(
-        self, *, keep: int = KEEP_CLIPS, encoder: Callable[[SlateCard, SlateFormat], bytes] = encode_slate
+        self,
+        *,
+        keep: int = KEEP_CLIPS,
+        encoder: Encoder = encode_slate,
+        run: Callable[[Encoder, SlateCard, SlateFormat], Awaitable[bytes]] = in_thread,
     ) -> None:
         self.keep = keep
         self._encoder = encoder
+        self._run = run
         self._clips: OrderedDict[Key, Clip] = OrderedDict()
         self._encoding: dict[Key, asyncio.Future[Clip]] = {}
 
@@ -80,7 +92,7 @@ class SlateLibrary:
     async def _encode(self, key: Key) -> Clip:
         card, fmt = key
         try:
-            data = await asyncio.to_thread(self._encoder, card, fmt)
+            data = await self._run(self._encoder, card, fmt)
             init, fragments = split_clip(data)
             clip = Clip(init, tuple(fragments))
             self._clips[key] = clip
@@ -104,6 +116,7 @@ class SlatePlayer:
         self,
         name: str,
         library: SlateLibrary,
+        clock: Clock,
         *,
         card: Callable[[], SlateCard],
         fmt: Callable[[], SlateFormat],
@@ -111,6 +124,7 @@ class SlatePlayer:
     ) -> None:
         self.name = name
         self._library = library
+        self._clock = clock
         self._card = card
         self._fmt = fmt
         self._deliver = deliver
@@ -140,7 +154,7 @@ class SlatePlayer:
                 await task
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+        clock = self._clock
         timeline = Timeline()
         sent: InitSegment | None = None
         started: float | None = None
@@ -163,8 +177,8 @@ class SlatePlayer:
                     track = clip.init.track(first.track_id)
                     at = first.base_decode_time / (track.timescale if track is not None else 1)
                     if started is None:
-                        started = loop.time() - at
-                    await asyncio.sleep(max(0.0, started + at - loop.time()))
+                        started = clock.monotonic() - at
+                    await clock.sleep(started + at - clock.monotonic())
                     self._deliver(placed)
         except asyncio.CancelledError:
             raise

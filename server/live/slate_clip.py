@@ -34,7 +34,6 @@ re-exported from :mod:`server.live.slate_card`, which draws the picture under it
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -46,17 +45,19 @@ from av.audio.stream import AudioStream
 from av.packet import Packet
 from av.video.stream import VideoStream
 
+from server.encoding.fmp4_writer import ByteSink, open_fmp4
 from server.live.slate_card import SlateCard as SlateCard  # re-exported: the card the clip shows
 from server.live.slate_card import render_card
 
 AudioCodec = Literal["aac", "opus", "none"]
 
-MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof+skip_trailer"
-#: Longest fragment, microseconds (the LL-HLS part target; publishers cut 200 ms too).
-FRAGMENT_US = 200_000
+#: Longest fragment, milliseconds (the LL-HLS part target; publishers cut 200 ms too).
+FRAGMENT_MS = 200
 #: The loop's target length and the longest one accepted.
 TARGET_LOOP_SECONDS = Fraction(2)
 MAX_LOOP_SECONDS = Fraction(4)
+#: Default size of the slate picture.
+SLATE_SIZE = (1280, 720)
 #: The GOP length aimed at (one GOP per fragment).
 TARGET_GOP_SECONDS = 1.0
 
@@ -74,8 +75,8 @@ class SlateFormat:
     within :data:`MAX_LOOP_SECONDS` is refused here with ``ValueError``.
     """
 
-    width: int = 1280
-    height: int = 720
+    width: int = SLATE_SIZE[0]
+    height: int = SLATE_SIZE[1]
     fps: int = 25
     audio: AudioCodec = "aac"
     sample_rate: int = 48_000
@@ -176,10 +177,9 @@ def encode_slate(card: SlateCard, fmt: SlateFormat = SlateFormat()) -> bytes:
     """
     plan = plan_loop(fmt)
     picture = render_card(card, fmt.width, fmt.height)
-    sink = io.BytesIO()  # the flags never make the muxer seek back
+    sink = ByteSink()
     # Fragments at every keyframe and every 200 ms: each one is an LL-HLS part.
-    options = {"movflags": MOVFLAGS, "frag_duration": str(FRAGMENT_US)}
-    with av.open(sink, "w", format="mp4", options=options) as output:
+    with open_fmp4(sink, fragment_ms=FRAGMENT_MS) as output:
         video = output.add_stream(
             "libx264",
             rate=fmt.fps,
@@ -256,4 +256,4 @@ def encode_slate(card: SlateCard, fmt: SlateFormat = SlateFormat()) -> bytes:
             mux_audio(audio.encode(None))
             if muxed != plan.audio_frames:
                 raise RuntimeError(f"the audio encoder gave {muxed} packets, not {plan.audio_frames}")
-    return sink.getvalue()
+    return sink.take()

@@ -8,6 +8,7 @@ session also carries its venue's own wall-clock times, so a client can show "14:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -99,4 +100,23 @@ def event_json(event: Event, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
         "stage_count": len(event.stages),
         "session_count": len(event.sessions),
         "now": _iso(now, zone),
+    }
+
+
+#: The fields of a program's state that every viewer is told (the rest is for producers).
+NOW_PROGRAM_FIELDS = ("source", "slate", "mode", "reason", "since")
+
+
+def now_json(stage_id: str, status: StageStatus, event: Event, program: Mapping[str, Any]) -> dict[str, Any]:
+    """The watch protocol's ``now`` event: the stage's state, its session and the next one in
+    the event's zone, and what the program shows (``program`` is the program's state)."""
+    zone = event.timezone
+    return {
+        "type": "now",
+        "stage": stage_id,
+        "state": status.state.value,
+        "session": session_json(status.current, event, zone) if status.current else None,
+        "next": session_json(status.next, event, zone) if status.next else None,
+        "program": {k: program[k] for k in NOW_PROGRAM_FIELDS},
+        "slate": program["slate"],
     }

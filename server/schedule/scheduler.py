@@ -16,15 +16,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from server.clock import Clock
 from server.events import BusEvent, EventBus
-from server.schedule.model import Session
+from server.metrics import Metrics
+from server.schedule.model import Event, Session
 from server.schedule.service import ScheduleService
-
-if TYPE_CHECKING:
-    from server.metrics import Metrics
 
 log = logging.getLogger("forumcast.scheduler")
 
@@ -90,6 +87,11 @@ class Scheduler:
         self._wake = asyncio.Event()
         self.lag_seconds = 0.0
         schedule.on_change(self.wake)
+
+    @property
+    def event(self) -> Event:
+        """The event as it stands now (delays applied)."""
+        return self._schedule.event
 
     def wake(self) -> None:
         """Recompute now (the program changed)."""

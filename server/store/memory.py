@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.store import decode_value, encode_value, key_prefix
+from server.store.codec import decode_value, encode_value, key_prefix
 
 #: What one key holds: a JSON text (value), a list of JSON texts, a counter group, or a set.
 Entry = str | list[str] | dict[str, int] | set[str]

@@ -33,8 +33,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from server.store import decode_value, encode_value, key_prefix
 from server.store.base import StoreUnavailable
+from server.store.codec import decode_value, encode_value, key_prefix
 
 
 def _split_userinfo(url: str) -> tuple[str, str, str, str] | None:

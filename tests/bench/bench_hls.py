@@ -19,7 +19,7 @@ and hls.js, so only the server's HLS URLs reach the server) that plays
 ``--delay-seconds`` it takes
 
 - the **burned-in clock**: the frame on screen is drawn into a canvas and the clock's 5x7
-  glyphs read back (:mod:`clients.picture` draws them at 8 px per dot, so compression cannot
+  glyphs read back (:mod:`server.encoding.picture` draws them at 8 px per dot, so compression cannot
   blur them): ``Date.now() − clock`` is the delay from the camera (the painter) to the
   screen, whatever the player believes;
 - ``Date.now() − hls.playingDate`` (the program date time at the playhead), which is the
@@ -109,8 +109,8 @@ import bench_serving as serving  # noqa: E402
 from bench_program import markdown, revision, stats  # noqa: E402
 from bench_relay import INPUT, SECRET, STAGE  # noqa: E402
 
-from clients.picture import FONT, GLYPH_HEIGHT, GLYPH_WIDTH, PatternPainter, text_mask  # noqa: E402
 from server.auth import Tokens  # noqa: E402
+from server.encoding.picture import FONT, GLYPH_HEIGHT, GLYPH_WIDTH, PatternPainter, text_mask  # noqa: E402
 
 EVENT_YAML = relay.event_yaml("LL-HLS benchmark")
 WIDTH, HEIGHT = 640, 360  # bench_relay's publisher: PatternSettings' default picture
@@ -275,7 +275,7 @@ window.benchSample = () => {
 
 
 def clock_geometry() -> dict[str, int]:
-    """Where :class:`clients.picture.PatternPainter` draws the clock in a 640x360 frame."""
+    """Where :class:`server.encoding.picture.PatternPainter` draws the clock in a 640x360 frame."""
     scale = PatternPainter("BENCH", WIDTH, HEIGHT).clock_scale
     height, width = text_mask(CLOCK, scale).shape
     return {

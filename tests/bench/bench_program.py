@@ -77,8 +77,8 @@ from bench_relay import SECRET, STAGE  # noqa: E402
 from streams import LoopPublisher, ProgramRecorder, _is_fragment  # noqa: E402
 
 from clients.probe import percentile  # noqa: E402
-from clients.testpattern import PatternSettings, encode_clip  # noqa: E402
 from server.auth import Tokens  # noqa: E402
+from server.encoding.testpattern import PatternSettings, encode_clip  # noqa: E402
 from server.media.fmp4 import Fmp4Parser, split_clip  # noqa: E402
 from server.media.types import InitSegment, MediaFragment, TrackKind  # noqa: E402
 

@@ -235,7 +235,7 @@ async def _publish_child(server: str, key: str, sent_log: Path, duration: float)
     from clients.loadtest import PREFIX, fragment_marks
     from clients.publish import publish
     from clients.source import Item, pattern_items
-    from clients.testpattern import PatternSettings
+    from server.encoding.testpattern import PatternSettings
     from server.media.types import MediaFragment
 
     settings = PatternSettings(label="BENCH", fps=25, gop=25, fragment_ms=200, bitrate=1_000_000, audio="aac")

@@ -22,8 +22,8 @@ from clients import loadtest
 from clients.loadtest import LoadSettings, fragment_marks, ntp_to_unix, run_load
 from clients.publish import publish
 from clients.source import Item, pattern_items, split
-from clients.testpattern import PatternSettings, encode_clip
-from server.http.app import LIVE
+from server.encoding.testpattern import PatternSettings, encode_clip
+from server.http.keys import STREAM_KEYS
 from server.live.frames import binary_frame, text_frame
 from server.media.types import MediaFragment
 from tests.conftest import Serve, main_cam_on_air
@@ -99,7 +99,7 @@ def test_main_reports_usage_problems(capsys: pytest.CaptureFixture[str]) -> None
 
 async def test_twenty_viewers_against_the_real_server(serve: Serve, tmp_path: Path) -> None:
     client = await serve(clock=main_cam_on_air())  # a session on main-cam: its program shows main-cam
-    key = client.app[LIVE].stream_key("main-cam")
+    key = client.app[STREAM_KEYS].key("main-cam")
     sent_log = tmp_path / "sent.log"
 
     async def tapped() -> AsyncIterator[Item]:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from clients.probe import WatchProbe, percentile
-from clients.testpattern import PatternSettings, encode_clip
+from server.encoding.testpattern import PatternSettings, encode_clip
 from server.media.fmp4 import Fmp4Parser
 from server.media.types import InitSegment, MediaFragment
 

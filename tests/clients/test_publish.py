@@ -19,7 +19,7 @@ from clients.connection import Backoff, Refused, Verdict
 from clients.outbox import Item
 from clients.publish import add_arguments, describe_event, main, publish
 from clients.source import Clip, split
-from clients.testpattern import PatternSettings, encode_clip
+from server.encoding.testpattern import PatternSettings, encode_clip
 from server.media.fmp4 import Fmp4Parser
 from server.media.types import InitSegment, MediaFragment
 

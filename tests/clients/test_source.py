@@ -26,7 +26,7 @@ from clients.source import (
     split,
     top_level_boxes,
 )
-from clients.testpattern import PatternSettings, encode_clip
+from server.encoding.testpattern import PatternSettings, encode_clip
 from server.media.fmp4 import Fmp4Parser
 from server.media.rewrite import stamp_producer_time
 from server.media.types import InitSegment, MediaFragment

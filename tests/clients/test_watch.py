@@ -18,8 +18,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from clients.source import Clip, split
-from clients.testpattern import PatternSettings, encode_clip
 from clients.watch import add_arguments, main, watch
+from server.encoding.testpattern import PatternSettings, encode_clip
 
 
 @pytest.fixture(scope="module")

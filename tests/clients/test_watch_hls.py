@@ -38,7 +38,7 @@ def decode_errors(path: Path) -> str:
 async def test_watch_hls_follows_a_stage_through_program_switches(serve: Serve, tmp_path: Path) -> None:
     """Two live test patterns of other sizes and audio codecs: every take is a discontinuity
     and a new EXT-X-MAP; the probe gets every part in order, from blocking reloads."""
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     record = tmp_path / "main.mp4"
     async with publishing(client, "main-cam", MAIN_CAM), publishing(client, "stern-uk", STERN_UK):
         await wait_up(client, "main", "main-cam", "stern-uk")
@@ -95,7 +95,7 @@ async def test_watch_hls_follows_a_stage_through_program_switches(serve: Serve, 
 
 
 async def test_watch_hls_needs_the_invitation_of_a_closed_stage(serve: Serve) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     server = f"http://127.0.0.1:{client.port}"
     refused = await watch_hls(hls_url(server, stage="closed"), duration=5)
     assert refused.refused and refused.parts == 0
@@ -122,7 +122,7 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 async def test_cli_watch_hls(serve: Serve, capsys: pytest.CaptureFixture[str]) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     server = f"http://127.0.0.1:{client.port}"
     args = ("--server", server, "--stage", "main", "--hls", "--duration", "1.5")
     assert await asyncio.to_thread(main, _args(*args, "--json")) == 0
@@ -159,7 +159,7 @@ def packager() -> Packager:
     """A packager (12 segments kept, so delta updates skip some) fed 3 s of one pattern, a
     re-init, then 15 s of another."""
     from clients.source import split
-    from clients.testpattern import PatternSettings, encode_clip
+    from server.encoding.testpattern import PatternSettings, encode_clip
 
     packager = Packager(prefix="e/", window=12)
     first = split(encode_clip("a", 3.0, PatternSettings(width=320, height=180, gop=25, preset="ultrafast")))

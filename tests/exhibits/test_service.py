@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from exhibits.app import EXHIBITION
+from exhibits.keys import EXHIBITION
 from exhibits.service import DEMO_MODELS_VERSION
 from tests.conftest import Serve
 from tests.exhibits.gltf_validator import errors, validate

@@ -12,7 +12,7 @@ import brotli
 import pytest
 from aiohttp import web
 
-from exhibits.app import EXHIBITION
+from exhibits.keys import EXHIBITION
 from exhibits.serving import _accepted, _byte_range
 from tests.conftest import Serve
 

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from server.clock import ManualClock
-from server.http.app import BUS
+from server.http.keys import BUS
 from tests.conftest import SECRET, Serve, at, auth
 from tests.redis_server import RedisServer
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from clients.testpattern import AudioCodec, PatternSettings, encode_clip
+from server.encoding.testpattern import AudioCodec, PatternSettings, encode_clip
 from server.media.fmp4 import Fmp4Parser, split_clip
 from server.media.timeline import loop_fragments
 from server.media.types import InitSegment, MediaFragment, TrackKind

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from clients.publish import publish
 from clients.source import pattern_items
-from clients.testpattern import PatternSettings
 from clients.watch import watch
-from server.http.app import LIVE
+from server.encoding.testpattern import PatternSettings
+from server.http.keys import STREAM_KEYS
 from server.media.fmp4 import Fmp4Parser
 from server.media.types import MediaFragment
 from tests.conftest import Serve, ffmpeg, main_cam_on_air
@@ -17,7 +17,7 @@ from tests.conftest import Serve, ffmpeg, main_cam_on_air
 
 async def test_test_pattern_published_and_watched_live(serve: Serve, tmp_path: Path) -> None:
     client = await serve(clock=main_cam_on_air())  # a session on main-cam: its program shows main-cam
-    key = client.app[LIVE].stream_key("main-cam")
+    key = client.app[STREAM_KEYS].key("main-cam")
     settings = PatternSettings(
         label="main-cam", width=320, height=180, gop=25, fragment_ms=200, preset="ultrafast"
     )

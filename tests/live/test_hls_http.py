@@ -13,7 +13,7 @@ from typing import Any
 import av
 
 from server.clock import ManualClock
-from server.http.app import LIVE
+from server.http.keys import LIVE, STREAM_KEYS
 from tests.conftest import Serve, at, auth, ffmpeg
 from tests.hls_playlist import parse_media_playlist, parse_multivariant_playlist
 from tests.live.streams import LoopPublisher, clip
@@ -22,7 +22,7 @@ MORNING = "2020-12-06T09:30:00+08:00"  # the opening: main-cam on the main progr
 
 
 def url(client: Any, input_id: str) -> str:
-    key = client.app[LIVE].stream_key(input_id)
+    key = client.app[STREAM_KEYS].key(input_id)
     return f"ws://127.0.0.1:{client.port}/ws/publish/{input_id}?key={key}&takeover=1"
 
 
@@ -48,7 +48,7 @@ def newest(text: str) -> tuple[int, int]:
 
 
 async def test_blocking_reload_preload_hint_and_refusals(serve: Serve) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)), stall_after=60.0, hls_target_duration=1.0)
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0), stall_after=60.0, hls_target_duration=1.0)
     # GOP = 5 parts of 200 ms: no short part inside a segment (RFC 8216bis 4.4.4.9)
     cam = LoopPublisher(url(client, "main-cam"), clip("CAM", 320, 180, 25, "aac"))
     await cam.start()
@@ -145,7 +145,7 @@ async def test_hls_viewers_are_counted_by_session(serve: Serve) -> None:
 async def test_ffmpeg_reads_the_program_across_switches(serve: Serve, tmp_path: Any) -> None:
     """ffmpeg's HLS demuxer decodes 20 s that include switches (one with a new resolution,
     one to the slate) without an error, and its timestamps run on without jumps."""
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     cam = LoopPublisher(url(client, "main-cam"), clip("CAM", 320, 180, 12, "aac"))
     uk = LoopPublisher(url(client, "stern-uk"), clip("UK", 256, 144, 25, "aac"))
     await cam.start()

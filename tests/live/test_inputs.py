@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 
-from clients.testpattern import PatternSettings, encode_clip
+from server.clock import ManualClock
+from server.encoding.testpattern import PatternSettings, encode_clip
 from server.live.inputs import LiveInput, PublisherSession
+from server.live.settings import LiveEnv, LiveSettings
 from server.media.fmp4 import split_clip
 from server.metrics import Metrics
 from server.schedule.model import InputDecl
@@ -15,17 +17,19 @@ def test_bytes_between_fragments_keep_an_input_up_and_silence_takes_it_down() ->
     init, fragments = split_clip(
         encode_clip("IN", 1.0, PatternSettings(width=160, height=90, preset="ultrafast", busy=False))
     )
-    live = LiveInput(InputDecl("cam", "main", "Camera"), Metrics(), gop_cache_bytes=2**20, stall_after=1.0)
+    clock = ManualClock(datetime(2020, 12, 6, 1, 0, tzinfo=UTC))
+    env = LiveEnv(clock, Metrics(), LiveSettings(gop_cache_bytes=2**20, stall_after=1.0))
+    live = LiveInput(InputDecl("cam", "main", "Camera"), env)
     told: list[dict[str, object]] = []
     session = PublisherSession("ws", "test", told.append, lambda *_: None)
     live.attach(session)
     assert told[-1] == {"type": "tally", "on_air": False, "preview": False, "stage": "main"}
-    t0 = time.monotonic()
+    t0 = clock.monotonic()
     assert not live.is_up(t0)  # connected, nothing published yet
     live.push(session, init)
     live.push(session, fragments[0])
     start = live.up_since
-    assert start is not None and live.is_up(time.monotonic())
+    assert start is not None and live.is_up(clock.monotonic())
     # A browser's recorder: chunks every 0.4 s, a whole fragment only at the next keyframe.
     base = live.last_fragment_at
     assert base is not None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from server.clock import ManualClock
-from server.http.app import LIVE
+from server.http.keys import STREAM_KEYS
 from server.media.types import TrackKind
 from tests.conftest import Serve, at, auth, ffmpeg
 from tests.live.streams import LoopPublisher, ProgramRecorder, clip, segments, track_start
@@ -76,13 +76,13 @@ def check_recording(recorder: ProgramRecorder, tmp_path: Path) -> list[str]:
 
 
 async def test_twenty_switches_keep_one_decodable_program(serve: Serve, tmp_path: Path) -> None:
-    clock = ManualClock(at("2020-12-06T08:50:00+08:00"))  # before the opening: the slate
+    clock = ManualClock(at("2020-12-06T08:50:00+08:00"), rate=1.0)  # before the opening: the slate
     client = await serve(clock=clock, failback_after=1.0)
-    hub = client.app[LIVE]
+    keys = client.app[STREAM_KEYS]
     base = f"ws://127.0.0.1:{client.port}"
 
     def url(input_id: str) -> str:
-        return f"{base}/ws/publish/{input_id}?key={hub.stream_key(input_id)}&takeover=1"
+        return f"{base}/ws/publish/{input_id}?key={keys.key(input_id)}&takeover=1"
 
     # Two inputs: 0.5 s GOPs 320x180 AAC, and 1 s GOPs 256x144 Opus.
     cam = LoopPublisher(url("main-cam"), clip("CAM", 320, 180, 12, "aac"))

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient
 
-from server.http.app import LIVE
+from server.http.keys import LIVE, STREAM_KEYS
 from server.media.fmp4 import Fmp4Parser, split_clip
 from server.media.types import InitSegment, MediaFragment
 from tests.conftest import Serve, auth, ffmpeg, main_cam_on_air
@@ -45,7 +45,7 @@ def clip_items(clip: Path) -> tuple[InitSegment, list[MediaFragment]]:
 
 
 async def publisher(client: Client, input_id: str, **params: str) -> aiohttp.ClientWebSocketResponse:
-    key = client.app[LIVE].stream_key(input_id)
+    key = client.app[STREAM_KEYS].key(input_id)
     return await client.ws_connect(f"/ws/publish/{input_id}", params={"key": key, **params})
 
 
@@ -214,7 +214,7 @@ async def test_bad_publishers_are_refused_and_viewers_undisturbed(serve: Serve, 
     assert closing.type == aiohttp.WSMsgType.CLOSE and bad.close_code == 1007
 
     good = await publisher(client, "main-cam")
-    busy = await client.get("/ws/publish/main-cam", params={"key": client.app[LIVE].stream_key("main-cam")})
+    busy = await client.get("/ws/publish/main-cam", params={"key": client.app[STREAM_KEYS].key("main-cam")})
     assert busy.status == 409 and (await busy.json())["error"]["code"] == "live.input_busy"
     _, fragments = clip_items(clip)
     await good.send_bytes(clip.read_bytes())
@@ -247,7 +247,7 @@ async def test_http_ingest_with_ffmpeg(serve: Serve, clip: Path, tmp_path: Path)
     client = await serve_on_air(serve)
     _, fragments = clip_items(clip)
     viewer = await watcher(client)
-    key = client.app[LIVE].stream_key("main-cam")
+    key = client.app[STREAM_KEYS].key("main-cam")
     url = f"http://127.0.0.1:{client.port}/ingest/main-cam?key={key}"
     process = await asyncio.create_subprocess_exec(
         ffmpeg(), "-v", "error", "-i", str(clip), "-c", "copy", "-f", "mp4",
@@ -461,7 +461,7 @@ async def test_publisher_stats_and_viewer_count_events(serve: Serve, clip: Path)
     main_cam = next(i for i in inputs["inputs"] if i["id"] == "main-cam")
     assert main_cam["state"] == "live" and main_cam["publisher"]["kind"] == "ws"
     assert main_cam["tracks"][0] == {"kind": "video", "codec": "avc1.42c00d", "width": 320, "height": 240}
-    assert main_cam["gop_seconds"] == 1.0 and main_cam["stream_key"] == client.app[LIVE].stream_key(
+    assert main_cam["gop_seconds"] == 1.0 and main_cam["stream_key"] == client.app[STREAM_KEYS].key(
         "main-cam"
     )
     assert {i["id"] for i in inputs["inputs"]} == {"main-cam", "stern-uk"}  # only its stage's inputs

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from clients.testpattern import PatternSettings, encode_clip
+from server.encoding.testpattern import PatternSettings, encode_clip
 from server.media.fmp4 import split_clip
 from server.media.hls import Packager
 from server.media.timeline import loop_fragments

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import av
 
-from clients.testpattern import PatternSettings, encode_clip
+from server.encoding.testpattern import PatternSettings, encode_clip
 from server.media.fmp4 import Fmp4Parser, split_clip
 from server.media.inband import parameter_sets, with_parameter_sets
 from server.media.timeline import Timeline

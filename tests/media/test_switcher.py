@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.testpattern import PatternSettings, encode_clip
+from server.encoding.testpattern import PatternSettings, encode_clip
 from server.live.slate_card import SlateCard
 from server.live.slate_clip import SlateFormat, encode_slate
 from server.media.fmp4 import split_clip

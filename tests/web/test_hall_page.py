@@ -65,7 +65,7 @@ async def wait_ready(page: Page) -> None:
 
 
 async def test_hall_page_shows_booths_and_loads_a_model(serve: Serve, browser: Browser) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     base = f"http://127.0.0.1:{client.port}"
     model = await upload_model(client, HYDROGEN)
     levels = sorted(lod["level"] for lod in model["lods"])
@@ -198,7 +198,7 @@ async def test_hall_page_shows_booths_and_loads_a_model(serve: Serve, browser: B
 
 
 async def test_hall_page_on_a_phone(serve: Serve, browser: Browser) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     context = await browser.new_context(
         viewport=PHONE, device_scale_factor=3, is_mobile=True, has_touch=True, timezone_id="Asia/Shanghai"
     )

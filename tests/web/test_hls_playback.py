@@ -146,7 +146,7 @@ async def test_viewer_page_plays_hls_through_takes(serve: Serve, browser: Browse
 
 
 async def test_a_browser_without_mse_gets_hls(serve: Serve, browser: Browser) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     base = f"http://127.0.0.1:{client.port}"
     async with publishing(client, "stern-uk", STERN_UK):
         await wait_up(client, "main", "stern-uk")
@@ -168,7 +168,7 @@ async def test_a_browser_without_mse_gets_hls(serve: Serve, browser: Browser) ->
 async def test_a_closed_stage_plays_hls_with_its_invitation_on_every_url(
     serve: Serve, browser: Browser
 ) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     base = f"http://127.0.0.1:{client.port}"
     invitation = TOKENS.issue("viewer:closed", ttl=timedelta(hours=1), subject="test")
     context, page, console = await open_page(browser, "localStorage.setItem('forumcast.protocol', 'hls');")

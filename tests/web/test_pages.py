@@ -17,7 +17,7 @@ from pathlib import Path
 from playwright.async_api import Browser, Page
 
 from server.clock import ManualClock
-from server.http.app import LIVE
+from server.http.keys import LIVE, STREAM_KEYS
 from server.live.demo import loop_clip
 from server.live.inputs import InputState, LiveInput
 from server.media.fmp4 import split_clip
@@ -65,7 +65,7 @@ async def text(page: Page, selector: str) -> str:
 
 
 async def test_viewer_plays_a_stage_and_its_schedule(serve: Serve, clip: Path, browser: Browser) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     base = f"http://127.0.0.1:{client.port}"
     async with looping(client.app[LIVE].inputs["main-cam"], clip) as init:
         context = await browser.new_context(timezone_id="Europe/Paris", viewport=DESKTOP)
@@ -172,7 +172,7 @@ async def sent_bytes(page: Page) -> bytes:
 
 
 async def test_speaker_page_publishes_the_camera(serve: Serve, browser: Browser, tmp_path: Path) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     base = f"http://127.0.0.1:{client.port}"
     hub = client.app[LIVE]
     live = hub.inputs["stern-uk"]
@@ -183,7 +183,7 @@ async def test_speaker_page_publishes_the_camera(serve: Serve, browser: Browser,
     await context.add_init_script(RECORD_SENT)
     page = await context.new_page()
     console = Console(page)
-    await page.goto(f"{base}/speaker?input=stern-uk&key={hub.stream_key('stern-uk')}")
+    await page.goto(f"{base}/speaker?input=stern-uk&key={client.app[STREAM_KEYS].key('stern-uk')}")
     assert await page.input_value("#input-id") == "stern-uk"
     await page.click("#go-live")
 

@@ -20,9 +20,9 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from clients.publish import publish
 from clients.source import pattern_items
-from clients.testpattern import PatternSettings
 from server.clock import ManualClock
-from server.http.app import LIVE
+from server.encoding.testpattern import PatternSettings
+from server.http.keys import LIVE, STREAM_KEYS
 from server.live.inputs import InputState
 from tests.conftest import TOKENS, Serve, at
 from tests.web.browser import Console, screenshot
@@ -46,7 +46,7 @@ class Publishers:
         self.tasks: dict[str, asyncio.Task[Any]] = {}
 
     def start(self) -> None:
-        hub = self.client.app[LIVE]
+        keys = self.client.app[STREAM_KEYS]
         for name, settings in PATTERNS.items():
             url = f"ws://127.0.0.1:{self.client.port}/ws/publish/{name}"
 
@@ -57,7 +57,7 @@ class Publishers:
             self.tasks[name] = asyncio.create_task(
                 publish(
                     url,
-                    hub.stream_key(name),
+                    keys.key(name),
                     pattern_items(settings),
                     stop=self.stops[name],
                     on_event=on_event,
@@ -100,7 +100,7 @@ class Publishers:
 
 @pytest.fixture
 async def publishing(serve: Serve) -> AsyncIterator[Publishers]:
-    client = await serve(clock=ManualClock(at(OPENING)))
+    client = await serve(clock=ManualClock(at(OPENING), rate=1.0))
     publishers = Publishers(client)
     publishers.start()
     try:
@@ -279,7 +279,7 @@ async def test_producer_console_takes_inputs(publishing: Publishers, browser: Br
 
 
 async def test_producer_console_refuses_a_bad_token(serve: Serve, browser: Browser) -> None:
-    client = await serve(clock=ManualClock(at(OPENING)))
+    client = await serve(clock=ManualClock(at(OPENING), rate=1.0))
     base = f"http://127.0.0.1:{client.port}"
     refused = await client.get("/api/v1/inputs", headers={"Authorization": "Bearer not-a-token"})
     assert refused.status == 401

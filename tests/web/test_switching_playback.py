@@ -26,9 +26,9 @@ from playwright.async_api import Browser, BrowserContext, Page
 
 from clients.publish import publish
 from clients.source import pattern_items
-from clients.testpattern import PatternSettings
 from server.clock import ManualClock
-from server.http.app import LIVE
+from server.encoding.testpattern import PatternSettings
+from server.http.keys import STREAM_KEYS
 from server.schedule.model import Event
 from server.schedule.yaml_format import load_yaml_text
 from tests.conftest import FIXTURES, Serve, at, auth
@@ -82,7 +82,7 @@ async def publishing(
     events: list[dict[str, Any]] = []
     stop = asyncio.Event()
     url = f"ws://127.0.0.1:{client.port}/ws/publish/{input_id}"
-    key = client.app[LIVE].stream_key(input_id)
+    key = client.app[STREAM_KEYS].key(input_id)
     task = asyncio.create_task(publish(url, key, pattern_items(settings), stop=stop, on_event=events.append))
     try:
         yield events
@@ -98,7 +98,7 @@ async def two_inputs_up(
 ) -> AsyncIterator[tuple[TestClient[Any, Any], str]]:
     """The server at :data:`MORNING` with ``main-cam`` (:data:`MAIN_CAM`) and ``stern-uk``
     (``second``) of stage ``main`` publishing and up; yields the client and the base URL."""
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     base = f"http://127.0.0.1:{client.port}"
     async with publishing(client, "main-cam", MAIN_CAM), publishing(client, "stern-uk", second):
         await wait_up(client, "main", "main-cam", "stern-uk")
@@ -296,15 +296,15 @@ async def colour(page: Page, selector: str) -> str:
 async def test_speaker_tally_follows_takes_and_the_return_feed_plays_a_closed_stage(
     serve: Serve, browser: Browser
 ) -> None:
-    client = await serve(event=closed_stage_event(), clock=ManualClock(at(MORNING)))
+    client = await serve(event=closed_stage_event(), clock=ManualClock(at(MORNING), rate=1.0))
     base = f"http://127.0.0.1:{client.port}"
-    hub = client.app[LIVE]
+    keys = client.app[STREAM_KEYS]
     camera = PatternSettings(
         label="closed-cam", width=320, height=180, gop=25, bitrate=200_000, preset="ultrafast"
     )
     async with publishing(client, "closed-cam", camera):
         context, page, console = await open_page(browser)
-        await page.goto(f"{base}/speaker?input=closed-guest&key={hub.stream_key('closed-guest')}")
+        await page.goto(f"{base}/speaker?input=closed-guest&key={keys.key('closed-guest')}")
         await page.click("#go-live")
 
         # Connected to a stage whose session is not streamed: the slate is on air, not us.

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from aiohttp import WSMsgType, web
 
 from server.errors import CODES, ForumcastError, MediaError
-from server.http.app import CONFIG, LIVE
+from server.http.keys import CONFIG, LIVE, STREAM_KEYS
 from server.live.frames import text_frame
 from server.live.inputs import LiveInput, PublisherSession
 from server.media.fmp4 import Fmp4Parser
@@ -36,7 +36,8 @@ def _key(request: web.Request) -> str | None:
 
 def _admit(request: web.Request) -> tuple[LiveInput, bool]:
     """The input and the takeover flag, or the HTTP error (before any upgrade)."""
-    live = request.app[LIVE].check_key(request.match_info["input"], _key(request))
+    live = request.app[LIVE].input(request.match_info["input"])
+    request.app[STREAM_KEYS].check(live.id, _key(request))
     takeover = request.query.get("takeover", "").lower() in ("1", "true", "yes")
     if live.publisher is not None and not takeover:
         raise ForumcastError(

@@ -20,15 +20,15 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from exhibits.app import EXHIBITION
 from exhibits.catalog import Category, Exhibit
 from exhibits.hall import hall_json
+from exhibits.keys import EXHIBITION
 from exhibits.modelstore import SHA256, ModelAsset
 from exhibits.serving import preflight, serve_blob
 from server.auth import Principal
 from server.errors import AuthError, ForumcastError
 from server.http.access import principal
-from server.http.app import CONFIG
+from server.http.keys import CONFIG
 
 routes = web.RouteTableDef()
 _FILENAME = re.compile(r"^[^/\\\x00]{1,200}$")

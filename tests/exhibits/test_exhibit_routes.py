@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from exhibits.app import EXHIBITION
 from exhibits.glb import read_glb
+from exhibits.keys import EXHIBITION
 from tests.conftest import Serve, auth
 from tests.exhibits import assets
 from tests.exhibits.gltf_validator import errors, validate

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from server.errors import ForumcastError
 from server.http.access import require_producer
-from server.http.app import LIVE
+from server.http.keys import LIVE
 from server.live.program import Program
 from server.media.switcher import Cut
 

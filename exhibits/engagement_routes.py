@@ -30,13 +30,14 @@ from typing import Any
 
 from aiohttp import web
 
-from exhibits.api import require_exhibitor
-from exhibits.app import EXHIBITION
 from exhibits.catalog import Exhibit
+from exhibits.exhibit_routes import require_exhibitor
+from exhibits.keys import EXHIBITION
 from exhibits.meetings import Meetings, MeetingStatus, parse_accept, parse_decline, parse_form
 from exhibits.visits import VisitKind, Visits, parse_visit
 from server.errors import ForumcastError
-from server.http.app import CLOCK, METRICS, STORE, error_response
+from server.http.keys import CLOCK, METRICS, STORE
+from server.http.middleware import error_response
 
 #: Largest body read by each kind of route, in bytes.
 MAX_VISIT_BODY = 1024

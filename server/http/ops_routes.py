@@ -1,4 +1,9 @@
-"""Operational endpoints: ``/metrics`` (Prometheus), ``/healthz`` (alive), ``/readyz`` (can serve)."""
+"""Operational endpoints: ``/metrics`` (Prometheus), ``/healthz`` (alive), ``/readyz`` (can serve).
+
+``/readyz`` is 503 while the store does not answer or while any supervised background task
+(the scheduler, the live loops, the demo, the exhibition's loops) has failed and waits to be
+restarted; the body names what is wrong.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from server.errors import ForumcastError
 from server.http.access import require_ops
-from server.http.app import CONFIG, METRICS, SCHEDULER, STORE
+from server.http.keys import CONFIG, METRICS, SCHEDULER, STORE, TASKS
 
 routes = web.RouteTableDef()
 
@@ -35,7 +40,18 @@ async def readyz(request: web.Request) -> web.Response:
     except ForumcastError as exc:
         request.app[METRICS].store_errors.inc()
         checks["store"] = {"kind": store.kind, "ok": False, "reason": exc.message}
-    checks["scheduler"] = {"ok": True, "lag_seconds": round(request.app[SCHEDULER].lag_seconds, 3)}
+    tasks = request.app[TASKS]
+    scheduler = tasks.status.get("scheduler")
+    checks["scheduler"] = {
+        "ok": scheduler is None or scheduler.json()["ok"],
+        "lag_seconds": round(request.app[SCHEDULER].lag_seconds, 3),
+    }
+    down = tasks.down()
+    checks["tasks"] = {"ok": not down, "tasks": {name: s.json() for name, s in sorted(tasks.status.items())}}
+    if down:
+        checks["tasks"]["reason"] = "; ".join(
+            f"task {s.name} failed ({s.last_error}) and is restarting" for s in down
+        )
     ready = all(bool(c["ok"]) for c in checks.values())
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 

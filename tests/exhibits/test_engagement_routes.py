@@ -12,7 +12,7 @@ import redis.asyncio
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from exhibits.engagement_api import RateLimited, RateLimiter
+from exhibits.engagement_routes import RateLimited, RateLimiter
 from server.clock import ManualClock
 from server.schedule.model import Event
 from tests.conftest import Serve, at, auth

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from server.errors import AuthError, ForumcastError
 from server.http.access import principal
-from server.http.app import CONFIG, LIVE
+from server.http.keys import CONFIG, LIVE
 from server.live.hls import HlsOutput
 
 routes = web.RouteTableDef()

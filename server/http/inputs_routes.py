@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
 
 from server.errors import AuthError
 from server.http.access import principal
-from server.http.app import LIVE
-from server.live.hub import LiveHub
+from server.http.keys import CLOCK, LIVE, STREAM_KEYS
 from server.live.inputs import LiveInput
 from server.media.types import TrackKind
+from server.stream_keys import StreamKeys
 
 routes = web.RouteTableDef()
 
 
-def input_json(hub: LiveHub, live: LiveInput, now: float) -> dict[str, Any]:
+def input_json(keys: StreamKeys, live: LiveInput, now: float) -> dict[str, Any]:
     init = live.init
     tracks = []
     for track in init.tracks if init is not None else ():
@@ -58,7 +57,7 @@ def input_json(hub: LiveHub, live: LiveInput, now: float) -> dict[str, Any]:
         "mime": init.mime if init is not None else None,
         "tracks": tracks,
         "preview_viewers": len(live.preview.viewers),
-        "stream_key": hub.stream_key(live.id),
+        "stream_key": keys.key(live.id),
     }
 
 
@@ -69,8 +68,8 @@ async def list_inputs(request: web.Request) -> web.Response:
     shown = [live for live in hub.inputs.values() if who.can_produce(live.decl.stage)]
     if not shown and who.role != "producer":
         raise AuthError("auth.forbidden", "this needs a producer token")
-    now = time.monotonic()
-    return web.json_response({"inputs": [input_json(hub, live, now) for live in shown]})
+    now, keys = request.app[CLOCK].monotonic(), request.app[STREAM_KEYS]
+    return web.json_response({"inputs": [input_json(keys, live, now) for live in shown]})
 
 
 def setup(app: web.Application) -> None:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from server.errors import AuthError
 from server.http.access import principal
-from server.http.app import CONFIG, LIVE
+from server.http.keys import CONFIG, LIVE, STREAM_KEYS
 from server.live.fanout import Viewer
 from server.live.frames import text_frame
 from server.media.fanout import ViewerGate
@@ -63,7 +63,8 @@ async def watch_stage(request: web.Request) -> web.WebSocketResponse:
     program = hub.program(request.match_info["stage"])
     key = request.query.get("key")
     if program.stage.closed and key is not None:
-        if not any(hub.key_matches(decl.id, key) for decl in program.stage.inputs):
+        keys = request.app[STREAM_KEYS]
+        if not any(keys.matches(decl.id, key) for decl in program.stage.inputs):
             raise AuthError("auth.invalid_token", "that stream key is not one of this stage's inputs")
     elif program.stage.closed:
         who = principal(request)

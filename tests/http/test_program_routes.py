@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from server.clock import ManualClock
-from server.http.app import LIVE
+from server.http.keys import STREAM_KEYS
 from server.schedule.model import Event, InputDecl, InputKind
 from tests.conftest import Serve, at, auth
 from tests.live.streams import LoopPublisher, ProgramRecorder, clip
@@ -22,7 +22,7 @@ MORNING = "2020-12-06T09:30:00+08:00"  # the opening runs, on main-cam
 
 
 def publisher_url(client: Any, input_id: str) -> str:
-    key = client.app[LIVE].stream_key(input_id)
+    key = client.app[STREAM_KEYS].key(input_id)
     return f"ws://127.0.0.1:{client.port}/ws/publish/{input_id}?key={key}"
 
 
@@ -32,7 +32,7 @@ async def program_of(client: Any, stage: str = "main", **headers: str) -> dict[s
 
 
 async def test_take_and_auto_over_http(serve: Serve) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     cam = LoopPublisher(publisher_url(client, "main-cam"), clip("CAM", 320, 180, 12, "aac"))
     uk = LoopPublisher(publisher_url(client, "stern-uk"), clip("UK", 256, 144, 25, "opus"))
     viewer = ProgramRecorder(await client.ws_connect("/ws/watch/main"))
@@ -104,7 +104,7 @@ async def test_take_and_auto_over_http(serve: Serve) -> None:
 
 
 async def test_refused_takes_change_nothing(serve: Serve) -> None:
-    client = await serve(clock=ManualClock(at(MORNING)))
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     cam = LoopPublisher(publisher_url(client, "main-cam"), clip("CAM", 320, 180, 12, "aac"))
     await cam.start()
     try:
@@ -177,16 +177,16 @@ def with_closed_inputs(event: Event) -> Event:
 
 
 async def test_closed_stage_programs_need_an_invitation(serve: Serve, event: Event) -> None:
-    client = await serve(event=with_closed_inputs(event), clock=ManualClock(at(MORNING)))
+    client = await serve(event=with_closed_inputs(event), clock=ManualClock(at(MORNING), rate=1.0))
     path = "/ws/watch/closed"
-    hub = client.app[LIVE]
+    keys = client.app[STREAM_KEYS]
     refusals = [
         ({}, {}, 401),
         ({"Authorization": "Bearer nonsense"}, {}, 401),
         (auth("viewer:closed", ttl=timedelta(seconds=-1)), {}, 401),
         (auth("viewer:main"), {}, 403),
         (auth("producer", "main"), {}, 403),
-        ({}, {"key": hub.stream_key("main-cam")}, 401),  # another stage's input key
+        ({}, {"key": keys.key("main-cam")}, 401),  # another stage's input key
         ({}, {"key": "wrong"}, 401),
     ]
     for headers, params, status in refusals:
@@ -199,7 +199,7 @@ async def test_closed_stage_programs_need_an_invitation(serve: Serve, event: Eve
     for headers, params in (
         (auth("viewer:closed"), {}),
         (auth("producer", "closed"), {}),
-        ({}, {"key": hub.stream_key("closed-cam")}),
+        ({}, {"key": keys.key("closed-cam")}),
     ):
         ws = await client.ws_connect(path, headers=headers, params=params)
         got_init = got_fragment = False
@@ -228,7 +228,7 @@ async def test_automation_follows_delays(serve: Serve) -> None:
     """The keynote (10:00, stern-uk, backup main-cam) delayed by 10 minutes: automation
     serves the opening until 10:10, then the keynote, on its backup while stern-uk is down,
     and on stern-uk as soon as it publishes."""
-    clock = ManualClock(at("2020-12-06T09:55:00+08:00"))
+    clock = ManualClock(at("2020-12-06T09:55:00+08:00"), rate=1.0)
     client = await serve(clock=clock)
     cam = LoopPublisher(publisher_url(client, "main-cam"), clip("CAM", 320, 180, 12, "aac"))
     uk = LoopPublisher(publisher_url(client, "stern-uk"), clip("UK", 256, 144, 25, "opus"))

@@ -1,4 +1,4 @@
-"""A live test-pattern source: the picture of :mod:`clients.picture` and a once-a-second beep,
+"""A live test-pattern source: the picture of :mod:`server.encoding.picture` and a once-a-second beep,
 encoded with PyAV (libx264 + AAC or Opus) and muxed to fragmented MP4 in memory.
 
 :class:`PatternEncoder` owns the encoders and the muxer. It never sleeps and never reads
@@ -35,12 +35,12 @@ from av.audio.codeccontext import AudioCodecContext
 from av.audio.stream import AudioStream
 from av.video.stream import VideoStream
 
-from clients.picture import PatternPainter, beep
+from server.encoding.fmp4_writer import ByteSink, open_fmp4
+from server.encoding.picture import PatternPainter, beep
 
 AudioCodec = Literal["aac", "opus", "none"]
 
 SAMPLE_RATE = 48_000
-MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof+skip_trailer"
 
 _ENCODERS = {"aac": "aac", "opus": "libopus"}
 
@@ -104,21 +104,6 @@ def audio_priming(codec: str, sample_rate: int = SAMPLE_RATE) -> int:
     return max(0, -min((p.pts for p in packets if p.pts is not None), default=0))
 
 
-class _Sink:
-    """The muxer's file: collects what it writes until the caller takes it."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
-        return len(data)
-
-    def take(self) -> bytes:
-        data, self.parts = b"".join(self.parts), []
-        return data
-
-
 class PatternEncoder:
     """Encodes the test pattern for frames at ``start + n / fps`` (wall-clock seconds)."""
 
@@ -129,18 +114,9 @@ class PatternEncoder:
         self._samples = 0  # audio samples encoded so far
         self._priming = 0  # the audio encoder's priming samples (see audio_priming)
         self._painter = PatternPainter(settings.label, settings.width, settings.height, busy=settings.busy)
-        self._sink = _Sink()
+        self._sink = ByteSink()
         self._closed = False
-        self._output = av.open(
-            self._sink,
-            "w",
-            format="mp4",
-            options={
-                "movflags": MOVFLAGS,
-                "frag_duration": str(settings.fragment_ms * 1000),
-                "write_prft": "wallclock",
-            },
-        )
+        self._output = open_fmp4(self._sink, fragment_ms=settings.fragment_ms, prft=True)
         self._video = self._add_video()
         self._audio = self._add_audio()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clients.picture import (
+from server.encoding.picture import (
     FLASH_SECONDS,
     FONT,
     GLYPH_HEIGHT,

@@ -13,8 +13,14 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from clients.picture import GLYPH_HEIGHT, PatternPainter, clock_text, text_mask
-from clients.testpattern import PatternEncoder, PatternSettings, audio_priming, encode_clip, parse_bitrate
+from server.encoding.picture import GLYPH_HEIGHT, PatternPainter, clock_text, text_mask
+from server.encoding.testpattern import (
+    PatternEncoder,
+    PatternSettings,
+    audio_priming,
+    encode_clip,
+    parse_bitrate,
+)
 from server.media.fmp4 import Fmp4Parser
 from server.media.types import InitSegment, MediaFragment
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from server.auth import Principal
 from server.errors import ForumcastError
 from server.http.access import optional_principal, require_producer, visible_stages
-from server.http.app import CLOCK, CONFIG, LIVE, METRICS, SCHEDULE, SCHEDULER
+from server.http.keys import CLOCK, CONFIG, LIVE, METRICS, SCHEDULE, SCHEDULER
 from server.schedule import frab_export, ical
 from server.schedule.model import Event, Stage
 from server.schedule.render import event_json, session_json, stage_json

@@ -1,0 +1,38 @@
+"""The application's typed state: every :class:`aiohttp.web.AppKey` the handlers read.
+
+A leaf module: it names the types of the values and imports nothing of the HTTP layer, so
+route modules and the exhibition import their keys from here while the app factory
+(:mod:`server.http.app`) imports the route modules. The factory fills the keys; nothing else
+writes them.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.auth import Tokens
+from server.clock import Clock
+from server.config import Config
+from server.events import EventBus
+from server.live.hub import LiveHub
+from server.metrics import Metrics
+from server.schedule.model import Event
+from server.schedule.scheduler import Scheduler
+from server.schedule.service import ScheduleService
+from server.store.base import Store
+from server.stream_keys import StreamKeys
+from server.supervisor import Supervisor
+
+CONFIG = web.AppKey("config", Config)
+CLOCK = web.AppKey("clock", Clock)
+BUS = web.AppKey("bus", EventBus)
+METRICS = web.AppKey("metrics", Metrics)
+TOKENS = web.AppKey("tokens", Tokens)
+EVENT = web.AppKey("event", Event)
+STORE = web.AppKey("store", Store)
+SCHEDULE = web.AppKey("schedule", ScheduleService)
+SCHEDULER = web.AppKey("scheduler", Scheduler)
+LIVE = web.AppKey("live", LiveHub)
+STREAM_KEYS = web.AppKey("stream_keys", StreamKeys)
+#: Every long-lived task of the app, restarted when it fails (``/readyz`` reports them).
+TASKS = web.AppKey("tasks", Supervisor)

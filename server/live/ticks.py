@@ -1,0 +1,100 @@
+"""The live path's periodic work, one loop per concern, every wait on the service clock.
+
+- :meth:`LiveTicks.supervise` (every ``supervise_interval``, 0.1 s): automation looks at
+  every program (so a stalled input fails over within ``stall_after`` + 0.1 s; a publisher
+  that disconnects fails over at once, without waiting for this) and publishers hear their
+  tally when it changed.
+- :meth:`LiveTicks.viewers` (every ``viewers_interval``, 1 s): each stage's viewers are told
+  their count when it changed, HLS sessions are aged out, input bitrate gauges are set.
+- :meth:`LiveTicks.stats` (every ``stats_interval``, 2 s): publishers get their stats.
+- :meth:`LiveTicks.schedule_events`: the scheduler's session changes and delays become
+  program decisions, a new slate line and ``now`` events.
+
+The app runs each loop as a supervised task, so one that fails is restarted and shows in
+``/readyz``.
+"""
+
+from __future__ import annotations
+
+from server.events import EventBus
+from server.live.hub import LiveHub
+
+#: Schedule events that change what a program should show or what its slate says.
+SCHEDULE_EVENTS = frozenset({"session.started", "session.ended", "stage.delayed"})
+
+
+class LiveTicks:
+    def __init__(self, hub: LiveHub, bus: EventBus) -> None:
+        self._hub = hub
+        self._bus = bus
+        self._clock = hub.env.clock
+        self._settings = hub.env.settings
+
+    async def supervise(self) -> None:
+        while True:
+            self.supervise_once()
+            await self._clock.sleep(self._settings.supervise_interval)
+
+    def supervise_once(self) -> None:
+        hub = self._hub
+        now = self._clock.monotonic()
+        for program in hub.programs.values():
+            hub.supervise(program, now)
+        for live in hub.inputs.values():
+            live.tally()
+
+    async def viewers(self) -> None:
+        while True:
+            await self._clock.sleep(self._settings.viewers_interval)
+            self.viewers_once()
+
+    def viewers_once(self) -> None:
+        hub = self._hub
+        for output in hub.hls.values():
+            output.viewers()
+        for program in hub.programs.values():
+            count = program.viewer_count
+            if count != program.announced_viewers:
+                program.announced_viewers = count
+                program.fanout.broadcast({"type": "viewers", "stage": program.stage.id, "count": count})
+        now = self._clock.monotonic()
+        bitrate = hub.env.metrics.input_bitrate
+        for live in hub.inputs.values():
+            bitrate.labels(input=live.id).set(live.bitrate(now) / 8)
+
+    async def stats(self) -> None:
+        while True:
+            await self._clock.sleep(self._settings.stats_interval)
+            self.stats_once()
+
+    def stats_once(self) -> None:
+        hub = self._hub
+        now = self._clock.monotonic()
+        watching: dict[str, int] = {}
+        for program in hub.programs.values():
+            if program.source is not None:
+                watching[program.source] = watching.get(program.source, 0) + program.viewer_count
+        for live in hub.inputs.values():
+            if live.publisher is None:
+                continue
+            age = live.fragment_age(now)
+            live.publisher.notify(
+                {
+                    "type": "stats",
+                    "bitrate": round(live.bitrate(now)),
+                    "fragment_age": None if age is None else round(age, 3),
+                    "viewers": watching.get(live.id, 0),
+                    "preview_viewers": len(live.preview.viewers),
+                }
+            )
+
+    async def schedule_events(self) -> None:
+        hub = self._hub
+        with self._bus.subscribe() as subscription:
+            async for event in subscription:
+                program = hub.programs.get(event.stage or "")
+                if event.type not in SCHEDULE_EVENTS or program is None:
+                    continue
+                hub.supervise(program)
+                program.slate.prefetch()  # the slate's "next" line changed
+                program.fanout.broadcast(hub.now_message(program.stage.id))
