@@ -20,7 +20,7 @@ import pytest
 from clients import loadtest
 from clients.loadtest import LoadSettings, run_load
 from clients.loadtest_frames import PREFIX, fragment_marks
-from clients.publish import publish
+from clients.publisher import publish
 from clients.source import Item, pattern_items
 from server.http.app import LIVE
 from server.media.types import MediaFragment
