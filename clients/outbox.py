@@ -1,8 +1,8 @@
-"""What a publisher sends next: the sans-I/O core of :mod:`clients.publish`.
+"""What a publisher sends next: the sans-I/O core of :mod:`clients.publisher`.
 
 The source is live: it keeps producing at its own pace whether a connection is up or not.
 :class:`Outbox` decides which of its items go out, and nothing else — the WebSocket code in
-:mod:`clients.publish` only moves what :meth:`Outbox.pop` returns onto the socket and tells
+:mod:`clients.publisher` only moves what :meth:`Outbox.pop` returns onto the socket and tells
 the outbox when a connection comes and goes. The rules:
 
 - after every (re)connect the current init segment goes first, then fragments from the next

@@ -50,15 +50,14 @@ from clients.connection import (
     hls_url,
     watch_url,
 )
-from clients.hls_probe import (
-    Fetch,
-    HlsProbe,
-    HlsReport,
+from clients.hls_playlist_reader import (
     PlaylistError,
     is_media_playlist,
     parse_media_playlist,
     parse_multivariant,
 )
+from clients.hls_probe import Fetch, HlsProbe
+from clients.hls_report import HlsReport
 from clients.probe import WatchProbe, WatchReport
 
 #: Largest message accepted from the server: a keyframe fragment of a high-bitrate input.

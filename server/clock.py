@@ -218,9 +218,10 @@ class ManualClock:
         if self._armed is not None:
             self._armed.cancel()
             self._armed = None
-        for heap in (self._mono_timers, self._wall_timers):
-            while heap and heap[0][2].cancelled:
-                heapq.heappop(heap)
+        while self._mono_timers and self._mono_timers[0][2].cancelled:
+            heapq.heappop(self._mono_timers)
+        while self._wall_timers and self._wall_timers[0][2].cancelled:
+            heapq.heappop(self._wall_timers)
         delays = []
         if self._mono_timers:
             delays.append(self._mono_timers[0][0] - self.monotonic())

@@ -232,8 +232,8 @@ def loadtest_command() -> list[str]:
 
 async def _publish_child(server: str, key: str, sent_log: Path, duration: float) -> int:
     from clients.connection import publish_url
-    from clients.loadtest import PREFIX, fragment_marks
-    from clients.publish import publish
+    from clients.loadtest_frames import PREFIX, fragment_marks
+    from clients.publisher import publish
     from clients.source import Item, pattern_items
     from server.encoding.testpattern import PatternSettings
     from server.media.types import MediaFragment

@@ -1,17 +1,16 @@
-"""``forumcast loadtest``: its lean WebSocket client, checked against the real server.
+"""``forumcast loadtest``: the run and the command, checked against the real server.
 
 The end-to-end test publishes the live test pattern into the real app (a WebSocket
 publisher in the same loop, with the benchmark's send-time tap) and runs the load test with
 20 viewers for 3 s: every viewer must get the init segment and fragments, none may miss a
-fragment, and the latency figures must be there and sane. The unit tests feed the frame
-walker server frames cut at every possible place, and read a real fragment's marks.
+fragment, and the latency figures must be there and sane. The other tests check the
+command's bounds: loopback only, limited viewers and duration.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,65 +18,14 @@ from pathlib import Path
 import pytest
 
 from clients import loadtest
-from clients.loadtest import LoadSettings, fragment_marks, ntp_to_unix, run_load
-from clients.publish import publish
-from clients.source import Item, pattern_items, split
-from server.encoding.testpattern import PatternSettings, encode_clip
+from clients.loadtest import LoadSettings, run_load
+from clients.loadtest_frames import PREFIX, fragment_marks
+from clients.publisher import publish
+from clients.source import Item, pattern_items
 from server.http.keys import STREAM_KEYS
-from server.live.frames import binary_frame, text_frame
 from server.media.types import MediaFragment
+from tests.clients.test_loadtest_frames import SETTINGS
 from tests.conftest import Serve, main_cam_on_air
-
-SETTINGS = PatternSettings(label="LOAD", width=320, height=180, gop=25, fragment_ms=200, preset="ultrafast")
-
-
-def test_fragment_marks_read_prft_and_sequence_number() -> None:
-    clip = split(encode_clip("LOAD", 1.2, SETTINGS, start=1_700_000_000.0))
-    assert len(clip.fragments) >= 5
-    for fragment in clip.fragments:
-        ntp, sequence = fragment_marks(fragment.data[: loadtest.PREFIX])
-        assert sequence == fragment.sequence_number
-        assert fragment.producer_time is not None
-        assert ntp_to_unix(ntp) == pytest.approx(fragment.producer_time, abs=1e-6)
-    assert fragment_marks(b"\0\0\0\x10moof\0\0\0\x08mdat") == (0, -1)  # no prft, no mfhd
-    assert fragment_marks(b"") == (0, -1)
-
-
-async def test_frames_cut_anywhere_are_read_alike() -> None:
-    clip = split(encode_clip("LOAD", 1.2, SETTINGS, start=time.time()))
-    big = binary_frame(bytes(70_000))  # a 64-bit length header
-    stream = (
-        text_frame({"type": "init", "mime": "video/mp4"})
-        + binary_frame(clip.init.data)
-        + b"".join(binary_frame(f.data) for f in clip.fragments)
-        + text_frame({"type": "error", "code": "live.too_slow", "message": "x"})
-        + binary_frame(b"")
-        + big
-    )
-
-    def read(cuts: list[int]) -> tuple[int, ...]:
-        run = loadtest._Run()
-        viewer = loadtest._Viewer(run, b"", b"", probe=False)
-        viewer.state = loadtest._OPEN
-        viewer.started_wall = 0.0  # every fragment counts as live
-        for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
-            viewer._frames(stream, start, end, time.time())
-        return (
-            run.messages,
-            run.texts,
-            run.inits,
-            run.fragments,
-            run.drops,
-            len(run.keys),
-            sum(run.errors.values()),
-        )
-
-    whole = read([])
-    assert whole == (len(clip.fragments) + 5, 2, 1, len(clip.fragments) + 2, 0, len(clip.fragments), 1)
-    assert read(list(range(1, len(stream)))) == whole  # one byte at a time
-    rng = random.Random(7)
-    for _ in range(20):
-        assert read(sorted(rng.sample(range(1, len(stream)), 40))) == whole
 
 
 async def test_refuses_anything_but_loopback() -> None:
@@ -106,7 +54,7 @@ async def test_twenty_viewers_against_the_real_server(serve: Serve, tmp_path: Pa
         with sent_log.open("w", buffering=1) as log:
             async for item in pattern_items(SETTINGS):
                 if isinstance(item, MediaFragment):
-                    log.write(f"{fragment_marks(item.data[: loadtest.PREFIX])[0]} {time.time():.6f}\n")
+                    log.write(f"{fragment_marks(item.data[:PREFIX])[0]} {time.time():.6f}\n")
                 yield item
 
     url = f"ws://127.0.0.1:{client.port}/ws/publish/main-cam"

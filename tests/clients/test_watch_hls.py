@@ -1,5 +1,5 @@
 """``forumcast watch --hls`` against the real server on loopback: parts, switches, latency, the
-recording, closed stages, the CLI; and its playlist reader on the packager's own playlists."""
+recording, closed stages, the CLI."""
 
 from __future__ import annotations
 
@@ -15,11 +15,8 @@ import imageio_ffmpeg
 import pytest
 
 from clients.connection import ClientError, hls_url
-from clients.hls_probe import HlsProbe, parse_media_playlist, parse_multivariant
 from clients.watch import add_arguments, main, watch_hls
 from server.clock import ManualClock
-from server.media.hls import Packager
-from server.media.types import InitSegment
 from tests.conftest import TOKENS, Serve, at
 from tests.web.test_pages import MORNING
 from tests.web.test_switching_playback import MAIN_CAM, STERN_UK, publishing, take, wait_up
@@ -146,95 +143,3 @@ def test_hls_url() -> None:
     )
     with pytest.raises(ClientError):
         hls_url("http://x", stage=None)
-
-
-# --- the playlist reader and the probe on the packager's playlists, without a server --------
-
-INDEX = "http://h/live/main/index.m3u8?sid=s"
-MEDIA = "http://h/live/main/media.m3u8?sid=s"
-
-
-@pytest.fixture(scope="module")
-def packager() -> Packager:
-    """A packager (12 segments kept, so delta updates skip some) fed 3 s of one pattern, a
-    re-init, then 15 s of another."""
-    from clients.source import split
-    from server.encoding.testpattern import PatternSettings, encode_clip
-
-    packager = Packager(prefix="e/", window=12)
-    first = split(encode_clip("a", 3.0, PatternSettings(width=320, height=180, gop=25, preset="ultrafast")))
-    second = split(encode_clip("b", 3.0, PatternSettings(width=256, height=144, gop=25, preset="ultrafast")))
-    fragments = [(first.init, f) for f in first.fragments] + [(second.init, f) for f in second.fragments * 5]
-    init: InitSegment | None = None
-    for number, (fragment_init, fragment) in enumerate(fragments):
-        if fragment_init is not init:
-            init = fragment_init
-            packager.set_init(init)
-        packager.add(fragment, wall_time=1_000.0 + number * 0.2)
-    return packager
-
-
-def _number(uri: str, kind: str) -> int:
-    return int(uri.split(f"/{kind}/")[1].split(".")[0])
-
-
-def test_the_reader_reads_the_packagers_playlists(packager: Packager) -> None:
-    variants = parse_multivariant(packager.multivariant_playlist(query="sid=s"), INDEX)
-    assert [v.uri for v in variants] == [MEDIA]
-    assert variants[0].codecs is not None and variants[0].resolution == "256x144"
-
-    full = parse_media_playlist(packager.media_playlist(query="sid=s"), MEDIA)
-    assert full.can_block_reload and full.part_target == pytest.approx(0.2)
-    assert full.can_skip_until == 12 and full.part_hold_back == pytest.approx(0.6)
-    msns = [s.msn for s in full.segments]
-    assert msns == list(range(full.media_sequence, full.media_sequence + len(msns)))
-    assert full.segments[-1].parts and not full.segments[-1].complete  # the one being made
-    assert all(s.complete for s in full.segments[:-1])
-    assert full.preload_hint == f"http://h/live/main/e/part/{packager.next_part_number}.m4s?sid=s"
-    assert {s.map_uri for s in full.segments} == {
-        "http://h/live/main/e/init/1.mp4?sid=s",
-        "http://h/live/main/e/init/2.mp4?sid=s",
-    }
-    assert sum(s.discontinuity for s in full.segments) == 1
-    assert all(s.date is not None for s in full.segments)
-
-    # A delta update: the skipped segments are counted, the map in force carries over.
-    delta = parse_media_playlist(packager.media_playlist(query="sid=s", skip=True), MEDIA)
-    assert delta.skipped > 0
-    assert delta.segments[0].msn == full.media_sequence + delta.skipped
-    assert [s.msn for s in delta.segments] == msns[delta.skipped :]
-    probe = HlsProbe(MEDIA, started=0.0)
-    probe.on_playlist(full)
-    probe.on_playlist(delta)
-    assert all(s.map_uri is not None for s in delta.segments)
-
-
-def test_the_probe_takes_every_part_in_order_across_a_switch(packager: Packager) -> None:
-    full = parse_media_playlist(packager.media_playlist(query="sid=s"), MEDIA)
-    probe = HlsProbe(MEDIA, started=0.0)
-    probe.on_playlist(full)
-    # It joins at the newest independent part.
-    newest = full.segments[-1]
-    assert probe.position == (newest.msn, max(i for i, p in enumerate(newest.parts) if p.independent))
-
-    probe.position = (full.segments[0].msn, 0)  # from the oldest instead, to cross the switch
-    fetched: list[int] = []
-    while (fetch := probe.next_fetch()) is not None:
-        if fetch.map_uri is not None:
-            probe.on_map(packager.inits[_number(fetch.map_uri, "init")].data)
-        part = packager.part(_number(fetch.uri, "part"))
-        assert part is not None
-        probe.on_media(fetch, part.data, mono=1.0, wall=2_000.0)
-        fetched.append(part.number)
-    first = full.segments[0].parts[0]
-    assert fetched == list(range(_number(first.uri, "part"), packager.next_part_number))
-    # Nothing more listed: a blocking reload for the next part, as a delta update.
-    assert probe.reload_query() == {
-        "_HLS_msn": str(newest.msn),
-        "_HLS_part": str(len(newest.parts)),
-        "_HLS_skip": "YES",
-    }
-    report = probe.finish(now=2.0)
-    assert report.switches == 1 and report.new_maps == 1 and report.discontinuities == 1, report
-    assert report.segments == len(full.segments) - 1  # all but the one being made
-    assert report.errors == [] and report.init_offsets[0] == 0 and len(report.init_offsets) == 2

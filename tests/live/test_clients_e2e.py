@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from clients.publish import publish
+from clients.publisher import publish
 from clients.source import pattern_items
 from clients.watch import watch
 from server.encoding.testpattern import PatternSettings

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from clients.publish import publish
+from clients.publisher import publish
 from clients.source import pattern_items
 from server.clock import ManualClock
 from server.encoding.testpattern import PatternSettings

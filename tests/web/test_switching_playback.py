@@ -24,7 +24,7 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, BrowserContext, Page
 
-from clients.publish import publish
+from clients.publisher import publish
 from clients.source import pattern_items
 from server.clock import ManualClock
 from server.encoding.testpattern import PatternSettings

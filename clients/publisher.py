@@ -1,0 +1,258 @@
+"""The reconnecting publisher: push a source of init segments and fragments to an input over WebSocket.
+
+The I/O shell around :class:`~clients.outbox.Outbox`: one task pulls items from the source
+(always, connected or not — the source is live), one moves what the outbox hands out onto
+the socket, one reads the server's JSON events (tally, stats, error). When the connection
+ends, :func:`~clients.connection.classify_close` decides: reconnect after a backoff (always
+with ``takeover=1``, so our own half-dead previous connection cannot block us), stop because
+another publisher took over on purpose, or give up because something must be fixed.
+``forumcast publish`` (:mod:`clients.publish`) is the command around :func:`publish`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from clients.connection import Backoff, Outcome, Refused, Verdict, classify_close, classify_status
+from clients.outbox import Item, Outbox, OutboxStats
+
+#: Largest WebSocket message sent; bigger init segments or fragments go in several (the
+#: server parses a byte stream, so message boundaries carry no meaning).
+MAX_MESSAGE = 2**20
+
+Events = Callable[[dict[str, Any]], None]
+
+
+@dataclass(slots=True)
+class PublishReport:
+    connections: int = 0
+    seconds: float = 0.0
+    ended: str = ""  # why publishing stopped, in words
+    verdict: Verdict | None = None  # how the last connection ended (None: we ended it)
+    on_air: bool = False  # the last tally
+    outbox: OutboxStats | None = None
+
+
+async def publish(
+    url: str,
+    key: str,
+    source: AsyncIterable[Item],
+    *,
+    takeover: bool = False,
+    reconnect: bool = True,
+    duration: float | None = None,
+    stop: asyncio.Event | None = None,
+    on_event: Events | None = None,
+    on_status: Callable[[str], None] | None = None,
+    backoff: Backoff | None = None,
+    open_timeout: float = 10.0,
+    max_message: int = MAX_MESSAGE,
+) -> PublishReport:
+    """Publish ``source`` to ``url`` (``ws://host/ws/publish/{input}``) until it ends, ``stop``
+    is set, ``duration`` seconds pass, or another publisher takes over.
+
+    Raises :class:`~clients.connection.Refused` when the server refuses for good (bad key,
+    unknown input, busy input without ``takeover``, refused media).
+    """
+    publisher = _Publisher(
+        url,
+        key,
+        source,
+        stop=stop or asyncio.Event(),
+        on_event=on_event,
+        backoff=backoff or Backoff(),
+        open_timeout=open_timeout,
+        max_message=max_message,
+    )
+    status = on_status or (lambda _: None)
+    loop = asyncio.get_running_loop()
+    timer = loop.call_later(duration, publisher.stop.set) if duration is not None else None
+    try:
+        return await publisher.run(takeover=takeover, reconnect=reconnect, status=status)
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+class _Publisher:
+    """The state one :func:`publish` call shares between its connections."""
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        source: AsyncIterable[Item],
+        *,
+        stop: asyncio.Event,
+        on_event: Events | None,
+        backoff: Backoff,
+        open_timeout: float,
+        max_message: int,
+    ) -> None:
+        self.url = url
+        self.key = key
+        self.source = source
+        self.stop = stop
+        self.on_event = on_event
+        self.backoff = backoff
+        self.open_timeout = open_timeout
+        self.max_message = max_message
+        self.outbox = Outbox()
+        self.report = PublishReport(outbox=self.outbox.stats)
+        self.wake = asyncio.Event()  # the outbox may have something to send
+        self.online = asyncio.Event()  # the first connection is up
+
+    async def run(self, *, takeover: bool, reconnect: bool, status: Callable[[str], None]) -> PublishReport:
+        started = time.monotonic()
+        pumping = asyncio.create_task(self._pump(), name="publish-source")
+        report = self.report
+        try:
+            attempt = 0
+            while not self.stop.is_set():
+                _raise_if_failed(pumping)
+                sent = self.outbox.stats.fragments_sent
+                outcome = await self._connection(_with_takeover(self.url, takeover or attempt > 0), pumping)
+                if self.outbox.stats.fragments_sent > sent:
+                    self.backoff.reset()  # that connection worked: a blip should cost a short delay
+                if outcome is None:
+                    report.ended = "source ended" if self.outbox.drained else "stopped"
+                    report.verdict = None
+                    break
+                report.verdict = outcome.verdict
+                if outcome.verdict is Verdict.FATAL:
+                    raise Refused(outcome.reason)
+                if outcome.verdict is not Verdict.RETRY or not reconnect:
+                    report.ended = outcome.reason
+                    break
+                delay = self.backoff.next_delay()
+                status(f"{outcome.reason}; reconnecting in {delay:.1f} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), delay)
+                attempt += 1
+            else:
+                report.ended = "stopped"
+        finally:
+            pumping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pumping
+            aclose = getattr(self.source, "aclose", None)
+            if aclose is not None:
+                await aclose()  # an async generator's cleanup (the test pattern's encoder thread)
+            report.seconds = time.monotonic() - started
+        return report
+
+    async def _pump(self) -> None:
+        # The source starts with the first connection: a file's first GOP (or the pattern's
+        # first keyframe) would otherwise be gone before the server could see it.
+        await self.online.wait()
+        async for item in self.source:
+            self.outbox.offer(item)
+            self.wake.set()
+        self.outbox.finish()
+        self.wake.set()
+
+    async def _connection(self, url: str, pumping: asyncio.Task[None]) -> Outcome | None:
+        """One connection from open to close: ``None`` when we ended it (stopped, source drained)."""
+        try:
+            async with connect(
+                url,
+                additional_headers={"Authorization": f"Bearer {self.key}"},
+                open_timeout=self.open_timeout,
+                compression=None,  # fMP4 does not compress; deflate would only cost CPU
+                max_size=2**16,  # the server sends us small JSON events only
+                ping_interval=10,
+                ping_timeout=10,
+                close_timeout=2,
+            ) as ws:
+                self.report.connections += 1
+                self.outbox.connected()
+                self.online.set()
+                self.wake.set()
+                try:
+                    return await self._session(ws, pumping)
+                finally:
+                    self.outbox.disconnected()
+        except InvalidStatus as exc:
+            return classify_status(exc.response.status_code, bytes(exc.response.body or b""))
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            return Outcome(Verdict.RETRY, f"cannot connect ({exc or type(exc).__name__})")
+
+    async def _session(self, ws: ClientConnection, pumping: asyncio.Task[None]) -> Outcome | None:
+        error: dict[str, Any] = {}
+        sender = asyncio.create_task(self._send(ws), name="publish-send")
+        receiver = asyncio.create_task(self._receive(ws, error), name="publish-receive")
+        stopper = asyncio.create_task(self.stop.wait(), name="publish-stop")
+        try:
+            watched: set[asyncio.Task[Any]] = {sender, receiver, stopper, pumping}
+            while True:
+                done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                _raise_if_failed(pumping)
+                if done != {pumping}:
+                    break
+                watched.discard(pumping)  # the source ended; the sender drains what is left
+            if stopper in done:
+                await ws.close(1000, "publisher stopped")
+                return None
+            if sender in done and sender.exception() is None:
+                await receiver  # the close handshake the sender started at the end of the source
+                return None
+            with contextlib.suppress(ConnectionClosed):
+                await receiver  # the connection is ending; let the receiver see the close frame
+        finally:
+            for task in (sender, receiver, stopper):
+                task.cancel()
+            await asyncio.gather(sender, receiver, stopper, return_exceptions=True)
+        reason = str(error.get("message") or error.get("code") or ws.close_reason or "")
+        return classify_close(ws.close_code, reason)
+
+    async def _send(self, ws: ClientConnection) -> None:
+        outbox, size = self.outbox, self.max_message
+        while True:
+            item = outbox.pop()
+            if item is None:
+                if outbox.drained:
+                    await ws.close(1000, "end of stream")
+                    return
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            data = item.data
+            for start in range(0, len(data), size):
+                await ws.send(data[start : start + size])
+
+    async def _receive(self, ws: ClientConnection, error: dict[str, Any]) -> None:
+        async for message in ws:
+            if not isinstance(message, str):
+                continue
+            try:
+                event = json.loads(message)
+            except ValueError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            if event.get("type") == "error":
+                error.update(event)
+            elif event.get("type") == "tally":
+                self.report.on_air = bool(event.get("on_air"))
+            if self.on_event is not None:
+                self.on_event(event)
+
+
+def _raise_if_failed(task: asyncio.Task[None]) -> None:
+    if task.done() and not task.cancelled() and (failure := task.exception()) is not None:
+        raise failure  # the source failed: nothing left to publish
+
+
+def _with_takeover(url: str, takeover: bool) -> str:
+    if not takeover or "takeover=" in url:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}takeover=1"
