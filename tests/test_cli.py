@@ -35,7 +35,7 @@ def free_port() -> int:
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "server", *args],
+        [sys.executable, "-m", "clients", *args],
         capture_output=True,
         text=True,
         timeout=60,
