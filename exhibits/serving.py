@@ -16,7 +16,8 @@ What a GLB response promises, and why:
   ``?compress=0``; ``"off"`` never does. Compressed bodies ignore ``Range`` and carry
   ``X-File-Size`` (the decoded size), which three.js's loader uses for its progress.
 * CORS for other origins' viewers (``cors_origins``: ``*``, a comma-separated list, or
-  empty for none), with the headers a range-reading client must be able to see.
+  empty for none; see :mod:`server.http.cors`), with the headers a range-reading client must
+  be able to see.
 
 Bodies come from :class:`BlobCache`, a byte-bounded LRU of file contents and their
 compressed variants, so a hot model costs no disk read (nor a ``stat``: a cached sha is
@@ -40,6 +41,8 @@ from collections.abc import Callable
 import brotli  # type: ignore[import-untyped]
 from aiohttp import web
 
+from server.http.cors import cors_headers, preflight_headers
+
 mimetypes.add_type("model/gltf-binary", ".glb")
 mimetypes.add_type("model/gltf+json", ".gltf")
 
@@ -50,6 +53,8 @@ COMPRESSION_MODES = ("off", "opt-in", "auto")
 #: What a cross-origin range reader must be able to see.
 EXPOSED = "Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges, X-File-Size"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: What a cross-origin client may send (after a preflight).
+PREFLIGHT_ALLOWS = "Range, If-None-Match, If-Range"
 #: From this size a body is written apart from its headers (one more send, no copy).
 LARGE_BODY = 2**20
 
@@ -104,32 +109,9 @@ def _compress(data: bytes, encoding: str) -> bytes:
     return gzip.compress(data, compresslevel=6, mtime=0)
 
 
-def cors_headers(request: web.Request, origins: str) -> dict[str, str]:
-    """The CORS headers for ``request`` under the ``cors_origins`` setting."""
-    origin = request.headers.get("Origin")
-    if origin is None or not origins:  # most requests: same origin, or not a browser
-        return {}
-    allowed = [o.strip() for o in origins.split(",") if o.strip()]
-    if not allowed:
-        return {}
-    headers = {"Access-Control-Expose-Headers": EXPOSED}
-    if "*" in allowed:
-        headers["Access-Control-Allow-Origin"] = "*"
-    elif origin in allowed:
-        headers["Access-Control-Allow-Origin"] = origin
-        headers["Vary"] = "Origin"
-    else:
-        return {}
-    return headers
-
-
 async def preflight(request: web.Request, origins: str) -> web.Response:
-    """Answer a CORS preflight for a model URL."""
-    headers = cors_headers(request, origins)
-    if headers:
-        headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
-        headers["Access-Control-Allow-Headers"] = "Range, If-None-Match, If-Range"
-        headers["Access-Control-Max-Age"] = "86400"
+    """Answer a CORS preflight for a model URL (``origins``: the ``cors_origins`` setting)."""
+    headers = preflight_headers(origins, request.headers.get("Origin"), request_headers=PREFLIGHT_ALLOWS)
     return web.Response(status=204, headers=headers)
 
 
@@ -209,8 +191,7 @@ async def serve_blob(
         "Cache-Control": IMMUTABLE if immutable else REVALIDATE,
         "Accept-Ranges": "bytes",
     }
-    if cors:
-        headers.update(cors_headers(request, cors))
+    headers.update(cors_headers(cors, request.headers.get("Origin"), exposed=EXPOSED))
     if compression != "off":
         headers["Vary"] = "Origin, Accept-Encoding" if "Vary" in headers else "Accept-Encoding"
     request_headers = request.headers
