@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from exhibits.app import EXHIBITION
-from exhibits.glb import read_glb
+from exhibits.glb_read import read_glb
 from tests.conftest import Serve, auth
 from tests.exhibits import assets
 from tests.exhibits.gltf_validator import errors, validate
