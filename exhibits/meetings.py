@@ -4,7 +4,7 @@ This module owns the request's record and its life, :class:`MeetingStatus` (pend
 accepted | declined, decided once and for good), the checks of what a requester sends
 (every problem reported at once), and :class:`Meetings`, the service that keeps requests
 in the store. How often one client may ask is the HTTP layer's business
-(:mod:`exhibits.engagement_api`).
+(:mod:`exhibits.engagement_routes`).
 
 Secret status links: the requester gets ``/api/v1/meeting-requests/<secret>`` with a
 ``secrets.token_urlsafe(24)`` secret (192 bits). Only its SHA-256 is stored, so whoever

@@ -8,7 +8,8 @@ What a GLB response promises, and why:
   files never change, so they are ``Cache-Control: public, max-age=31536000, immutable``;
   the hall scene changes when models do and is revalidated (``no-cache``) instead.
 * ``Range`` → ``206`` for one range (phones on slow links resume), ``If-Range`` honoured,
-  ``416`` when unsatisfiable. Several ranges get the whole file (RFC 9110 allows it).
+  ``416`` when unsatisfiable. Several ranges, or a Range aiohttp cannot read (another unit,
+  ``last < first``, a number too long for ``int()``), get the whole file (RFC 9110 allows it).
 * gzip/br only when the request asks: browsers always send ``Accept-Encoding``, and
   three.js shows no download progress for an encoded body (no usable total), so by
   default (``model_compression = "opt-in"``) a file is compressed only for a request with
@@ -16,7 +17,8 @@ What a GLB response promises, and why:
   ``?compress=0``; ``"off"`` never does. Compressed bodies ignore ``Range`` and carry
   ``X-File-Size`` (the decoded size), which three.js's loader uses for its progress.
 * CORS for other origins' viewers (``cors_origins``: ``*``, a comma-separated list, or
-  empty for none), with the headers a range-reading client must be able to see.
+  empty for none; see :mod:`server.http.cors`), with the headers a range-reading client must
+  be able to see.
 
 Bodies come from :class:`BlobCache`, a byte-bounded LRU of file contents and their
 compressed variants, so a hot model costs no disk read (nor a ``stat``: a cached sha is
@@ -33,12 +35,13 @@ from __future__ import annotations
 import asyncio
 import gzip
 import mimetypes
-import re
 from collections import OrderedDict
 from collections.abc import Callable
 
 import brotli  # type: ignore[import-untyped]
-from aiohttp import web
+from aiohttp import hdrs, web
+
+from server.http.cors import cors_headers, preflight_headers
 
 mimetypes.add_type("model/gltf-binary", ".glb")
 mimetypes.add_type("model/gltf+json", ".gltf")
@@ -49,7 +52,8 @@ REVALIDATE = "no-cache"
 COMPRESSION_MODES = ("off", "opt-in", "auto")
 #: What a cross-origin range reader must be able to see.
 EXPOSED = "Content-Length, Content-Range, Content-Encoding, ETag, Accept-Ranges, X-File-Size"
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: What a cross-origin client may send (after a preflight).
+PREFLIGHT_ALLOWS = "Range, If-None-Match, If-Range"
 #: From this size a body is written apart from its headers (one more send, no copy).
 LARGE_BODY = 2**20
 
@@ -104,32 +108,9 @@ def _compress(data: bytes, encoding: str) -> bytes:
     return gzip.compress(data, compresslevel=6, mtime=0)
 
 
-def cors_headers(request: web.Request, origins: str) -> dict[str, str]:
-    """The CORS headers for ``request`` under the ``cors_origins`` setting."""
-    origin = request.headers.get("Origin")
-    if origin is None or not origins:  # most requests: same origin, or not a browser
-        return {}
-    allowed = [o.strip() for o in origins.split(",") if o.strip()]
-    if not allowed:
-        return {}
-    headers = {"Access-Control-Expose-Headers": EXPOSED}
-    if "*" in allowed:
-        headers["Access-Control-Allow-Origin"] = "*"
-    elif origin in allowed:
-        headers["Access-Control-Allow-Origin"] = origin
-        headers["Vary"] = "Origin"
-    else:
-        return {}
-    return headers
-
-
 async def preflight(request: web.Request, origins: str) -> web.Response:
-    """Answer a CORS preflight for a model URL."""
-    headers = cors_headers(request, origins)
-    if headers:
-        headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
-        headers["Access-Control-Allow-Headers"] = "Range, If-None-Match, If-Range"
-        headers["Access-Control-Max-Age"] = "86400"
+    """Answer a CORS preflight for a model URL (``origins``: the ``cors_origins`` setting)."""
+    headers = preflight_headers(origins, request.headers.get("Origin"), request_headers=PREFLIGHT_ALLOWS)
     return web.Response(status=204, headers=headers)
 
 
@@ -163,31 +144,47 @@ def _accepted(header: str) -> set[str]:
     return out
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
-    if header is None:
+def _not_modified(request: web.Request, tag: str) -> bool:
+    """Whether ``If-None-Match`` names ``tag`` (quotes excluded) or is ``*``.
+
+    Weak comparison, as RFC 9110 asks for ``If-None-Match``: ``W/"x"`` matches ``"x"``.
+    aiohttp parses the list; where it stops at a malformed member, the members before it count.
+    """
+    etags = request.if_none_match
+    if not etags:
         return False
-    if header.strip() == "*":
+    if len(etags) == 1 and etags[0].value == "*":
         return True
-    # Weak comparison, as If-None-Match asks: W/"x" matches "x".
-    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+    return any(etag.value == tag for etag in etags)
 
 
-def _byte_range(header: str, length: int) -> tuple[int, int] | None:
-    """(start, end inclusive) of a single satisfiable range; None for "send it all"."""
-    match = _RANGE.match(header.strip())
-    if match is None:
-        return None  # several ranges or another unit: the whole file is a valid answer
-    first, last = match.groups()
-    if not first and not last:
+def _byte_range(request: web.Request, length: int) -> tuple[int, int] | None:
+    """(start, end inclusive) of the request's one satisfiable byte range; None: send it all.
+
+    aiohttp's ``http_range`` reads ``bytes=first-last``, ``bytes=first-`` and ``bytes=-suffix``
+    (unit case-insensitive) and raises ``ValueError`` for anything else: several ranges,
+    another unit, ``last < first``, no number, or a number past Python's int() digit limit.
+    Such a Range is ignored, as RFC 9110 14.2 allows, and the whole file sent.
+    """
+    try:
+        span = request.http_range
+    except ValueError:
         return None
-    if not first:
-        start, end = max(0, length - int(last)), length - 1
-    else:
-        start = int(first)
-        end = min(int(last), length - 1) if last else length - 1
-    if start >= length or start > end:
-        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{length}"})
+    start, stop = span.start, span.stop
+    if start is None:  # no Range header
+        return None
+    if start < 0 or (start == 0 and stop is None and "=-" in request.headers[hdrs.RANGE]):
+        start = max(0, length + start)  # a suffix; "bytes=-0" (read as 0) selects nothing
+        if start == length:
+            raise _unsatisfiable(length)
+    elif start >= length:
+        raise _unsatisfiable(length)
+    end = length - 1 if stop is None else min(stop - 1, length - 1)
     return start, end
+
+
+def _unsatisfiable(length: int) -> web.HTTPRequestRangeNotSatisfiable:
+    return web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{length}"})
 
 
 async def serve_blob(
@@ -209,12 +206,10 @@ async def serve_blob(
         "Cache-Control": IMMUTABLE if immutable else REVALIDATE,
         "Accept-Ranges": "bytes",
     }
-    if cors:
-        headers.update(cors_headers(request, cors))
+    headers.update(cors_headers(cors, request.headers.get("Origin"), exposed=EXPOSED))
     if compression != "off":
         headers["Vary"] = "Origin, Accept-Encoding" if "Vary" in headers else "Accept-Encoding"
-    request_headers = request.headers
-    if _etag_matches(request_headers.get("If-None-Match"), etag):
+    if _not_modified(request, etag[1:-1]):
         return web.Response(status=304, headers=headers)
     data = cache.peek(sha, encoding) or await cache.get(sha, encoding, load)
     headers["Content-Type"] = content_type
@@ -226,10 +221,12 @@ async def serve_blob(
         headers["X-File-Size"] = str(len(plain))
         return await _respond(request, 200, data, headers)
     span = None
-    range_header = request_headers.get("Range")
-    if range_header is not None and request_headers.get("If-Range", etag) == etag:
+    # If-Range is a strong comparison, so only this exact strong tag keeps the range. (aiohttp's
+    # request.if_range reads only the HTTP-date form; a date never matches here, as these
+    # responses carry no Last-Modified: the whole file is sent, as RFC 9110 13.1.5 says.)
+    if request.headers.get(hdrs.IF_RANGE, etag) == etag:
         try:
-            span = _byte_range(range_header, len(data))
+            span = _byte_range(request, len(data))
         except web.HTTPRequestRangeNotSatisfiable as exc:
             exc.headers.update(headers)
             raise

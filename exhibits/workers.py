@@ -81,7 +81,8 @@ def ingest_demo(job: str, exhibit: Exhibit, limits: Limits) -> IngestResult:
 
 def build_hall(layout: HallLayout, exhibits: list[Exhibit], smallest: dict[str, Path]) -> bytes:
     """Worker side of ``/hall.glb``: the hall with each exhibit's smallest LOD in its booth."""
-    from exhibits.glb import read_glb, write_glb
+    from exhibits.glb import write_glb
+    from exhibits.glb_read import read_glb
     from exhibits.hall_scene import hall_model
 
     models = {exhibit: read_glb(path.read_bytes()) for exhibit, path in smallest.items()}

@@ -18,7 +18,6 @@ year.
 
 from __future__ import annotations
 
-import functools
 import secrets
 from urllib.parse import urlencode
 
@@ -26,6 +25,7 @@ from aiohttp import web
 
 from server.errors import AuthError, ForumcastError
 from server.http.access import principal
+from server.http.cors import cors_headers
 from server.http.keys import CONFIG, LIVE
 from server.live.hls import HlsOutput
 
@@ -33,6 +33,8 @@ routes = web.RouteTableDef()
 
 PLAYLIST = "application/vnd.apple.mpegurl"
 IMMUTABLE = "public, max-age=31536000, immutable"
+#: What a cross-origin player's script may read beyond the CORS-safelisted headers.
+EXPOSED = "Content-Length"
 
 
 def _output(request: web.Request) -> HlsOutput:
@@ -45,21 +47,8 @@ def _output(request: web.Request) -> HlsOutput:
 
 
 def _headers(request: web.Request, cache: str) -> dict[str, str]:
-    headers = {"Cache-Control": cache}
-    origin = request.headers.get("Origin")
-    if origin:
-        origins = _origins(request.app[CONFIG].hls_cors_origins)
-        if "*" in origins:
-            headers["Access-Control-Allow-Origin"] = "*"
-        elif origin in origins:
-            headers["Access-Control-Allow-Origin"] = origin
-            headers["Vary"] = "Origin"
-    return headers
-
-
-@functools.lru_cache(maxsize=4)
-def _origins(setting: str) -> frozenset[str]:
-    return frozenset(o.strip() for o in setting.split(",") if o.strip())
+    origins = request.app[CONFIG].hls_cors_origins
+    return {"Cache-Control": cache, **cors_headers(origins, request.headers.get("Origin"), exposed=EXPOSED)}
 
 
 def _check_epoch(request: web.Request) -> None:

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from exhibits.glb import read_glb  # noqa: E402
+from exhibits.glb_read import read_glb  # noqa: E402
 from exhibits.pipeline import Limits, ingest  # noqa: E402
 from tests.exhibits import assets  # noqa: E402
 

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from exhibits.glb import read_glb
+from exhibits.glb_read import read_glb
 from exhibits.keys import EXHIBITION
 from tests.conftest import Serve, auth
 from tests.exhibits import assets

@@ -139,7 +139,8 @@ def test_textured_exhibit_parts_keep_their_uvs(demo: list[Exhibit], layout: Hall
 
 
 def test_writes_a_phone_sized_valid_glb(hall: Model) -> None:
-    from exhibits.glb import read_glb, write_glb
+    from exhibits.glb import write_glb
+    from exhibits.glb_read import read_glb
     from tests.exhibits.gltf_validator import errors, validate
 
     data = write_glb(hall)

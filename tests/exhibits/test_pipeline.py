@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from exhibits.glb import POSITION_ERROR, read_glb
+from exhibits.glb import POSITION_ERROR
+from exhibits.glb_read import read_glb
 from exhibits.model import IngestResult, Material, Model, Part
 from exhibits.pipeline import Limits, ingest, ingest_model
 from server.errors import ModelError

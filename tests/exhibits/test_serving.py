@@ -10,10 +10,9 @@ from typing import Any
 import aiohttp
 import brotli
 import pytest
-from aiohttp import web
 
 from exhibits.keys import EXHIBITION
-from exhibits.serving import _accepted, _byte_range
+from exhibits.serving import _accepted
 from tests.conftest import Serve
 
 BLOB = bytes(range(256)) * 400  # 102,400 bytes that compress well
@@ -162,12 +161,65 @@ async def test_head_has_headers_and_no_body(serve: Serve) -> None:
     assert await response.read() == b""
 
 
-def test_range_parsing_edges() -> None:
-    with pytest.raises(web.HTTPRequestRangeNotSatisfiable):
-        _byte_range("bytes=5-4", 10)
-    assert _byte_range("items=0-1", 10) is None
-    assert _byte_range("bytes=-", 10) is None
-    assert _byte_range("bytes=-20", 10) == (0, 9)
+@pytest.mark.parametrize(
+    ("header", "status", "content_range"),
+    [
+        # Not a range aiohttp reads: ignored (RFC 9110 14.2 allows it), the whole file sent.
+        ("items=0-1", 200, None),
+        ("bytes=-", 200, None),
+        ("bytes=5-4", 200, None),
+        ("bytes=abc-", 200, None),
+        ("bytes=0-9, 20-29", 200, None),
+        # The unit is case-insensitive; a suffix longer than the file is the whole file.
+        ("BYTES=0-9", 206, "bytes 0-9/{n}"),
+        ("bytes=-999999", 206, "bytes 0-{last}/{n}"),
+        ("bytes=0-", 206, "bytes 0-{last}/{n}"),
+        # Nothing of the file selected.
+        ("bytes=-0", 416, "bytes */{n}"),
+        ("bytes=999999-", 416, "bytes */{n}"),
+        ("bytes=999999-9999999", 416, "bytes */{n}"),
+    ],
+)
+async def test_range_edges(serve: Serve, header: str, status: int, content_range: str | None) -> None:
+    client, sha = await stored(serve)
+    response = await client.get(f"/models/{sha}.glb", headers={"Range": header})
+    assert response.status == status
+    expected = content_range and content_range.format(n=len(BLOB), last=len(BLOB) - 1)
+    assert response.headers.get("Content-Range") == expected
+    if status == 200:
+        assert await response.read() == BLOB
+
+
+async def test_absurd_validators_are_ignored_not_errors(serve: Serve) -> None:
+    """A 5,000-digit Range (past Python's int() digit limit) was a 500 on both model URLs."""
+    client, sha = await stored(serve)
+    digits = "9" * 5000
+    for path in (f"/models/{sha}.glb", "/hall.glb"):
+        for header in (f"bytes={digits}-", f"bytes=0-{digits}", f"bytes=-{digits}"):
+            response = await client.get(path, headers={"Range": header})
+            assert response.status == 200, (path, header[:12], response.status)
+            assert response.headers["Content-Length"] == str(len(await response.read()))
+        # Past aiohttp's 8,190-byte limit for one header line: its parser answers 400.
+        response = await client.get(path, headers={"Range": f"bytes={digits}-{digits}"})
+        assert response.status == 400
+        for header in (f'"{digits}"', 'W/"x", garbage, "y"', "**", '"unterminated'):
+            response = await client.get(path, headers={"If-None-Match": header})
+            assert response.status == 200, (path, header[:12], response.status)
+        date = "Sun, 06 Dec 2020 09:30:00 GMT"
+        response = await client.get(path, headers={"Range": "bytes=0-9", "If-Range": date})
+        assert response.status == 200  # no Last-Modified here: a date never matches
+
+
+async def test_if_range_is_a_strong_comparison(serve: Serve) -> None:
+    client, sha = await stored(serve)
+    path = f"/models/{sha}.glb"
+    response = await client.get(path, headers={"Range": "bytes=0-9", "If-Range": f'"{sha}"'})
+    assert response.status == 206 and await response.read() == BLOB[:10]
+    response = await client.get(path, headers={"Range": "bytes=0-9", "If-Range": f'W/"{sha}"'})
+    assert response.status == 200 and await response.read() == BLOB
+
+
+def test_accepted_encodings() -> None:
     assert _accepted("gzip;q=0.5, br;q=0, identity") == {"gzip", "identity"}
 
 

@@ -142,6 +142,21 @@ async def test_hls_viewers_are_counted_by_session(serve: Serve) -> None:
     assert hls.viewers() == 0
 
 
+async def test_hls_cors(serve: Serve) -> None:
+    client = await serve(hls_cors_origins="https://player.example")
+    playlist = await media_url(client)
+    for path in ("/live/main/index.m3u8", playlist):
+        response = await client.get(path, headers={"Origin": "https://player.example"})
+        assert response.headers["Access-Control-Allow-Origin"] == "https://player.example"
+        assert response.headers["Access-Control-Expose-Headers"] == "Content-Length"
+        assert response.headers["Vary"] == "Origin"
+        response = await client.get(path, headers={"Origin": "https://evil.example"})
+        assert "Access-Control-Allow-Origin" not in response.headers and response.headers["Vary"] == "Origin"
+    client = await serve()  # hls_cors_origins = "*"
+    response = await client.get("/live/main/index.m3u8", headers={"Origin": "https://player.example"})
+    assert response.headers["Access-Control-Allow-Origin"] == "*" and "Vary" not in response.headers
+
+
 async def test_ffmpeg_reads_the_program_across_switches(serve: Serve, tmp_path: Any) -> None:
     """ffmpeg's HLS demuxer decodes 20 s that include switches (one with a new resolution,
     one to the slate) without an error, and its timestamps run on without jumps."""
