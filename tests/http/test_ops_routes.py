@@ -1,4 +1,4 @@
-"""/metrics, /healthz and /readyz (server/http/ops.py) on a real server."""
+"""/metrics, /healthz and /readyz (server/http/ops_routes.py) on a real server."""
 
 from __future__ import annotations
 

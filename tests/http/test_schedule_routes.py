@@ -1,4 +1,4 @@
-"""The schedule REST API on a real loopback server (server/http/schedule_api.py)."""
+"""The schedule REST API on a real loopback server (server/http/schedule_routes.py)."""
 
 from __future__ import annotations
 

@@ -16,13 +16,12 @@ from pathlib import Path
 
 from playwright.async_api import Browser, Page
 
-from server.clock import ManualClock
-from server.http.keys import LIVE, STREAM_KEYS
+from server.clock import Clock, ManualClock
+from server.http.keys import CLOCK, LIVE, STREAM_KEYS
 from server.live.demo import loop_clip
 from server.live.inputs import InputState, LiveInput
 from server.media.fmp4 import split_clip
 from server.media.types import InitSegment, MediaFragment
-from server.tasks import background
 from tests.conftest import Serve, at, auth
 from tests.web.browser import Console, screenshot
 
@@ -31,11 +30,16 @@ MORNING = "2020-12-06T10:15:00+08:00"  # the keynote (remote speaker) is live on
 
 
 @contextlib.asynccontextmanager
-async def looping(live: LiveInput, clip: Path) -> AsyncIterator[InitSegment]:
+async def looping(live: LiveInput, clip: Path, clock: Clock) -> AsyncIterator[InitSegment]:
     """Publish ``clip`` into ``live`` in real time, as the demo does, for the block's duration."""
     init, fragments = split_clip(clip.read_bytes())
-    async with background(loop_clip(live, init, fragments), name="test-loop"):
+    task = asyncio.create_task(loop_clip(live, init, fragments, clock))
+    try:
         yield init
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def wait_playing(page: Page, video: str, timeout: float = 15_000) -> None:
@@ -67,7 +71,7 @@ async def text(page: Page, selector: str) -> str:
 async def test_viewer_plays_a_stage_and_its_schedule(serve: Serve, clip: Path, browser: Browser) -> None:
     client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
     base = f"http://127.0.0.1:{client.port}"
-    async with looping(client.app[LIVE].inputs["main-cam"], clip) as init:
+    async with looping(client.app[LIVE].inputs["main-cam"], clip, client.app[CLOCK]) as init:
         context = await browser.new_context(timezone_id="Europe/Paris", viewport=DESKTOP)
         page = await context.new_page()
         console = Console(page)
