@@ -1,16 +1,7 @@
 // The hall page's HTML side: small DOM and formatting helpers, an exhibit's details with
 // its model's levels, and the meeting request form.
 
-import { $, el } from "./dom.js";
-
-export { $, el };
-
-/** Chinese and English side by side. */
-export function bilingual(text, tag = "span") {
-  return el(tag, { class: "bilingual" },
-    text.zh ? el("span", { lang: "zh", class: "zh" }, text.zh) : null,
-    text.en ? el("span", { class: "en" }, text.en) : null);
-}
+import { $, el, bilingual } from "./common.js";
 
 /** Title of an exhibit from the list, the details or the hall's booth entry alike. */
 export function titleOf(item) {

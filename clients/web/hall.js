@@ -1,9 +1,9 @@
 // The exhibition hall page: the 3D hall, the filters and list beside it, an exhibit's
 // details with its model loading level by level, and the meeting request form.
 import { HallScene, compressed } from "./hall-scene.js";
+import { $, el, bilingual, api } from "./common.js";
 import {
-  $, el, bilingual, titleOf, categoryOf, countryName, bytes, renderDetails, LodProgress, MeetingForm,
-  showRequestStatus,
+  titleOf, categoryOf, countryName, bytes, renderDetails, LodProgress, MeetingForm, showRequestStatus,
 } from "./hall-ui.js";
 
 // What the tests (and a curious visitor's console) can read.
@@ -81,11 +81,9 @@ function uuidFromRandom() {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-async function api(path) {
-  const response = await fetch(path, { cache: "no-store" });
-  const body = await response.json().catch(() => null);
-  if (!response.ok) throw new Error(body?.error?.message || `${path}: ${response.status} ${response.statusText}`);
-  return body;
+/** The hall's reads; a refusal the server does not explain names the request. */
+function get(path) {
+  return api(path, { unexplained: (response) => `${path}: ${response.status} ${response.statusText}` });
 }
 
 /** A view beacon; best effort, never in the way of the page. */
@@ -106,7 +104,7 @@ function fail(message) {
 // ---- the hall ------------------------------------------------------------------------
 
 async function loadLayout() {
-  page.layout = await api("/api/v1/hall");
+  page.layout = await get("/api/v1/hall");
   page.categories = new Map((page.layout.categories || []).map((c) => [c.id, c.label]));
   page.colors = new Map((page.layout.aisles || []).filter((a) => a.color).map((a) => [a.category, a.color]));
   fillFilters();
@@ -154,7 +152,7 @@ async function refreshList() {
   try {
     for (let number = 1, pages = 1; number <= pages; number++) {
       params.set("page", String(number));
-      const body = await api(`/api/v1/exhibits?${params}`);
+      const body = await get(`/api/v1/exhibits?${params}`);
       if (token !== page.listToken) return;
       items.push(...body.items);
       total = body.total;
@@ -234,7 +232,7 @@ async function select(id, { fly = true } = {}) {
 
   let exhibit;
   try {
-    exhibit = await api(`/api/v1/exhibits/${encodeURIComponent(id)}`);
+    exhibit = await get(`/api/v1/exhibits/${encodeURIComponent(id)}`);
   } catch (error) {
     if (token !== page.detailToken) return;
     $("details").replaceChildren(el("p", { class: "error" }, `Could not load this exhibit: ${error.message}`));

@@ -4,9 +4,11 @@
 // State comes from polling GET /api/v1/inputs and GET /api/v1/stages/{stage} every second,
 // and from the `now` / `viewers` events of the program's watch socket; what the producer's
 // own actions return is shown at once. The token is checked by the server only: the page
-// decodes its payload for display (role, scope, expiry) and to preselect the stage.
-import { $, el } from "./dom.js";
+// decodes its payload for display (role, scope, expiry) and to preselect the stage. Every
+// request goes through producer-api.js.
+import { $, el, bilingual } from "./common.js";
 import { LivePlayer } from "./player.js";
+import { ApiError, ProducerApi } from "./producer-api.js";
 
 const TOKEN_KEY = "forumcast.producer.token";
 const POLL_MS = 1000;
@@ -24,9 +26,9 @@ const TALLY_LABEL = {
   off: "off · 未播出",
 };
 
+const server = new ProducerApi();
+
 const page = {
-  token: "",
-  claims: null, // the token's decoded payload (display only)
   event: null,
   stages: [],
   stage: null, // the selected stage id
@@ -42,35 +44,6 @@ const page = {
 };
 
 // ---- helpers -------------------------------------------------------------------------
-
-class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-async function api(path, { method = "GET", body } = {}) {
-  const headers = { Authorization: `Bearer ${page.token}` };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  let response;
-  try {
-    response = await fetch(path, {
-      method,
-      headers,
-      cache: "no-store",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (error) {
-    throw new ApiError(0, "network", `the server cannot be reached (${error.message}) · 无法连接服务器`);
-  }
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    throw new ApiError(response.status, data?.error?.code || "", data?.error?.message || response.statusText);
-  }
-  return data;
-}
 
 function showError(error, { fromPoll = false } = {}) {
   if (!error) {
@@ -93,26 +66,6 @@ function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
 }
 
-// The payload of a JWT, or null: for display only, the server verifies the signature.
-function decodeClaims(token) {
-  const part = token.split(".")[1];
-  if (!part) return null;
-  try {
-    const base64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
-    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-    const claims = JSON.parse(new TextDecoder().decode(bytes));
-    return claims && typeof claims === "object" ? claims : null;
-  } catch {
-    return null;
-  }
-}
-
-function bilingual(title, tag = "span") {
-  return el(tag, { class: "bilingual" },
-    title?.zh ? el("span", { lang: "zh", class: "zh" }, title.zh) : null,
-    title?.en ? el("span", { class: "en" }, title.en) : null);
-}
-
 function titleText(title) {
   return [title?.en, title?.zh].filter(Boolean).join(" · ");
 }
@@ -132,10 +85,6 @@ function dayLabel(iso) {
     .format(new Date(iso));
 }
 
-function tokenQuery() {
-  return `?token=${encodeURIComponent(page.token)}`;
-}
-
 function inputTitle(id) {
   const card = page.cards.get(id);
   return card?.input?.title || id;
@@ -152,16 +101,11 @@ function sourceLabel(source) {
 
 async function login(token) {
   showError(null);
-  page.token = token.trim();
-  if (!page.token) return;
-  page.claims = decodeClaims(page.token);
+  if (!server.signIn(token)) return;
   $("login-button").disabled = true;
   try {
-    await api("/api/v1/inputs"); // the server's verdict on the token (401 / 403)
-    [page.event, page.stages] = await Promise.all([
-      api("/api/v1/event"),
-      api("/api/v1/stages").then((body) => body.stages),
-    ]);
+    await server.inputs(); // the server's verdict on the token (401 / 403)
+    [page.event, page.stages] = await Promise.all([server.event(), server.stages()]);
   } catch (error) {
     showError(error);
     if (error.status === 401 || error.status === 403) logout({ keepError: true });
@@ -169,7 +113,7 @@ async function login(token) {
   } finally {
     $("login-button").disabled = false;
   }
-  sessionStorage.setItem(TOKEN_KEY, page.token);
+  sessionStorage.setItem(TOKEN_KEY, server.token);
   $("token").value = "";
   $("login-view").hidden = true;
   $("console").hidden = false;
@@ -177,7 +121,7 @@ async function login(token) {
   $("event-title").textContent = titleText(page.event.title);
   showWho();
   renderStagePicker();
-  const scope = page.claims?.scope;
+  const scope = server.claims?.scope;
   const wanted = decodeURIComponent(location.hash.slice(1));
   const choices = producible().map((s) => s.id);
   const live = producible().find((s) => s.state === "live")?.id;
@@ -190,8 +134,7 @@ function logout({ keepError = false } = {}) {
   stopStage();
   clearInterval(page.timer);
   page.timer = null;
-  page.token = "";
-  page.claims = null;
+  server.signOut();
   page.stage = null;
   sessionStorage.removeItem(TOKEN_KEY);
   $("console").hidden = true;
@@ -202,7 +145,7 @@ function logout({ keepError = false } = {}) {
 }
 
 function showWho() {
-  const claims = page.claims;
+  const claims = server.claims;
   if (!claims) {
     $("who").textContent = "";
     return;
@@ -217,7 +160,7 @@ function showWho() {
 
 // The stages this token produces (by its decoded scope; the server has the last word).
 function producible() {
-  const scope = page.claims?.scope;
+  const scope = server.claims?.scope;
   if (!scope || scope === "*") return page.stages;
   const mine = page.stages.filter((s) => s.id === scope);
   return mine.length ? mine : page.stages;
@@ -256,7 +199,7 @@ async function selectStage(id) {
     onEvent: onProgramEvent,
     onStatus: (status) => playerStatus($("program-player-status"), status),
   });
-  page.programPlayer.play(`/ws/watch/${encodeURIComponent(id)}${tokenQuery()}`);
+  page.programPlayer.play(server.programUrl(id));
   await refresh();
   if (!page.timer) page.timer = setInterval(refresh, POLL_MS);
 }
@@ -268,15 +211,12 @@ function playerStatus(node, { state, text }) {
 
 // One poll: the stage's inputs and the stage itself (program, sessions, delay).
 async function refresh() {
-  if (page.polling || !page.stage || !page.token) return;
+  if (page.polling || !page.stage || !server.token) return;
   page.polling = true;
   const stage = page.stage;
   const seq = page.programSeq;
   try {
-    const [inputs, body] = await Promise.all([
-      api("/api/v1/inputs"),
-      api(`/api/v1/stages/${encodeURIComponent(stage)}`),
-    ]);
+    const [inputs, body] = await Promise.all([server.inputs(), server.stage(stage)]);
     if (stage !== page.stage) return;
     page.stageBody = body;
     if (body.program && seq === page.programSeq) page.program = body.program;
@@ -365,14 +305,14 @@ function renderControls() {
 }
 
 // Run one producer action: show its answer at once, or the server's refusal.
-async function act(label, path, body) {
+async function act(label, action, body) {
   if (page.busy) return;
   page.busy = true;
   renderControls();
   showError(null);
   const stage = page.stage;
   try {
-    const answer = await api(`/api/v1/stages/${encodeURIComponent(stage)}/${path}`, { method: "POST", body });
+    const answer = await server.act(stage, action, body);
     if (stage !== page.stage) return;
     if (answer?.program) {
       page.program = answer.program;
@@ -424,7 +364,7 @@ function makeCard(input) {
     el("button", { type: "button", class: "take", onclick: () => take(id) },
       "▶ Take · 切换", el("span", { class: "sr-only" }, ` ${input.title || id}`)));
   const player = new LivePlayer(video, { onStatus: (s) => playerStatus(status, s) });
-  player.play(`/ws/watch/input/${encodeURIComponent(id)}${tokenQuery()}`);
+  player.play(server.inputUrl(id));
   return { card, player, input };
 }
 
@@ -574,7 +514,7 @@ $("program-video").addEventListener("volumechange", soundLabel);
 
 window.addEventListener("hashchange", () => {
   const id = decodeURIComponent(location.hash.slice(1));
-  if (page.token && id && id !== page.stage && producible().some((s) => s.id === id)) selectStage(id);
+  if (server.token && id && id !== page.stage && producible().some((s) => s.id === id)) selectStage(id);
 });
 
 // ---- start ---------------------------------------------------------------------------

@@ -1,8 +1,7 @@
 // The remote speaker page: camera + microphone -> MediaRecorder (fragmented MP4) ->
 // WS /ws/publish/{input}. The server answers with tally (on air or not), stats and errors.
+import { $ } from "./common.js";
 import { LivePlayer, probe, wsUrl } from "./player.js";
-
-const $ = (id) => document.getElementById(id);
 
 // Fragmented MP4 in the order we want it; the first one this browser can record wins.
 const MIMES = [

@@ -1,18 +1,11 @@
-// The attendee page: the event, its stages, the selected stage's schedule and live player.
-import { el } from "./dom.js";
+// The attendee page: the event, its stages and the live player (WebSocket or HLS), with
+// the invitation token. The schedule and the now-playing box are viewer-schedule.js's.
+import { $, el, bilingual, api as request } from "./common.js";
 import { HlsPlayer, mseAvailable } from "./hls-player.js";
 import { LivePlayer } from "./player.js";
+import { LOCAL_ZONE, Schedule, badge, dayLabel } from "./viewer-schedule.js";
 
-const $ = (id) => document.getElementById(id);
 const STATE_RANK = { live: 0, between: 1, upcoming: 2, idle: 3, ended: 4 };
-const STATE_LABEL = {
-  live: "LIVE · 直播中",
-  between: "Break · 休息",
-  upcoming: "Upcoming · 即将开始",
-  idle: "Idle · 空闲",
-  ended: "Ended · 已结束",
-};
-const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
 const TZ_KEY = "forumcast.tz";
 const PROTOCOL_KEY = "forumcast.protocol";
 const NOW_POLL_MS = 5000; // HLS has no event channel: how often "now playing" is asked for
@@ -37,74 +30,27 @@ const page = {
   nowTimer: null, // polls "now playing" while HLS plays
 };
 
+const schedule = new Schedule(page, { locked });
 const player = new LivePlayer($("video"), { onEvent: onLiveEvent, onStatus: showPlayerStatus });
 const hlsPlayer = new HlsPlayer($("video"), { onStatus: showPlayerStatus });
 
 // ---- helpers -------------------------------------------------------------------------
 
 async function api(path) {
-  const headers = token ? { Authorization: `Bearer ${token}` } : {};
-  const response = await fetch(path, { headers, cache: "no-store" });
-  const body = await response.json();
-  if (response.status === 401 && token) {
+  try {
+    return await request(path, { token });
+  } catch (error) {
+    if (error.status !== 401 || !token) throw error;
     // An expired or broken invitation: carry on as a public viewer.
     token = "";
     sessionStorage.removeItem("forumcast.token");
     return api(path);
   }
-  if (!response.ok) throw new Error(body?.error?.message || response.statusText);
-  return body;
-}
-
-
-// Chinese and English side by side.
-function bilingual(title, tag = "span") {
-  return el(tag, { class: "bilingual" },
-    title.zh ? el("span", { lang: "zh", class: "zh" }, title.zh) : null,
-    title.en ? el("span", { class: "en" }, title.en) : null);
 }
 
 function setBilingual(node, title) {
   node.querySelector(".zh").textContent = title.zh || "";
   node.querySelector(".en").textContent = title.en || "";
-}
-
-function zone() {
-  return page.tzChoice === "local" ? LOCAL_ZONE : page.event?.timezone || LOCAL_ZONE;
-}
-
-function clock(iso, timeZone = zone()) {
-  return new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", timeZone }).format(new Date(iso));
-}
-
-function dayKey(iso, timeZone = zone()) {
-  return new Intl.DateTimeFormat("en-CA", { year: "numeric", month: "2-digit", day: "2-digit", timeZone })
-    .format(new Date(iso));
-}
-
-function dayLabel(key) {
-  const date = new Date(`${key}T12:00:00Z`);
-  return new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" })
-    .format(date);
-}
-
-function span(session) {
-  let text = `${clock(session.start)}–${clock(session.end)}`;
-  if (dayKey(session.end) !== dayKey(session.start)) text += " (+1)";
-  return text;
-}
-
-function speakers(list) {
-  if (!list?.length) return null;
-  return el("ul", { class: "speakers", "aria-label": "Speakers" },
-    list.map((p) => el("li", {},
-      p.name,
-      p.affiliation ? el("span", { class: "muted" }, ` · ${p.affiliation}`) : null,
-      p.remote ? el("span", { class: "remote", title: "speaking remotely" }, "🌐 remote · 远程") : null)));
-}
-
-function badge(state) {
-  return el("span", { class: `badge badge-${state}` }, STATE_LABEL[state] || state);
 }
 
 // ---- event and stages ----------------------------------------------------------------
@@ -178,7 +124,7 @@ async function selectStage(id, play = true) {
   }
   setBilingual($("watch-heading"), stage.title);
   $("viewers").textContent = "";
-  renderNow();
+  schedule.renderNow();
   stopPlaying();
   $("watch").hidden = true;
   if (locked(stage)) {
@@ -248,60 +194,7 @@ async function loadSessions() {
   const body = await api(`/api/v1/sessions?stage=${encodeURIComponent(id)}`);
   if (id !== page.stage) return; // another stage was chosen meanwhile
   page.sessions = body.sessions;
-  renderSchedule();
-}
-
-function renderSchedule() {
-  const days = [...new Set(page.sessions.map((s) => dayKey(s.start)))].sort();
-  const today = page.event ? dayKey(page.event.now) : null;
-  if (!days.includes(page.day)) page.day = days.includes(today) ? today : days[0] || null;
-
-  const tabs = $("day-tabs");
-  tabs.replaceChildren(...days.map((day) => el("button", {
-    type: "button",
-    role: "tab",
-    id: `day-${day}`,
-    "aria-selected": String(day === page.day),
-    tabindex: day === page.day ? "0" : "-1",
-    onclick: () => { page.day = day; renderSchedule(); },
-    onkeydown: (event) => moveTab(event, days),
-  }, day === today ? `Today · 今天 (${dayLabel(day)})` : dayLabel(day))));
-
-  const list = $("sessions");
-  if (page.day) list.setAttribute("aria-labelledby", `day-${page.day}`);
-  const stage = page.stages.find((s) => s.id === page.stage);
-  if (!page.sessions.length) {
-    const text = stage && locked(stage) ? "🔒 The program of a closed-door stage needs an invitation." : "No sessions.";
-    list.replaceChildren(el("li", { class: "muted" }, text));
-    return;
-  }
-  const currentId = page.now?.session?.id ?? stage?.current?.id;
-  list.replaceChildren(...page.sessions.filter((s) => dayKey(s.start) === page.day).map((s) => {
-    // The venue's own wall clock too, when it differs from the zone shown ("14:30 in Lyon").
-    const city = stage?.venue?.city || stage?.venue?.name?.en || "venue";
-    const venueNote = s.venue_timezone !== zone()
-      ? el("span", { class: "venue-time muted" },
-        `${clock(s.venue_start, s.venue_timezone)}–${clock(s.venue_end, s.venue_timezone)} ${city} time`
-        + ` (${s.venue_timezone})`)
-      : null;
-    return el("li", { class: `session${s.id === currentId ? " current" : ""}`, "data-session": s.id },
-      el("time", { class: "when", datetime: s.start }, span(s)),
-      el("div", { class: "what" },
-        bilingual(s.title, "strong"),
-        s.id === currentId ? el("span", { class: "badge badge-live" }, "Now · 正在进行") : null,
-        s.do_not_stream ? el("span", { class: "badge" }, "Not streamed · 不直播") : null,
-        venueNote,
-        speakers(s.speakers)));
-  }));
-}
-
-function moveTab(event, days) {
-  const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
-  if (!step) return;
-  const index = (days.indexOf(page.day) + step + days.length) % days.length;
-  page.day = days[index];
-  renderSchedule();
-  $(`day-${page.day}`).focus();
+  schedule.render();
 }
 
 // ---- live events and now-playing -----------------------------------------------------
@@ -309,65 +202,11 @@ function moveTab(event, days) {
 function onLiveEvent(event) {
   if (event.type === "now" && event.stage === page.stage) {
     page.now = event;
-    renderNow();
-    renderSchedule();
+    schedule.renderNow();
+    schedule.render();
   } else if (event.type === "viewers") {
     $("viewers").textContent = `👁 ${event.count} watching · 人在看`;
   }
-}
-
-// What the picture is: the stage's slate (stand-by between sessions or during a technical
-// break) or a source carrying the session. Only the watch socket's "now" event knows.
-function programOf(now) {
-  if (!now?.program) return null;
-  return { ...now.program, slate: Boolean(now.slate ?? now.program.slate) };
-}
-
-// Why the slate is on: between sessions, a session that is not streamed, a technical break.
-function standbyNote(current, program) {
-  const note = (...parts) => el("p", { class: "standby-note" }, ...parts);
-  if (!current) return note("Between sessions · 会间休息");
-  const title = bilingual(current.title, "strong");
-  if (current.do_not_stream) return note(title, " is not streamed · 本场不直播");
-  if (program.reason === "failover") return note("Technical break: ", title, " continues shortly · 技术中断，请稍候");
-  return note("Please stand by: ", title, " · 请稍候");
-}
-
-function renderNow() {
-  const box = $("now-playing");
-  const stage = page.stages.find((s) => s.id === page.stage);
-  if (!stage) {
-    box.replaceChildren();
-    for (const key of ["source", "slate", "mode", "reason"]) delete box.dataset[key];
-    return;
-  }
-  const state = page.now?.state ?? stage.state;
-  const current = page.now ? page.now.session : stage.current;
-  const next = page.now ? page.now.next : stage.next;
-  const program = programOf(page.now);
-  // Machine-readable too (tests, styling): what is on air and why.
-  box.dataset.source = program?.source ?? "";
-  box.dataset.slate = String(program?.slate ?? false);
-  box.dataset.mode = program?.mode ?? "";
-  box.dataset.reason = program?.reason ?? "";
-  const nextLine = next ? el("p", { class: "next" }, "Next · 下一场: ", bilingual(next.title), ` ${span(next)}`) : null;
-  if (program?.slate) {
-    // Nobody is on air: say so, never imply that the session's speakers are live.
-    box.replaceChildren(...[
-      el("p", { class: "now-head" }, el("span", { class: "badge badge-standby" }, "Stand-by · 稍候")),
-      standbyNote(current, program),
-      nextLine].filter(Boolean));
-    return;
-  }
-  box.replaceChildren(...[
-    el("p", { class: "now-head" }, badge(state), current ? " Now playing · 正在播放" : " Nothing on now · 暂无节目"),
-    current ? el("div", { class: "now-session" },
-      bilingual(current.title, "h3"),
-      el("p", { class: "muted" }, span(current)),
-      speakers(current.speakers)) : null,
-    program?.reason === "failover"
-      ? el("p", { class: "muted backup-note" }, "On the backup feed · 备用信号") : null,
-    nextLine].filter(Boolean)); // replaceChildren would print a null as the text "null"
 }
 
 function showPlayerStatus({ state, text }) {
@@ -410,8 +249,8 @@ for (const input of document.querySelectorAll("input[name=tz]")) {
     localStorage.setItem(TZ_KEY, page.tzChoice);
     showZones();
     renderStages();
-    renderNow();
-    renderSchedule();
+    schedule.renderNow();
+    schedule.render();
   });
 }
 
@@ -434,7 +273,7 @@ async function start() {
   const first = page.stages.find((s) => s.id === wanted) || page.stages.find((s) => s.state === "live" && !locked(s));
   if (first) await selectStage(first.id, first.id === wanted);
   // Keep the stage states fresh.
-  setInterval(() => loadStages().then(() => renderNow()).catch(() => {}), 30000);
+  setInterval(() => loadStages().then(() => schedule.renderNow()).catch(() => {}), 30000);
 }
 
 start();
