@@ -27,9 +27,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from exhibits.catalog import Exhibit
+from exhibits.glb import write_glb
+from exhibits.glb_read import read_glb
 from exhibits.hall import HallLayout
+from exhibits.hall_scene import hall_model
 from exhibits.model import IngestResult
-from exhibits.pipeline import Limits
+from exhibits.pipeline import Limits, ingest, ingest_model
+from exhibits.procedural import demo_model
 
 T = TypeVar("T")
 Progress = Callable[[str, float, str], None]
@@ -65,26 +69,17 @@ def ingest_upload(
     limits: Limits,
 ) -> IngestResult:
     """Worker side of an upload: the whole pipeline on the uploaded bytes."""
-    from exhibits.pipeline import ingest
-
     return ingest(data, filename, unit=unit, up=up, envelope=envelope, limits=limits, progress=_report(job))
 
 
 def ingest_demo(job: str, exhibit: Exhibit, limits: Limits) -> IngestResult:
     """Worker side of a demo exhibit: its procedural model through the same pipeline."""
-    from exhibits.pipeline import ingest_model
-    from exhibits.procedural import demo_model
-
     model = demo_model(exhibit)
     return ingest_model(model, envelope=exhibit.envelope, limits=limits, progress=_report(job))
 
 
 def build_hall(layout: HallLayout, exhibits: list[Exhibit], smallest: dict[str, Path]) -> bytes:
     """Worker side of ``/hall.glb``: the hall with each exhibit's smallest LOD in its booth."""
-    from exhibits.glb import write_glb
-    from exhibits.glb_read import read_glb
-    from exhibits.hall_scene import hall_model
-
     models = {exhibit: read_glb(path.read_bytes()) for exhibit, path in smallest.items()}
     return write_glb(hall_model(layout, {e.id: e for e in exhibits}, models))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from server.errors import Problem, ScheduleError
+from server.schedule.frab_import import load_frab_text
 from server.schedule.model import Event
 from server.schedule.yaml_format import load_yaml_text
 
@@ -32,8 +33,6 @@ def load_event_file(path: str | Path) -> Event:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScheduleError([Problem(str(path), "$", f"cannot read: {exc}")]) from None
     if path.suffix.lower() == ".json":
-        from server.schedule.frab_import import load_frab_text
-
         return load_frab_text(text, file=str(path))
     if path.suffix.lower() in (".yaml", ".yml"):
         return load_yaml_text(text, file=str(path))
