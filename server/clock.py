@@ -20,6 +20,7 @@ import asyncio
 import functools
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -74,6 +75,10 @@ class SystemClock:
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         return asyncio.get_running_loop().call_later(max(0.0, delay), callback)
+
+
+#: Seconds within which a timer counts as due (float sums of steps land a hair early).
+_EPSILON = 1e-9
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -190,9 +195,11 @@ class ManualClock:
         a chain of wake-ups (a timer, the task it wakes, the futures that task resolves)
         settles before the clock moves on. Whole hours of program take seconds this way.
         """
-        end = self.monotonic() + seconds
-        while (remaining := end - self.monotonic()) > 1e-9:
-            self.advance(min(step, remaining))
+        start = self.monotonic()
+        steps = max(1, math.ceil(seconds / step - _EPSILON))
+        for k in range(1, steps + 1):
+            # Each step lands on start + k × step (no sum of rounded steps drifts away).
+            self.advance(max(0.0, min(start + k * step, start + seconds) - self.monotonic()))
             for _ in range(yields):
                 await asyncio.sleep(0)
 
@@ -200,7 +207,7 @@ class ManualClock:
         while True:
             mono, now = self.monotonic(), self.now()
             due: _ManualTimer | None = None
-            if self._mono_timers and self._mono_timers[0][0] <= mono:
+            if self._mono_timers and self._mono_timers[0][0] <= mono + _EPSILON:
                 due = heapq.heappop(self._mono_timers)[2]
             elif self._wall_timers and self._wall_timers[0][0] <= now:
                 due = heapq.heappop(self._wall_timers)[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from server.clock import ManualClock
+from server.http.keys import TASKS
 from tests.conftest import Serve, at, auth
 from tests.redis_server import RedisServer
 
@@ -111,3 +113,52 @@ async def test_access_log_masks_secret_links_and_credentials(
     assert any("/api/v1/meeting-requests/{secret} 404" in line for line in lines)
     assert any("/api/v1/schedule.ics?token=***&tz=UTC" in line for line in lines)
     assert not any(secret in line or "leaked" in line for line in lines)
+
+
+async def test_readyz_names_a_failed_background_task_until_it_is_restarted(serve: Serve) -> None:
+    clock = ManualClock(at("2020-12-06T10:15:00+08:00"))
+    client = await serve(clock=clock)
+    body = await (await client.get("/readyz")).json()
+    assert body["ready"] is True
+    assert set(body["checks"]["tasks"]["tasks"]) == {
+        "scheduler",
+        "live-supervise",
+        "live-viewers",
+        "live-stats",
+        "live-schedule-events",
+        "exhibition-hall",
+        "exhibition-rescan",
+    }
+    fail = asyncio.Event()
+    fail.set()
+
+    async def probe() -> None:
+        if fail.is_set():
+            fail.clear()
+            raise RuntimeError("the probe broke")
+        await asyncio.Event().wait()
+
+    client.app[TASKS].start("probe", probe)
+    await asyncio.sleep(0.05)
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 503 and body["ready"] is False
+    tasks = body["checks"]["tasks"]
+    assert tasks["ok"] is False
+    assert tasks["reason"] == "task probe failed (RuntimeError: the probe broke) and is restarting"
+    assert tasks["tasks"]["probe"] == {
+        "state": "restarting",
+        "ok": False,
+        "failures": 1,
+        "last_error": "RuntimeError: the probe broke",
+    }
+    lines = set((await (await client.get("/metrics")).text()).splitlines())
+    assert 'forumcast_task_failures_total{task="probe"} 1.0' in lines
+    assert 'forumcast_task_up{task="probe"} 0.0' in lines
+    assert 'forumcast_task_up{task="live-supervise"} 1.0' in lines
+    # The backoff runs on the service clock: once it has passed, the probe runs again.
+    await clock.run(1.0, step=0.1)
+    await asyncio.sleep(0.05)
+    response = await client.get("/readyz")
+    assert response.status == 200
+    assert (await response.json())["checks"]["tasks"]["tasks"]["probe"]["state"] == "running"
