@@ -4,7 +4,7 @@
 stage serves (RFC 8216bis and its LL-HLS tags: ``EXT-X-PART``, ``EXT-X-PRELOAD-HINT``,
 ``EXT-X-SERVER-CONTROL``, ``EXT-X-SKIP`` of a delta update), with every URI resolved against
 the playlist's URL. They are lenient readers for a probe, not validators (the strict one the
-tests check the server with is ``tests/hls_playlist.py``): unknown tags are ignored. No I/O.
+tests check the server with is ``tests/support/hls_playlist.py``): unknown tags are ignored. No I/O.
 """
 
 from __future__ import annotations

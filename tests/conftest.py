@@ -19,7 +19,7 @@ from server.config import Config
 from server.http.app import create_app
 from server.schedule.model import Event
 from server.schedule.yaml_format import load_yaml
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRET = "test-secret-0123456789abcdefghijklmnop"

@@ -23,7 +23,7 @@ import pytest
 
 from server.auth import Tokens
 from tests.conftest import FIXTURES, SECRET
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 
 def free_port() -> int:

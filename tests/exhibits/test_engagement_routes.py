@@ -16,7 +16,7 @@ from exhibits.engagement_routes import RateLimited, RateLimiter
 from server.clock import ManualClock
 from server.schedule.model import Event
 from tests.conftest import Serve, at, auth
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 NOW = at("2020-12-06T09:30:00+08:00")
 HYDROGEN, SOLAR = "cn-hydrogen-01", "de-solar-01"

@@ -29,7 +29,7 @@ from server.errors import ForumcastError
 from server.store.base import Store
 from server.store.memory import MemoryBackend, MemoryStore
 from server.store.redis import RedisStore
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 NOW = datetime.fromisoformat("2020-12-06T09:30:00+08:00")
 SLOTS = ["2020-12-07T15:00:00+08:00", "2020-12-07T08:15:00+01:00", "2020-12-08T02:30:00Z"]

@@ -15,7 +15,7 @@ from server.errors import ForumcastError
 from server.store.base import Store
 from server.store.memory import MemoryBackend, MemoryStore
 from server.store.redis import RedisStore
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 #: Opens one more store on the test's backend under the test's namespace (another instance).
 OpenStore = Callable[[], Store]

@@ -12,7 +12,7 @@ import redis
 from server.clock import ManualClock
 from server.http.keys import BUS
 from tests.conftest import SECRET, Serve, at, auth
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 
 def morning() -> ManualClock:

@@ -14,7 +14,7 @@ import pytest
 from server.clock import ManualClock
 from server.http.keys import TASKS
 from tests.conftest import Serve, at, auth
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 
 def promtool_check(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

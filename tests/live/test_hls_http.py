@@ -15,8 +15,8 @@ import av
 from server.clock import ManualClock
 from server.http.keys import LIVE, STREAM_KEYS
 from tests.conftest import Serve, at, auth, ffmpeg
-from tests.hls_playlist import parse_media_playlist, parse_multivariant_playlist
 from tests.live.streams import LoopPublisher, clip
+from tests.support.hls_playlist import parse_media_playlist, parse_multivariant_playlist
 
 MORNING = "2020-12-06T09:30:00+08:00"  # the opening: main-cam on the main program
 

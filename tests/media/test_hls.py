@@ -13,7 +13,7 @@ from server.media.fmp4 import split_clip
 from server.media.hls import Packager
 from server.media.timeline import loop_fragments
 from server.media.types import InitSegment, MediaFragment
-from tests.hls_playlist import parse_media_playlist, parse_multivariant_playlist
+from tests.support.hls_playlist import parse_media_playlist, parse_multivariant_playlist
 
 
 @functools.cache

@@ -21,7 +21,7 @@ import pytest_asyncio
 from server.store import Store, StoreUnavailable, open_store
 from server.store.memory import MemoryBackend, MemoryStore
 from server.store.redis import RedisStore
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 # Works whether or not the project runs pytest-asyncio in "auto" mode.
 pytestmark = pytest.mark.asyncio

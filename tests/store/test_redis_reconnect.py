@@ -18,7 +18,7 @@ import pytest_asyncio
 
 from server.store import StoreUnavailable
 from server.store.redis import RedisStore, redact_url
-from tests.redis_server import RedisServer, free_port
+from tests.support.redis_server import RedisServer, free_port
 
 # Works with or without asyncio_mode = "auto". The mark makes pytest-asyncio warn about
 # (and filterwarnings=error fail) any sync test, so even the pure ones below are async.

@@ -1,4 +1,4 @@
-"""The strict HLS playlist parser of tests/hls_playlist.py: well-formed playlists (the RFC 8216bis
+"""The strict HLS playlist parser of tests/support/hls_playlist.py: well-formed playlists (the RFC 8216bis
 examples and LL-HLS playlists shaped like ours) parse with the right values, and each rule it
 checks refuses a playlist breaking it, naming the problem and the line."""
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.hls_playlist import (
+from tests.support.hls_playlist import (
     ByteRange,
     Part,
     PlaylistError,
