@@ -28,4 +28,18 @@ def test_alert_rules_pass_promtool() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
+
+
+def test_alert_rules_unit_tests_pass() -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: install Debian's 'prometheus' package (the test command does)"
+    result = subprocess.run(
+        [promtool, "test", "rules", "forumcast-alerts.test.yml"],
+        cwd=DEPLOY / "prometheus",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
