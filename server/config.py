@@ -18,6 +18,7 @@ from typing import Any
 
 from server.errors import ConfigError
 from server.live.settings import LiveSettings
+from server.schedule.scheduler import UPCOMING_MINUTES
 
 _LIVE = LiveSettings()  # the live path's defaults, stated once in its modules
 
@@ -39,7 +40,7 @@ class Config:
     secret: str = field(default="", metadata=_doc("HS256 secret for tokens; empty = random per start"))
     public_url: str = field(default="", metadata=_doc("base URL used in exports; empty = from the request"))
     upcoming_minutes: int = field(
-        default=15, metadata=_doc("a stage is 'upcoming' this long before a session")
+        default=UPCOMING_MINUTES, metadata=_doc("a stage is 'upcoming' this long before a session")
     )
     shutdown_timeout: float = field(
         default=10.0, metadata=_doc("seconds to finish in-flight work on shutdown")

@@ -155,7 +155,10 @@ async def schedule_json(request: web.Request) -> web.Response:
 async def schedule_ics(request: web.Request) -> web.Response:
     event = request.app[SCHEDULE].event
     body = ical.to_ical(
-        event, base_url=_base_url(request), stages=_visible(optional_principal(request), event)
+        event,
+        base_url=_base_url(request),
+        stages=_visible(optional_principal(request), event),
+        stamp=request.app[CLOCK].now(),
     )
     return web.Response(
         body=body,

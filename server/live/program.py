@@ -67,9 +67,8 @@ class Program:
         self._clock = env.clock
         self._on_switch = on_switch
         self._slate_size = settings.slate_size
-        self.slate = SlatePlayer(
-            stage.id, slates, env.clock, card=card, fmt=self.slate_format, deliver=self._on_slate
-        )
+        self._card = card
+        self.slate = SlatePlayer(stage.id, slates, env.clock, self)
         for live in self.inputs.values():
             live.listeners.append(self._on_item)
         for source in (SLATE, *self.inputs):
@@ -209,7 +208,13 @@ class Program:
             self.supervise(self.session)
         self._apply(self.switcher.feed(live.id, item))
 
-    def _on_slate(self, item: InitSegment | MediaFragment) -> None:
+    def slate_card(self) -> SlateCard:
+        return self._card()
+
+    def slate_failed(self) -> None:
+        self._metrics.task_failures.labels(task=f"slate-{self.stage.id}").inc()
+
+    def on_slate(self, item: InitSegment | MediaFragment) -> None:
         if isinstance(item, InitSegment):
             self._apply(self.switcher.source_init(SLATE, item))
         else:

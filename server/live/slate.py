@@ -21,6 +21,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from server.clock import Clock
 from server.live.slate_card import SlateCard
@@ -33,6 +34,8 @@ log = logging.getLogger("forumcast.live")
 
 #: Default number of encoded clips kept (a clip of a 720p still is a few hundred kB).
 KEEP_CLIPS = 64
+#: Seconds before a slate that failed (an encode that raised) starts over.
+RETRY_AFTER = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,25 +112,30 @@ class SlateLibrary:
             await asyncio.gather(*pending, return_exceptions=True)
 
 
-class SlatePlayer:
-    """One stage's slate, delivered in real time to ``deliver`` while started."""
+class SlateHost(Protocol):
+    """What a slate player plays for (a stage's program)."""
 
-    def __init__(
-        self,
-        name: str,
-        library: SlateLibrary,
-        clock: Clock,
-        *,
-        card: Callable[[], SlateCard],
-        fmt: Callable[[], SlateFormat],
-        deliver: Callable[[InitSegment | MediaFragment], None],
-    ) -> None:
+    def slate_card(self) -> SlateCard:
+        """What the slate should say now."""
+
+    def slate_format(self) -> SlateFormat:
+        """How it should be encoded now (like the program's sources)."""
+
+    def on_slate(self, item: InitSegment | MediaFragment) -> None:
+        """The slate's init segment or its next fragment, on time."""
+
+    def slate_failed(self) -> None:
+        """The slate raised (logged already); it starts over after :data:`RETRY_AFTER`."""
+
+
+class SlatePlayer:
+    """One stage's slate, delivered in real time to its host while started."""
+
+    def __init__(self, name: str, library: SlateLibrary, clock: Clock, host: SlateHost) -> None:
         self.name = name
         self._library = library
         self._clock = clock
-        self._card = card
-        self._fmt = fmt
-        self._deliver = deliver
+        self._host = host
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -135,7 +143,7 @@ class SlatePlayer:
         return self._task is not None and not self._task.done()
 
     def prefetch(self) -> None:
-        self._library.prefetch(self._card(), self._fmt())
+        self._library.prefetch(self._host.slate_card(), self._host.slate_format())
 
     def start(self) -> None:
         if not self.running:
@@ -154,34 +162,40 @@ class SlatePlayer:
                 await task
 
     async def _run(self) -> None:
-        clock = self._clock
+        """Play until stopped; a failure is logged, told to the host, and played over."""
+        while True:
+            try:
+                await self._play()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: the slate failed; starting over in %g s", self.name, RETRY_AFTER)
+                self._host.slate_failed()
+                await self._clock.sleep(RETRY_AFTER)
+
+    async def _play(self) -> None:
+        clock, host = self._clock, self._host
         timeline = Timeline()
         sent: InitSegment | None = None
         started: float | None = None
         clip: Clip | None = None
-        try:
-            while True:
-                card, fmt = self._card(), self._fmt()
-                fresh = self._library.ready(card, fmt)
-                if fresh is None and clip is not None:
-                    self._library.prefetch(card, fmt)  # keep looping the last one meanwhile
-                else:
-                    clip = fresh or await self._library.clip(card, fmt)
-                if sent is None or clip.init.data != sent.data:
-                    sent = clip.init
-                    self._deliver(clip.init)
-                timeline.splice()
-                for fragment in clip.fragments:
-                    placed = timeline.place(fragment, clip.init)
-                    first = placed.tracks[0]
-                    track = clip.init.track(first.track_id)
-                    at = first.base_decode_time / (track.timescale if track is not None else 1)
-                    if started is None:
-                        started = clock.monotonic() - at
-                    await clock.sleep(started + at - clock.monotonic())
-                    self._deliver(placed)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s: the slate failed", self.name)
-            raise
+        while True:
+            card, fmt = host.slate_card(), host.slate_format()
+            fresh = self._library.ready(card, fmt)
+            if fresh is None and clip is not None:
+                self._library.prefetch(card, fmt)  # keep looping the last one meanwhile
+            else:
+                clip = fresh or await self._library.clip(card, fmt)
+            if sent is None or clip.init.data != sent.data:
+                sent = clip.init
+                host.on_slate(clip.init)
+            timeline.splice()
+            for fragment in clip.fragments:
+                placed = timeline.place(fragment, clip.init)
+                first = placed.tracks[0]
+                track = clip.init.track(first.track_id)
+                at = first.base_decode_time / (track.timescale if track is not None else 1)
+                if started is None:
+                    started = clock.monotonic() - at
+                await clock.sleep(started + at - clock.monotonic())
+                host.on_slate(placed)

@@ -25,6 +25,9 @@ from server.schedule.service import ScheduleService
 
 log = logging.getLogger("forumcast.scheduler")
 
+#: Default minutes before a session during which its stage is "upcoming".
+UPCOMING_MINUTES = 15
+
 
 class StageState(enum.Enum):
     IDLE = "idle"  # nothing on today yet (or no sessions at all)
@@ -75,7 +78,7 @@ class Scheduler:
         clock: Clock,
         bus: EventBus,
         *,
-        upcoming: timedelta = timedelta(minutes=15),
+        upcoming: timedelta = timedelta(minutes=UPCOMING_MINUTES),
         metrics: Metrics | None = None,
     ) -> None:
         self._schedule = schedule
