@@ -16,6 +16,8 @@ The app runs each loop as a supervised task, so one that fails is restarted and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from server.events import EventBus
 from server.live.hub import LiveHub
 
@@ -30,10 +32,13 @@ class LiveTicks:
         self._clock = hub.env.clock
         self._settings = hub.env.settings
 
-    async def supervise(self) -> None:
+    async def _every(self, interval: float, work: Callable[[], None]) -> None:
         while True:
-            self.supervise_once()
-            await self._clock.sleep(self._settings.supervise_interval)
+            work()
+            await self._clock.sleep(interval)
+
+    async def supervise(self) -> None:
+        await self._every(self._settings.supervise_interval, self.supervise_once)
 
     def supervise_once(self) -> None:
         hub = self._hub
@@ -44,9 +49,7 @@ class LiveTicks:
             live.tally()
 
     async def viewers(self) -> None:
-        while True:
-            await self._clock.sleep(self._settings.viewers_interval)
-            self.viewers_once()
+        await self._every(self._settings.viewers_interval, self.viewers_once)
 
     def viewers_once(self) -> None:
         hub = self._hub
@@ -63,9 +66,7 @@ class LiveTicks:
             bitrate.labels(input=live.id).set(live.bitrate(now) / 8)
 
     async def stats(self) -> None:
-        while True:
-            await self._clock.sleep(self._settings.stats_interval)
-            self.stats_once()
+        await self._every(self._settings.stats_interval, self.stats_once)
 
     def stats_once(self) -> None:
         hub = self._hub
