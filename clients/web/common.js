@@ -1,5 +1,6 @@
-// What every page shares: looking an element up by id, building one in one call, Chinese
-// and English side by side, and the JSON request to the server's API with its errors.
+// What every page shares: looking an element up by id, building one in one call, setting
+// its text only on a change, Chinese and English side by side, a video's sound button, and
+// the JSON request to the server's API with its errors.
 
 export const $ = (id) => document.getElementById(id);
 
@@ -15,11 +16,30 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** Set a node's text only when it changes, so live regions speak only about changes. */
+export function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 /** Chinese and English side by side; either may be missing. */
 export function bilingual(text, tag = "span") {
   return el(tag, { class: "bilingual" },
     text?.zh ? el("span", { lang: "zh", class: "zh" }, text.zh) : null,
     text?.en ? el("span", { class: "en" }, text.en) : null);
+}
+
+/** ``button`` turns ``video``'s sound on and off (it starts muted), and says which it does. */
+export function soundButton(button, video) {
+  const label = () => {
+    button.setAttribute("aria-pressed", String(!video.muted));
+    button.textContent = video.muted ? "🔈 Sound on · 开启声音" : "🔇 Mute · 静音";
+  };
+  button.addEventListener("click", () => {
+    video.muted = !video.muted;
+    if (!video.muted) video.play().catch(() => {});
+    label();
+  });
+  video.addEventListener("volumechange", label);
 }
 
 /** The server's refusal: its HTTP status and error code, with its message (or the status's). */

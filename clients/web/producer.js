@@ -5,10 +5,13 @@
 // and from the `now` / `viewers` events of the program's watch socket; what the producer's
 // own actions return is shown at once. The token is checked by the server only: the page
 // decodes its payload for display (role, scope, expiry) and to preselect the stage. Every
-// request goes through producer-api.js.
-import { $, el, bilingual } from "./common.js";
+// request goes through producer-api.js; the input cards are producer-inputs.js's and the
+// upcoming sessions producer-upcoming.js's.
+import { $, el, setText, soundButton } from "./common.js";
 import { LivePlayer } from "./player.js";
 import { ApiError, ProducerApi } from "./producer-api.js";
+import { InputCards } from "./producer-inputs.js";
+import { clock, renderUpcomingList } from "./producer-upcoming.js";
 
 const TOKEN_KEY = "forumcast.producer.token";
 const POLL_MS = 1000;
@@ -20,13 +23,9 @@ const REASON_LABEL = {
   failover: "failover · 故障切换",
   failback: "failback · 恢复切回",
 };
-const TALLY_LABEL = {
-  "on-air": "ON AIR · 播出中",
-  preview: "PREVIEW · 预监中",
-  off: "off · 未播出",
-};
 
 const server = new ProducerApi();
+const inputs = new InputCards($("inputs"), server, { take, playerStatus });
 
 const page = {
   event: null,
@@ -35,7 +34,6 @@ const page = {
   stageBody: null, // its last GET /api/v1/stages/{stage}
   program: null, // what is on air: the last of poll, now event or an action's answer
   programSeq: 0, // bumped by every now event and action answer: older polls do not undo them
-  cards: new Map(), // input id -> {card, player, input}
   programPlayer: null,
   timer: null,
   polling: false,
@@ -61,11 +59,6 @@ function announce(text) {
   $("status").textContent = text;
 }
 
-// Set a node's text only when it changes, so live regions speak only about changes.
-function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
-
 function titleText(title) {
   return [title?.en, title?.zh].filter(Boolean).join(" · ");
 }
@@ -74,26 +67,10 @@ function venueZone() {
   return page.stageBody?.venue?.timezone || page.event?.timezone || undefined;
 }
 
-function clock(iso, { seconds = false } = {}) {
-  return new Intl.DateTimeFormat("en-GB", {
-    hour: "2-digit", minute: "2-digit", second: seconds ? "2-digit" : undefined, timeZone: venueZone(),
-  }).format(new Date(iso));
-}
-
-function dayLabel(iso) {
-  return new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "short", timeZone: venueZone() })
-    .format(new Date(iso));
-}
-
-function inputTitle(id) {
-  const card = page.cards.get(id);
-  return card?.input?.title || id;
-}
-
 function sourceLabel(source) {
   if (!source) return "—";
   if (source === "slate") return "Slate · 待机画面";
-  const title = inputTitle(source);
+  const title = inputs.title(source);
   return title && title !== source ? `${source} · ${title}` : source;
 }
 
@@ -178,9 +155,7 @@ function renderStagePicker() {
 function stopStage() {
   page.programPlayer?.destroy();
   page.programPlayer = null;
-  for (const { player } of page.cards.values()) player.destroy();
-  page.cards.clear();
-  $("inputs").replaceChildren();
+  inputs.clear();
   page.stageBody = null;
   page.program = null;
   page.programSeq += 1;
@@ -216,11 +191,11 @@ async function refresh() {
   const stage = page.stage;
   const seq = page.programSeq;
   try {
-    const [inputs, body] = await Promise.all([server.inputs(), server.stage(stage)]);
+    const [list, body] = await Promise.all([server.inputs(), server.stage(stage)]);
     if (stage !== page.stage) return;
     page.stageBody = body;
     if (body.program && seq === page.programSeq) page.program = body.program;
-    renderInputs(inputs.inputs.filter((input) => input.stage === stage));
+    renderInputs(list.inputs.filter((input) => input.stage === stage));
     renderProgram();
     renderControls();
     renderUpcoming();
@@ -277,7 +252,7 @@ function renderProgram() {
   const since = $("program-since");
   if (program?.since) {
     since.setAttribute("datetime", program.since);
-    setText(since, clock(program.since, { seconds: true }));
+    setText(since, clock(program.since, venueZone(), { seconds: true }));
   } else {
     since.removeAttribute("datetime");
     setText(since, "—");
@@ -338,152 +313,15 @@ function take(input) {
   return act(`Take ${sourceLabel(input)} · 切换`, "take", body);
 }
 
-// ---- inputs --------------------------------------------------------------------------
+// ---- inputs and upcoming sessions ----------------------------------------------------
 
-function makeCard(input) {
-  const id = input.id;
-  const video = el("video", { muted: true, playsinline: true, autoplay: true, "aria-label": `Preview of ${input.title || id} (muted)` });
-  video.muted = true;
-  const status = el("p", { class: "player-status" });
-  const card = el("article", { class: "input-card", "data-input": id, "aria-labelledby": `input-${id}-title` },
-    el("header", { class: "input-head" },
-      el("h3", { id: `input-${id}-title` }, input.title || id, " ", el("span", { class: "muted input-id" }, id)),
-      el("span", { class: "badges" },
-        el("span", { class: "badge badge-health" }),
-        el("span", { class: "badge badge-onair", hidden: true }, "ON AIR · 播出"),
-        el("span", { class: "badge badge-preview", hidden: true }, "PREVIEW · 预监"))),
-    el("div", { class: "player preview" }, video, status),
-    el("dl", { class: "health" },
-      field("Bitrate · 码率", "bitrate"),
-      field("Last fragment · 最近分片", "age"),
-      field("Picture · 画面", "resolution"),
-      field("Codecs · 编码", "codecs"),
-      field("GOP · 关键帧间隔", "gop"),
-      field("Publisher · 推流", "publisher")),
-    el("p", { class: "tally-line" }, "Tally · 提示灯: ", el("span", { class: "tally-state", "data-state": "off" }, TALLY_LABEL.off)),
-    el("button", { type: "button", class: "take", onclick: () => take(id) },
-      "▶ Take · 切换", el("span", { class: "sr-only" }, ` ${input.title || id}`)));
-  const player = new LivePlayer(video, { onStatus: (s) => playerStatus(status, s) });
-  player.play(server.inputUrl(id));
-  return { card, player, input };
-}
-
-function field(label, name) {
-  return el("div", {}, el("dt", {}, label), el("dd", { class: name }, "—"));
-}
-
-// Update the cards from the inputs' health (or, with no list, from what is on air now).
+// Update the input cards from the inputs' health (or, with no list, from what is on air now).
 function renderInputs(list) {
-  const grid = $("inputs");
-  if (list) {
-    const ids = new Set(list.map((input) => input.id));
-    for (const [id, entry] of page.cards) {
-      if (!ids.has(id)) {
-        entry.player.destroy();
-        entry.card.remove();
-        page.cards.delete(id);
-      }
-    }
-    for (const input of list) {
-      let entry = page.cards.get(input.id);
-      if (!entry) {
-        entry = makeCard(input);
-        page.cards.set(input.id, entry);
-      }
-      entry.input = input;
-    }
-    const order = list.map((input) => page.cards.get(input.id).card);
-    if (order.some((card, i) => grid.children[i] !== card) || grid.children.length !== order.length) {
-      grid.replaceChildren(...order);
-    }
-    if (!list.length) grid.replaceChildren(el("p", { class: "muted" }, "No inputs on this stage · 此会场没有输入源"));
-  }
-  for (const entry of page.cards.values()) updateCard(entry);
-}
-
-function updateCard({ card, input }) {
-  const q = (selector) => card.querySelector(selector);
-  const live = input.state === "live";
-  const up = input.up ?? live;
-  const health = up ? "up" : live ? "stalled" : "offline";
-  card.dataset.state = input.state;
-  card.dataset.health = health;
-  const badge = q(".badge-health");
-  badge.className = `badge badge-health badge-${health}`;
-  setText(badge, { up: "UP · 在线", stalled: "STALLED · 卡顿", offline: "OFFLINE · 离线" }[health]);
-
-  const onAir = input.on_air ?? page.program?.source === input.id;
-  const preview = Boolean(input.preview);
-  card.dataset.onAir = String(onAir);
-  card.dataset.pending = String(page.program?.pending?.source === input.id);
-  q(".badge-onair").hidden = !onAir;
-  q(".badge-preview").hidden = !preview;
-  const tally = q(".tally-state");
-  const tallyState = onAir ? "on-air" : preview ? "preview" : "off";
-  tally.dataset.state = tallyState;
-  setText(tally, TALLY_LABEL[tallyState]);
-
-  setText(q(".bitrate"), live && input.bitrate != null ? `${Math.round(input.bitrate / 1000)} kbit/s` : "—");
-  setText(q(".age"), input.fragment_age != null ? `${input.fragment_age.toFixed(1)} s ago · 秒前` : "—");
-  const video = (input.tracks || []).find((t) => t.kind === "video");
-  const audio = (input.tracks || []).find((t) => t.kind === "audio");
-  setText(q(".resolution"), video?.width ? `${video.width}×${video.height}` : "—");
-  const codecs = [video?.codec, audio ? `${audio.codec}${audio.sample_rate ? ` ${audio.sample_rate / 1000} kHz` : ""}` : null]
-    .filter(Boolean).join(" · ");
-  setText(q(".codecs"), codecs || "—");
-  setText(q(".gop"), input.gop_seconds != null ? `${input.gop_seconds.toFixed(2)} s` : "—");
-  const pub = input.publisher;
-  const previews = input.preview_viewers ? ` · ${input.preview_viewers} previewing · 人预监` : "";
-  setText(q(".publisher"), pub ? `${pub.kind}${pub.remote ? ` from ${pub.remote}` : ""}, ${Math.round(pub.seconds)} s${previews}` : `none · 无${previews}`);
-}
-
-// ---- sessions ------------------------------------------------------------------------
-
-// The running session (if any) and those after it, as the server's scheduler sees them.
-function upcomingSessions() {
-  const body = page.stageBody;
-  const sessions = body?.sessions || [];
-  const from = body?.current || body?.next;
-  if (!from) return [];
-  const start = Date.parse(from.start);
-  return sessions.filter((s) => Date.parse(s.start) >= start);
+  inputs.render(list, page.program);
 }
 
 function renderUpcoming() {
-  const list = $("upcoming");
-  const sessions = upcomingSessions();
-  const currentId = page.stageBody?.current?.id;
-  if (!sessions.length) {
-    const text = page.stageBody ? "No more sessions · 没有后续场次" : "";
-    if (list.dataset.key !== text) {
-      list.dataset.key = text;
-      list.replaceChildren(el("li", { class: "muted" }, text));
-    }
-    return;
-  }
-  // Re-render only when something shown changed (keeps focus and screen readers calm).
-  const key = JSON.stringify([currentId, page.program?.session, sessions.map((s) => [s.id, s.start, s.end, s.input, s.backup_input])]);
-  if (list.dataset.key === key) return;
-  list.dataset.key = key;
-  let lastDay = null;
-  list.replaceChildren(...sessions.map((s) => {
-    const day = dayLabel(s.start);
-    const dayNote = day !== lastDay ? el("span", { class: "day muted" }, day) : null;
-    lastDay = day;
-    const feed = s.input
-      ? el("span", { class: "feed muted" }, `Feed · 信号: ${s.input}${s.backup_input ? ` (backup · 备份 ${s.backup_input})` : ""}`)
-      : null;
-    return el("li", { class: `session${s.id === currentId ? " current" : ""}`, "data-session": s.id },
-      el("span", { class: "when" },
-        dayNote,
-        el("time", { class: "start", datetime: s.start }, clock(s.start)),
-        "–",
-        el("time", { class: "end", datetime: s.end }, clock(s.end))),
-      el("div", { class: "what" },
-        bilingual(s.title, "strong"),
-        s.id === currentId ? el("span", { class: "badge badge-live" }, "Now · 正在进行") : null,
-        feed));
-  }));
+  renderUpcomingList($("upcoming"), page.stageBody, page.program?.session, venueZone());
 }
 
 // ---- controls ------------------------------------------------------------------------
@@ -499,18 +337,7 @@ $("take-slate").addEventListener("click", () => take("slate"));
 $("delay-plus").addEventListener("click", () => act("Delay +5 min · 推迟", "delay", { minutes: 5 }));
 $("delay-minus").addEventListener("click", () => act("Delay −5 min · 提前", "delay", { minutes: -5 }));
 
-function soundLabel() {
-  const muted = $("program-video").muted;
-  $("program-sound").setAttribute("aria-pressed", String(!muted));
-  $("program-sound").textContent = muted ? "🔈 Sound on · 开启声音" : "🔇 Mute · 静音";
-}
-$("program-sound").addEventListener("click", () => {
-  const video = $("program-video");
-  video.muted = !video.muted;
-  if (!video.muted) video.play().catch(() => {});
-  soundLabel();
-});
-$("program-video").addEventListener("volumechange", soundLabel);
+soundButton($("program-sound"), $("program-video"));
 
 window.addEventListener("hashchange", () => {
   const id = decodeURIComponent(location.hash.slice(1));

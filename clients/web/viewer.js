@@ -1,6 +1,6 @@
 // The attendee page: the event, its stages and the live player (WebSocket or HLS), with
 // the invitation token. The schedule and the now-playing box are viewer-schedule.js's.
-import { $, el, bilingual, api as request } from "./common.js";
+import { $, el, bilingual, soundButton, api as request } from "./common.js";
 import { HlsPlayer, mseAvailable } from "./hls-player.js";
 import { LivePlayer } from "./player.js";
 import { LOCAL_ZONE, Schedule, badge, dayLabel } from "./viewer-schedule.js";
@@ -218,18 +218,7 @@ function showPlayerStatus({ state, text }) {
 // ---- controls ------------------------------------------------------------------------
 
 $("watch").addEventListener("click", watch);
-$("sound").addEventListener("click", () => {
-  const video = $("video");
-  video.muted = !video.muted;
-  if (!video.muted) video.play().catch(() => {});
-  $("sound").setAttribute("aria-pressed", String(!video.muted));
-  $("sound").textContent = video.muted ? "🔈 Sound on · 开启声音" : "🔇 Mute · 静音";
-});
-$("video").addEventListener("volumechange", () => {
-  const muted = $("video").muted;
-  $("sound").setAttribute("aria-pressed", String(!muted));
-  $("sound").textContent = muted ? "🔈 Sound on · 开启声音" : "🔇 Mute · 静音";
-});
+soundButton($("sound"), $("video"));
 
 for (const input of document.querySelectorAll("input[name=protocol]")) {
   input.addEventListener("change", () => {
