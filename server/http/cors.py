@@ -45,17 +45,20 @@ def parse_origins(setting: str) -> Origins:
     return Origins(any=False, listed=names)
 
 
-def cors_headers(setting: str, origin: str | None, *, exposed: str = "") -> dict[str, str]:
+def cors_headers(
+    setting: str, origin: str | None, *, exposed: str = "", listed_only: bool = False
+) -> dict[str, str]:
     """The CORS headers of a response to a request with ``Origin: origin`` (None: none sent).
 
     Empty when the setting is empty; only ``Vary`` for a listed setting and an origin it
-    does not allow (or no origin).
+    does not allow (or no origin). ``listed_only`` (private content, e.g. a closed stage's
+    media): never the wildcard, only origins the setting names.
     """
     origins = parse_origins(setting)
     headers: dict[str, str] = {}
     if not origins.any and origins.listed:
         headers["Vary"] = "Origin"
-    if origin is None or not origins.allows(origin):
+    if origin is None or not origins.allows(origin) or (listed_only and origins.any):
         return headers
     headers["Access-Control-Allow-Origin"] = ANY if origins.any else origin
     if exposed:

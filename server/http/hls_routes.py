@@ -46,9 +46,18 @@ def _output(request: web.Request) -> HlsOutput:
     return output
 
 
+#: A closed stage's playlists and media: only for the invited, never kept by a shared cache
+#: (a CDN that leaves ``?token=`` out of its cache key would serve them to anyone).
+PRIVATE = "private, no-store"
+
+
 def _headers(request: web.Request, cache: str) -> dict[str, str]:
-    origins = request.app[CONFIG].hls_cors_origins
-    return {"Cache-Control": cache, **cors_headers(origins, request.headers.get("Origin"), exposed=EXPOSED)}
+    closed = request.app[LIVE].program(request.match_info["stage"]).stage.closed
+    origins, origin = request.app[CONFIG].hls_cors_origins, request.headers.get("Origin")
+    return {
+        "Cache-Control": PRIVATE if closed else cache,
+        **cors_headers(origins, origin, exposed=EXPOSED, listed_only=closed),
+    }
 
 
 def _check_epoch(request: web.Request) -> None:

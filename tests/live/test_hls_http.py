@@ -119,7 +119,16 @@ async def test_closed_stages_need_the_token_on_every_url(serve: Serve) -> None:
     uris = re.findall(r'URI="([^"]+)"', text)
     assert uris and all(f"token={token}" in u for u in uris)
     first_part = next(u for u in uris if "/part/" in u)
-    assert (await client.get(f"/live/closed/{first_part}")).status == 200
+    # Invited answers are private: no shared cache keeps them, no page of any origin reads them.
+    origin = {"Origin": "https://elsewhere.example"}
+    for path in ("index.m3u8?token=" + token, playlist.split("/live/closed/")[-1], first_part):
+        response = await client.get(f"/live/closed/{path}", headers=origin)
+        assert response.status == 200, path
+        assert response.headers["Cache-Control"] == "private, no-store", path
+        assert "Access-Control-Allow-Origin" not in response.headers, path
+    public = await client.get(await media_url(client), headers=origin)
+    assert public.headers["Access-Control-Allow-Origin"] == "*"
+    assert public.headers["Cache-Control"] == "public, max-age=1"
     epoch = client.app[LIVE].hls_epoch
     without = [first_part.split("?")[0], "media.m3u8", f"{epoch}/init/1.mp4", f"{epoch}/seg/0.m4s"]
     for path in without:
