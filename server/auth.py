@@ -94,6 +94,11 @@ class Tokens:
         digest = hmac.new(self._secret.encode(), f"forumcast-stream-key:{input_id}".encode(), sha256)
         return digest.hexdigest()[:32]
 
+    def pseudonym(self, name: str) -> str:
+        """A stable stand-in for a name that must not be shown (same secret, same stand-in)."""
+        digest = hmac.new(self._secret.encode(), f"forumcast-pseudonym:{name}".encode(), sha256)
+        return digest.hexdigest()[:10]
+
     def issue(self, role: str, *, stage: str | None = None, ttl: timedelta, subject: str = "") -> str:
         name, scope = parse_role(role, stage)
         now = int(time.time())

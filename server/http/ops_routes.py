@@ -11,8 +11,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from server.errors import ForumcastError
-from server.http.access import require_ops
-from server.http.keys import CONFIG, METRICS, SCHEDULER, STORE, TASKS
+from server.http.access import optional_principal, require_ops
+from server.http.keys import CONFIG, EVENT, METRICS, SCHEDULER, STORE, TASKS, TOKENS
+from server.http.metrics_view import redact
 
 routes = web.RouteTableDef()
 
@@ -22,6 +23,12 @@ async def metrics(request: web.Request) -> web.Response:
     if request.app[CONFIG].metrics_token:
         require_ops(request)
     body = request.app[METRICS].render()
+    who = optional_principal(request)
+    if who is None or not who.is_ops:
+        event = request.app[EVENT]
+        closed = [stage for stage in event.stages if stage.closed]
+        names = [s.id for s in closed] + [i.id for s in closed for i in s.inputs]
+        body = redact(body, names, request.app[TOKENS].pseudonym)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -70,7 +70,10 @@ def _stage_body(
         delay_minutes=schedule.delay_totals.get(stage.id, 0),
         with_inputs=with_inputs,
     )
-    if stage.id in visible and LIVE in request.app:
+    if stage.id not in visible:
+        # Not even whether it is on now, or running late.
+        body["state"], body["delay_minutes"] = "closed", None
+    elif LIVE in request.app:
         body["program"] = request.app[LIVE].program(stage.id).state_json()
     return body
 
@@ -78,7 +81,10 @@ def _stage_body(
 @routes.get("/api/v1/event")
 async def get_event(request: web.Request) -> web.Response:
     event = request.app[SCHEDULE].event
-    return web.json_response(event_json(event, _zone(request, event), request.app[CLOCK].now()))
+    visible = _visible(optional_principal(request), event)
+    body = event_json(event, _zone(request, event), request.app[CLOCK].now())
+    body["session_count"] = sum(1 for s in event.sessions if s.stage in visible)
+    return web.json_response(body)
 
 
 @routes.get("/api/v1/stages")

@@ -13,7 +13,8 @@ import pytest
 
 from server.clock import ManualClock
 from server.http.keys import TASKS
-from tests.conftest import Serve, at, auth
+from server.schedule.yaml_format import load_yaml_text
+from tests.conftest import TOKENS, Serve, at, auth
 from tests.support.redis_server import RedisServer
 
 
@@ -45,7 +46,7 @@ async def test_metrics_content_and_promtool(serve: Serve, tmp_path: Path) -> Non
     )
     assert 'forumcast_stage_live{stage="main"} 1.0' in lines
     assert 'forumcast_stage_live{stage="europe"} 0.0' in lines
-    for stage in ("main", "forum-a", "closed", "europe"):
+    for stage in ("main", "forum-a", f"closed-{TOKENS.pseudonym('closed')}", "europe"):
         for protocol in ("ws", "hls"):
             assert f'forumcast_viewers{{protocol="{protocol}",stage="{stage}"}} 0.0' in lines
     assert any(line.startswith("forumcast_scheduler_lag_seconds ") for line in lines)
@@ -162,3 +163,36 @@ async def test_readyz_names_a_failed_background_task_until_it_is_restarted(serve
     response = await client.get("/readyz")
     assert response.status == 200
     assert (await response.json())["checks"]["tasks"]["tasks"]["probe"]["state"] == "running"
+
+
+async def test_anonymous_scrapes_do_not_name_closed_stages_or_their_inputs(serve: Serve) -> None:
+    event = load_yaml_text(CLOSED_WITH_INPUT, file="closed.yaml")
+    client = await serve(event=event, clock=ManualClock(at("2020-12-06T10:15:00+08:00")))
+    anonymous = await (await client.get("/metrics")).text()
+    ops = await (await client.get("/metrics", headers=auth("ops"))).text()
+    stand_in = f"closed-{TOKENS.pseudonym('board')}"
+    for secret in ("board", "board-cam"):
+        assert f'"{secret}"' not in anonymous and f'"{secret}"' in ops
+    assert f'forumcast_stage_live{{stage="{stand_in}"}} 1.0' in anonymous.splitlines()
+    assert (
+        f'forumcast_input_up{{input="closed-{TOKENS.pseudonym("board-cam")}"}} 0.0' in anonymous.splitlines()
+    )
+    assert 'forumcast_stage_live{stage="open"} 0.0' in anonymous.splitlines()  # open names stay
+    # The same stand-in on every scrape, so dashboards keep their series.
+    assert stand_in in await (await client.get("/metrics")).text()
+
+
+CLOSED_WITH_INPUT = """
+event: {id: redact, title: {en: Redact}, timezone: Asia/Shanghai}
+venues: [{id: sz, name: {en: Shenzhen}, timezone: Asia/Shanghai}]
+stages:
+  - {id: open, title: {en: Open}, kind: forum, venue: sz}
+  - id: board
+    title: {en: Board}
+    kind: closed-door
+    venue: sz
+    inputs: [{id: board-cam, title: Board camera, kind: camera}]
+sessions:
+  - {id: board-meeting, stage: board, title: {en: Board meeting}, input: board-cam,
+     start: 2020-12-06T10:00:00+08:00, end: 2020-12-06T11:00:00+08:00}
+"""

@@ -26,8 +26,15 @@ async def test_event_and_stages_live_now(serve: Serve) -> None:
     assert stages["main"]["next"]["id"] == "afternoon"
     assert stages["forum-a"]["current"]["id"] == "forum-talk"
     assert stages["europe"]["state"] == "idle" and stages["europe"]["venue"]["timezone"] == "Europe/Paris"
-    # A closed-door stage is listed, but not what runs on it.
-    assert stages["closed"]["closed"] is True and stages["closed"]["current"] is None
+    # A closed-door stage is listed, but not what runs on it, whether it runs, or late.
+    closed = stages["closed"]
+    assert closed["closed"] is True and closed["current"] is None and closed["next"] is None
+    assert closed["state"] == "closed" and closed["delay_minutes"] is None and "program" not in closed
+    invited = await (await client.get("/api/v1/stages", headers=auth("viewer:closed"))).json()
+    assert {s["id"]: s for s in invited["stages"]}["closed"]["state"] == "live"
+    everyone = await (await client.get("/api/v1/event")).json()
+    insider = await (await client.get("/api/v1/event", headers=auth("viewer:closed"))).json()
+    assert insider["session_count"] == everyone["session_count"] + 1  # the closed stage's one session
     assert "inputs" not in stages["main"]
 
 
