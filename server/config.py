@@ -89,6 +89,16 @@ class Config:
     hls_cors_origins: str = field(
         default="*", metadata=_doc("origins that may fetch HLS: '*', a comma-separated list, or empty")
     )
+    viewer_send_buffer: int = field(
+        default=_LIVE.viewer_send_buffer,
+        metadata=_doc("kernel send buffer of each viewer's socket, bytes (bounds what a non-reader pins)"),
+    )
+    max_viewers_per_ip: int = field(
+        default=_LIVE.max_viewers_per_ip, metadata=_doc("viewer connections one client address may hold")
+    )
+    max_viewers: int = field(
+        default=_LIVE.max_viewers, metadata=_doc("viewer connections one instance holds")
+    )
     slate_size: str = field(
         default="x".join(map(str, _LIVE.slate_size)),
         metadata=_doc("the slate picture's WIDTHxHEIGHT (even numbers)"),
@@ -134,6 +144,9 @@ class Config:
             hls_part_target=self.hls_part_target,
             hls_window=self.hls_window,
             slate_size=self.slate_dimensions,
+            viewer_send_buffer=self.viewer_send_buffer,
+            max_viewers_per_ip=self.max_viewers_per_ip,
+            max_viewers=self.max_viewers,
         )
 
 
@@ -191,11 +204,17 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         result = value
     if key == "port" and not 1 <= result <= 65535:
         raise ConfigError(f"config: {where} must be between 1 and 65535, got {result}")
-    if key in ("max_box_size", "gop_cache_bytes", "send_budget") and result < 4096:
+    if key in ("max_box_size", "gop_cache_bytes", "send_budget", "viewer_send_buffer") and result < 4096:
         raise ConfigError(f"config: {where} must be at least 4096 bytes, got {result}")
-    if key in ("ingest_workers", "max_upload_bytes", "max_triangles", "model_cache_bytes", "hls_window") and (
-        result < 1
-    ):
+    if key in (
+        "ingest_workers",
+        "max_upload_bytes",
+        "max_triangles",
+        "model_cache_bytes",
+        "hls_window",
+        "max_viewers_per_ip",
+        "max_viewers",
+    ) and (result < 1):
         raise ConfigError(f"config: {where} must be at least 1, got {result}")
     if key == "slate_size":
         width, _, height = result.partition("x")

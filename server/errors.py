@@ -71,6 +71,8 @@ CODES: dict[str, Wire] = {
     "live.bad_control": BAD_REQUEST,
     "live.too_slow": Wire(400, 1008),
     "live.shutting_down": Wire(503, 1001),
+    "live.too_many_connections": Wire(429, 1013),
+    "live.full": UNAVAILABLE,
     "program.input_down": CONFLICT,
     "hls.gone": NOT_FOUND,
     "hls.bad_request": BAD_REQUEST,

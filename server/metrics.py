@@ -83,6 +83,18 @@ class Metrics:
             ["stage"],
             registry=r,
         )
+        self.relay_stalled = Counter(
+            "forumcast_relay_stalled_viewers",
+            "Viewers reset because they took nothing for max_behind (a client that stopped reading)",
+            ["stage"],
+            registry=r,
+        )
+        self.viewer_refusals = Counter(
+            "forumcast_viewer_refusals",
+            "Viewer connections refused before the upgrade: per-address bound or a full instance",
+            ["reason"],
+            registry=r,
+        )
         self.program_switches = Counter(
             "forumcast_program_switches",
             "Switches of a stage's program to another source, by reason",

@@ -114,6 +114,7 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks.running("live-supervise", ticks.supervise),
         tasks.running("live-viewers", ticks.viewers),
         tasks.running("live-stats", ticks.stats),
+        tasks.running("live-stalls", ticks.stalls),
         tasks.running("live-schedule-events", ticks.schedule_events),
     ):
         yield

@@ -10,13 +10,15 @@ of one of the stage's inputs in ``?key=``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server.errors import AuthError
+from server.errors import AuthError, ForumcastError
 from server.http.access import principal
-from server.http.keys import CONFIG, LIVE, STREAM_KEYS
+from server.http.keys import CONFIG, LIVE, METRICS, STREAM_KEYS
 from server.live.fanout import Viewer
 from server.live.frames import text_frame
 from server.media.fanout import ViewerGate
@@ -25,13 +27,27 @@ log = logging.getLogger("forumcast.live")
 routes = web.RouteTableDef()
 
 
-async def _open(request: web.Request) -> tuple[web.WebSocketResponse, Viewer]:
+@contextlib.asynccontextmanager
+async def _open(request: web.Request) -> AsyncIterator[tuple[web.WebSocketResponse, Viewer]]:
+    """Admit (or refuse, before the upgrade) and upgrade one viewer, for the block's duration."""
     config = request.app[CONFIG]
-    ws = web.WebSocketResponse(compress=False, heartbeat=30.0, max_msg_size=2**16)
-    await ws.prepare(request)
-    assert request.transport is not None
-    gate = ViewerGate(send_budget=config.send_budget, max_behind=config.max_behind)
-    return ws, Viewer(ws, request.transport, gate)
+    admission = request.app[LIVE].admission
+    address = request.remote or "?"
+    try:
+        admission.enter(address)
+    except ForumcastError as exc:
+        request.app[METRICS].viewer_refusals.labels(reason=exc.code).inc()
+        raise
+    try:
+        ws = web.WebSocketResponse(compress=False, heartbeat=30.0, max_msg_size=2**16)
+        await ws.prepare(request)
+        assert request.transport is not None
+        gate = ViewerGate(send_budget=config.send_budget, max_behind=config.max_behind)
+        viewer = Viewer(ws, request.transport, gate)
+        viewer.limit_kernel_buffer(config.viewer_send_buffer)
+        yield ws, viewer
+    finally:
+        admission.leave(address)
 
 
 async def _drain(ws: web.WebSocketResponse) -> None:
@@ -46,14 +62,14 @@ async def watch_input(request: web.Request) -> web.WebSocketResponse:
     who = principal(request)
     if not who.can_produce(live.decl.stage):
         raise AuthError("auth.forbidden", f"previewing {live.id!r} needs a producer token for its stage")
-    ws, viewer = await _open(request)
-    live.preview.join(viewer)
-    live.tally()  # its publisher now shows PREVIEW
-    try:
-        await _drain(ws)
-    finally:
-        live.preview.leave(viewer)
-        live.tally()
+    async with _open(request) as (ws, viewer):
+        live.preview.join(viewer)
+        live.tally()  # its publisher now shows PREVIEW
+        try:
+            await _drain(ws)
+        finally:
+            live.preview.leave(viewer)
+            live.tally()
     return ws
 
 
@@ -72,13 +88,13 @@ async def watch_stage(request: web.Request) -> web.WebSocketResponse:
             raise AuthError(
                 "auth.forbidden", f"stage {program.stage.id!r} is closed: this needs an invitation"
             )
-    ws, viewer = await _open(request)
-    viewer.write(text_frame(hub.now_message(program.stage.id)))
-    program.join(viewer)
-    try:
-        await _drain(ws)
-    finally:
-        program.leave(viewer)
+    async with _open(request) as (ws, viewer):
+        viewer.write(text_frame(hub.now_message(program.stage.id)))
+        program.join(viewer)
+        try:
+            await _drain(ws)
+        finally:
+            program.leave(viewer)
     return ws
 
 

@@ -9,7 +9,11 @@ the same bytes to each transport without awaiting: a slow viewer only ever delay
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import socket
+import struct
+import termios
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +27,26 @@ from server.media.types import InitSegment, MediaFragment
 log = logging.getLogger("forumcast.live")
 
 
+#: Default kernel send buffer of a viewer's socket, bytes (Linux doubles it for bookkeeping).
+#: Fixed instead of autotuned (up to 4 MiB): a viewer that never reads then pins this much
+#: kernel memory, not megabytes, and its backlog shows in the transport where the gate sees it.
+#: 64 KiB carry a few Mbit/s to a viewer 200 ms away (raise it for high bitrates far away).
+VIEWER_SEND_BUFFER = 64 * 2**10
+
+_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets, freeing the buffers
+
+
+def kernel_unsent(sock: socket.socket | None) -> int:
+    """Bytes written to ``sock`` that its peer has not acknowledged yet (Linux ``SIOCOUTQ``)."""
+    if sock is None or sock.fileno() < 0:
+        return 0
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int(struct.unpack("i", raw)[0])
+
+
 class Viewer:
     """One watching WebSocket."""
 
@@ -30,10 +54,22 @@ class Viewer:
         self.ws = ws
         self.transport = transport
         self.gate = gate
+        #: Bytes of media and events written for this viewer (not aiohttp's own pings).
+        self.written = 0
+        self._socket: socket.socket | None = transport.get_extra_info("socket")
         self._closing: asyncio.TimerHandle | None = None
+
+    def limit_kernel_buffer(self, size: int) -> None:
+        if self._socket is not None:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
     def queued(self) -> int:
         return self.transport.get_write_buffer_size()
+
+    def stalled(self, now: float) -> bool:
+        """Whether the viewer took nothing for ``max_behind`` while bytes waited for it."""
+        unsent = self.queued() + kernel_unsent(self._socket)
+        return self.gate.stalled(delivered=self.written - unsent, queued=unsent, now=now)
 
     @property
     def gone(self) -> bool:
@@ -41,17 +77,25 @@ class Viewer:
 
     def write(self, frame: bytes) -> None:
         if not self.gone:
+            self.written += len(frame)
             self.transport.write(frame)
 
     def kick(self, code: str, message: str, *, grace: float = 2.0) -> None:
         """Send an error event and a close frame with the code's close code, then drop the
         connection after ``grace`` seconds: a viewer this far behind may never read its
-        queue, and a polite closing handshake would wait for it."""
+        queue, and a polite closing handshake would wait for it. Dropped, the socket is
+        reset rather than closed, so the kernel does not keep its unsent bytes as an orphan."""
         if self.gone:
             return
-        self.transport.write(text_frame({"type": "error", "code": code, "message": message}))
-        self.transport.write(close_frame(CODES[code].ws, message))
-        self._closing = asyncio.get_running_loop().call_later(grace, self.transport.abort)
+        self.write(text_frame({"type": "error", "code": code, "message": message}))
+        self.write(close_frame(CODES[code].ws, message))
+        self._closing = asyncio.get_running_loop().call_later(grace, self.drop)
+
+    def drop(self) -> None:
+        """Reset the connection now (whatever it still had to send is thrown away)."""
+        if self._socket is not None and self._socket.fileno() >= 0:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        self.transport.abort()
 
 
 class Fanout:
@@ -98,6 +142,7 @@ class Fanout:
                 continue
             verdict = viewer.gate.offer(fragment, queued=viewer.queued(), now=now)
             if verdict is Verdict.SEND:
+                viewer.written += len(frame)
                 viewer.transport.write(frame)
             else:
                 dropped += 1
@@ -124,6 +169,18 @@ class Fanout:
 
     def leave(self, viewer: Viewer) -> None:
         self.viewers.discard(viewer)
+
+    def drop_stalled(self, now: float) -> int:
+        """Reset every viewer that has taken nothing for ``max_behind``; how many there were."""
+        # Kicked viewers still in their grace period count too: one that stopped reading
+        # would otherwise keep its buffers for the whole grace.
+        stalled = [v for v in self.viewers if not v.transport.is_closing() and v.stalled(now)]
+        for viewer in stalled:
+            viewer.write(text_frame({"type": "error", "code": "live.too_slow", "message": "not reading"}))
+            viewer.drop()
+        if stalled:
+            log.info("%s: dropped %d viewers that stopped reading", self.name, len(stalled))
+        return len(stalled)
 
     def broadcast(self, message: dict[str, Any]) -> None:
         frame = text_frame(message)

@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 from server.errors import ForumcastError
+from server.live.admission import Admission
 from server.live.hls import HlsOutput, epoch
 from server.live.inputs import LiveInput
 from server.live.program import Program
@@ -33,6 +34,9 @@ class LiveHub:
         self.scheduler = scheduler
         self.env = env
         self.slates = slates or SlateLibrary()
+        settings = env.settings
+        #: Viewer connections held, by client address (checked before every upgrade).
+        self.admission = Admission(per_ip=settings.max_viewers_per_ip, total=settings.max_viewers)
         self.inputs = {d.id: LiveInput(d, env) for d in scheduler.event.inputs()}
         #: This run's tag in LL-HLS media URLs.
         self.hls_epoch = epoch(env.clock.wall())

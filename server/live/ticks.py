@@ -6,6 +6,8 @@
   tally when it changed.
 - :meth:`LiveTicks.viewers` (every ``viewers_interval``, 1 s): each stage's viewers are told
   their count when it changed, HLS sessions are aged out, input bitrate gauges are set.
+- :meth:`LiveTicks.stalls` (every ``stall_check_interval``, 0.5 s): viewers that took nothing
+  for ``max_behind`` are reset, their kernel buffers freed (one ``SIOCOUTQ`` per viewer).
 - :meth:`LiveTicks.stats` (every ``stats_interval``, 2 s): publishers get their stats.
 - :meth:`LiveTicks.schedule_events`: the scheduler's session changes and delays become
   program decisions, a new slate line and ``now`` events.
@@ -64,6 +66,18 @@ class LiveTicks:
         bitrate = hub.env.metrics.input_bitrate
         for live in hub.inputs.values():
             bitrate.labels(input=live.id).set(live.bitrate(now) / 8)
+
+    async def stalls(self) -> None:
+        await self._every(self._settings.stall_check_interval, self.stalls_once)
+
+    def stalls_once(self) -> None:
+        hub = self._hub
+        now = self._clock.monotonic()
+        for live in hub.inputs.values():
+            live.preview.drop_stalled(now)
+        for program in hub.programs.values():
+            if dropped := program.fanout.drop_stalled(now):
+                hub.env.metrics.relay_stalled.labels(stage=program.stage.id).inc(dropped)
 
     async def stats(self) -> None:
         await self._every(self._settings.stats_interval, self.stats_once)

@@ -5,7 +5,9 @@ the fragments since its last video keyframe, so a viewer who joins can start dec
 once. :class:`ViewerGate` decides, fragment by fragment, whether one viewer is sent a
 fragment, given how many bytes are still queued in its transport: over its budget it skips
 until the next keyframe fragment (so it never receives a fragment it cannot decode), and a
-viewer that stays behind for longer than ``max_behind`` seconds is to be disconnected.
+viewer that stays behind for longer than ``max_behind`` seconds is to be disconnected, and
+so is one that takes nothing at all for that long (:meth:`ViewerGate.stalled`: the bytes its
+peer acknowledged stop growing while some wait), before the kernel's buffers can hide it.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ class ViewerGate:
         self.state = GateState.WAITING
         self.dropped = 0
         self.behind_since: float | None = None
+        self._delivered = 0  # bytes the peer had taken at the last progress
+        self._progress_at: float | None = None
 
     def joined(self, *, had_keyframe: bool) -> None:
         """The viewer was sent the init segment and the cached GOP (which starts with a keyframe)."""
@@ -129,3 +133,17 @@ class ViewerGate:
         elif now - self.behind_since > self.max_behind:
             return Verdict.DISCONNECT
         return Verdict.SKIP
+
+    def stalled(self, *, delivered: int, queued: int, now: float) -> bool:
+        """Whether the viewer has taken nothing for longer than ``max_behind`` while bytes wait.
+
+        ``delivered``: bytes the peer has acknowledged so far; ``queued``: bytes written but
+        not yet acknowledged (in the transport and in the kernel). Checked now and then, not
+        per fragment: a viewer that stops reading fills the kernel's buffers first, and the
+        queue the gate sees per fragment stays empty until they are full.
+        """
+        if delivered > self._delivered or queued == 0 or self._progress_at is None:
+            self._delivered = max(delivered, self._delivered)
+            self._progress_at = now
+            return False
+        return now - self._progress_at > self.max_behind

@@ -126,6 +126,7 @@ async def test_readyz_names_a_failed_background_task_until_it_is_restarted(serve
         "live-supervise",
         "live-viewers",
         "live-stats",
+        "live-stalls",
         "live-schedule-events",
         "exhibition-hall",
         "exhibition-rescan",

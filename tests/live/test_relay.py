@@ -367,16 +367,19 @@ async def test_throttled_viewer_skips_to_keyframes_and_others_get_everything(
 ) -> None:
 
     client = await serve_on_air(serve, send_budget=64 * 1024, max_behind=60)
-    _, fragments = clip_items(clip)
+    init, fragments = clip_items(clip)
     normal = await watcher(client)
     # A viewer that reads nothing: a tiny receive window, so the server's queue grows.
     slow = raw_viewer(client.port, receive_buffer=4096)
     await asyncio.sleep(0.2)
     pub = await publisher(client, "main-cam")
-    data = clip.read_bytes()
+    reading = asyncio.create_task(normal.read_until(6 * len(fragments), timeout=20))
     for _ in range(6):  # a new init each time: the input splices, the timeline continues
-        await pub.send_bytes(data)
-    await normal.read_until(6 * len(fragments), timeout=20)
+        await pub.send_bytes(init.data)
+        for fragment in fragments:  # faster than real time, but not all in one message
+            await pub.send_bytes(fragment.data)
+            await asyncio.sleep(0.01)
+    await reading
     got_normal = [i for i in normal.parsed() if isinstance(i, MediaFragment)]
     assert len(got_normal) == 6 * len(fragments)  # nobody else lost anything
     metrics = await (await client.get("/metrics")).text()
@@ -499,9 +502,15 @@ async def test_a_stuck_viewer_does_not_delay_the_others(serve: Serve, clip: Path
     stuck = raw_viewer(client.port, receive_buffer=4096)
     try:
         await asyncio.sleep(0.2)
-        for _ in range(10):  # fill the stuck viewer's queue (and the kernel's buffers) past its budget
-            await pub.send_bytes(clip.read_bytes())
-        await normal.read_until(11 + 10 * len(fragments))
+        # Fill the stuck viewer's queue (and the kernel's buffers) past its budget while the
+        # other viewer reads along.
+        reading = asyncio.create_task(normal.read_until(11 + 10 * len(fragments)))
+        for _ in range(10):
+            await pub.send_bytes(init.data)
+            for fragment in fragments:
+                await pub.send_bytes(fragment.data)
+                await asyncio.sleep(0.005)
+        await reading
         with_stuck = await paced(fragments[:10])  # (timestamps go back; the relay does not care)
         lagging = [v for v in client.app[LIVE].programs["main"].fanout.viewers if v.gate.dropped]
         assert len(lagging) == 1 and lagging[0].queued() > 0  # one viewer really is stuck and skipping
