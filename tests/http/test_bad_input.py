@@ -6,6 +6,7 @@ serving the same route normally right after.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -191,5 +192,24 @@ async def test_a_refused_stream_key_is_not_echoed(serve: Serve) -> None:
         response = await client.get("/ws/publish/main-cam", params=params, headers=headers)
         message = await refused(response, 401, "live.bad_key")
         assert guessed not in message
-    undecodable = await client.get("/ws/publish/main-cam", headers={"Authorization": "Bearer caf\xe9"})
-    await refused(undecodable, 401, "live.bad_key")
+
+
+async def raw_request(client: Client, head: bytes) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of a request written byte by byte (clients refuse to send such headers)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(head + b"\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+    answer = await reader.read()
+    writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+async def test_undecodable_credentials_are_refused_not_crashed_on(serve: Serve) -> None:
+    client = await morning(serve)
+    bad = b"Authorization: Bearer \xff\xfe.\xc3.\xed\xa0\x80"
+    status, body = await raw_request(client, b"POST /api/v1/stages/main/delay HTTP/1.1\r\n" + bad)
+    assert (status, body["error"]["code"]) == (401, "auth.invalid_token")
+    status, body = await raw_request(client, b"GET /ws/publish/main-cam HTTP/1.1\r\n" + bad)
+    assert (status, body["error"]["code"]) == (401, "live.bad_key")
+    ok = await client.post("/api/v1/stages/main/delay", json={"minutes": 5}, headers=auth("producer", "main"))
+    assert ok.status == 200
