@@ -44,10 +44,8 @@ class MaskSecrets(logging.Filter):
     """Masks credentials in each record's message (arguments merged in) and traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = mask_secrets(message)
-        if masked != message:
-            record.msg, record.args = masked, None
+        # Merged once here, so the formatter does not format the arguments again.
+        record.msg, record.args = mask_secrets(record.getMessage()), None
         if record.exc_info:  # another handler may have rendered it already: mask that too
             record.exc_text = mask_secrets(record.exc_text or _PLAIN.formatException(record.exc_info))
         return True
