@@ -10,7 +10,8 @@
 
 Handlers only translate between HTTP and :mod:`exhibits.visits` / :mod:`exhibits.meetings`.
 Exhibits are public, so an unknown one is a 404 whoever asks; the token is checked next.
-Bodies are read up to a per-route limit (413 ``request.too_large`` past it).
+Bodies are read by :func:`server.http.bodies.read_json` up to a per-route limit (413
+``request.too_large`` past it), nesting and numbers bounded.
 
 Throttle: :class:`RateLimiter` allows each client (``request.remote``; proxies' forwarded
 headers are not trusted) 5 meeting requests per exhibit in any 10 minutes. Only requests
@@ -21,12 +22,10 @@ window).
 
 from __future__ import annotations
 
-import json
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Hashable
 from datetime import datetime, timedelta
-from typing import Any
 
 from aiohttp import web
 
@@ -36,6 +35,7 @@ from exhibits.keys import EXHIBITION
 from exhibits.meetings import Meetings, MeetingStatus, parse_accept, parse_decline, parse_form
 from exhibits.visits import VisitKind, Visits, parse_visit
 from server.errors import ForumcastError
+from server.http.bodies import read_json
 from server.http.keys import CLOCK, METRICS, STORE
 from server.http.middleware import error_response
 
@@ -97,27 +97,6 @@ MEETINGS = web.AppKey("meetings", Meetings)
 MEETING_LIMITER = web.AppKey("meeting_limiter", RateLimiter)
 
 routes = web.RouteTableDef()
-
-
-async def read_json(request: web.Request, *, max_bytes: int, empty: Any = None) -> Any:
-    """The request's JSON body, read up to ``max_bytes``; ``empty`` if there is none and it is given.
-
-    ``request.too_large`` (413) past the limit, ``request.bad_json`` (400) if it does not parse.
-    """
-    too_large = ForumcastError("request.too_large", f"the body must be at most {max_bytes} bytes")
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.content.iter_any():
-        body += chunk
-        if len(body) > max_bytes:
-            raise too_large
-    if not body.strip() and empty is not None:
-        return empty
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ForumcastError("request.bad_json", "the body must be a JSON object") from None
 
 
 def _exhibit(request: web.Request) -> Exhibit:

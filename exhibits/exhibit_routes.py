@@ -28,9 +28,12 @@ from exhibits.serving import preflight, serve_blob
 from server.auth import Principal
 from server.errors import AuthError, ForumcastError
 from server.http.access import principal
+from server.http.bodies import query_int
 from server.http.keys import CONFIG
 
 routes = web.RouteTableDef()
+#: Largest page number and page size a listing query may name.
+MAX_PAGE_NUMBER = 10_000
 _FILENAME = re.compile(r"^[^/\\\x00]{1,200}$")
 
 
@@ -84,14 +87,9 @@ def exhibit_json(exhibit: Exhibit, *, brief: bool = False) -> dict[str, Any]:
     return body
 
 
-def _int(request: web.Request, name: str, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ForumcastError("exhibit.bad_query", f"{name} must be a whole number, got {raw!r}") from None
+def _page_number(request: web.Request, name: str, default: int) -> int:
+    # Bounded here so nothing huge reaches the slicing; the catalog checks per_page's own limit.
+    return query_int(request, name, code="exhibit.bad_query", low=1, high=MAX_PAGE_NUMBER, default=default)
 
 
 @routes.get("/api/v1/exhibits")
@@ -101,8 +99,8 @@ async def list_exhibits(request: web.Request) -> web.Response:
         country=request.query.get("country"),
         category=request.query.get("category"),
         q=request.query.get("q"),
-        page=_int(request, "page", 1),
-        per_page=_int(request, "per_page", 24),
+        page=_page_number(request, "page", 1),
+        per_page=_page_number(request, "per_page", 24),
     )
     items = []
     for exhibit in page.items:

@@ -127,6 +127,8 @@ class Tokens:
             raise AuthError("auth.expired_token", "the token has expired") from None
         except jwt.InvalidTokenError as exc:
             raise AuthError("auth.invalid_token", f"invalid token: {exc}") from None
+        except UnicodeError:  # a header's undecodable bytes arrive as surrogates, which PyJWT cannot encode
+            raise AuthError("auth.invalid_token", "invalid token: not ASCII") from None
         role, scope = claims.get("role"), claims.get("scope")
         if role not in ("producer", "ops", "exhibitor", "viewer") or not (
             scope is None or isinstance(scope, str)

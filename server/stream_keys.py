@@ -23,7 +23,9 @@ class StreamKeys:
         return self._configured.get(input_id) or self._tokens.stream_key(input_id)
 
     def matches(self, input_id: str, key: str | None) -> bool:
-        return bool(key) and hmac.compare_digest(str(key).encode(), self.key(input_id).encode())
+        # surrogatepass: undecodable header bytes arrive as surrogates; they never match a key.
+        offered = str(key).encode("utf-8", "surrogatepass")
+        return bool(key) and hmac.compare_digest(offered, self.key(input_id).encode())
 
     def check(self, input_id: str, key: str | None) -> None:
         """Raise ``live.bad_key`` unless ``key`` is the input's stream key."""

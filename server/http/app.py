@@ -46,7 +46,7 @@ from server.http.keys import (
     TASKS,
     TOKENS,
 )
-from server.http.middleware import errors, observe
+from server.http.middleware import errors, observe, on_prepare
 from server.live.demo import run_demo
 from server.live.hub import LiveHub
 from server.live.settings import LiveEnv
@@ -141,6 +141,7 @@ def create_app(
 ) -> web.Application:
     """A ready-to-run application serving ``event``."""
     app = web.Application(middlewares=[observe, errors])
+    app.on_response_prepare.append(on_prepare)
     app[CONFIG] = config
     app[EVENT] = event
     app[TOKENS] = tokens

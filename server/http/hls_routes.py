@@ -69,7 +69,7 @@ def _count(request: web.Request, name: str) -> int | None:
     value = request.query.get(name)
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 12:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:  # isdigit() alone takes '²'
         raise ForumcastError("hls.bad_request", f"{name} must be a non-negative integer")
     return int(value)
 

@@ -8,30 +8,19 @@ the program's state; an input that is not publishing is a 409 (``program.input_d
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
 from server.errors import ForumcastError
 from server.http.access import require_producer
+from server.http.bodies import read_object
 from server.http.keys import LIVE
 from server.live.program import Program
 from server.media.switcher import Cut
 
 routes = web.RouteTableDef()
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        payload = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ForumcastError("request.bad_json", 'the body must be JSON like {"input": "main-cam"}') from None
-    if not isinstance(payload, dict):
-        raise ForumcastError("program.bad_take", 'the body must be a JSON object like {"input": "main-cam"}')
-    return payload
+TAKE_EXAMPLE = '{"input": "main-cam"}'
+#: Longest input id a take may name (ids are short slugs; the refusal echoes it).
+MAX_INPUT_ID = 64
 
 
 def _produced(request: web.Request) -> Program:
@@ -48,10 +37,13 @@ def _answer(program: Program) -> web.Response:
 @routes.post("/api/v1/stages/{stage}/take")
 async def take(request: web.Request) -> web.Response:
     program = _produced(request)
-    payload = await _body(request)
+    payload = await read_object(request, code="program.bad_take", example=TAKE_EXAMPLE, empty=True)
     source = payload.get("input")
-    if not isinstance(source, str) or not source:
-        raise ForumcastError("program.bad_take", "'input' must name one of the stage's inputs or 'slate'")
+    if not isinstance(source, str) or not 0 < len(source) <= MAX_INPUT_ID:
+        raise ForumcastError(
+            "program.bad_take",
+            f"'input' must name one of the stage's inputs or 'slate' (at most {MAX_INPUT_ID} characters)",
+        )
     try:
         cut = Cut(payload.get("cut", Cut.KEYFRAME.value))
     except ValueError:

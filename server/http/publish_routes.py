@@ -10,13 +10,13 @@ Malformed media ends only that publisher: it gets an ``error`` event (WebSocket,
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 
 from aiohttp import WSMsgType, web
 
 from server.errors import CODES, ForumcastError, MediaError
+from server.http.bodies import parse_json
 from server.http.keys import CONFIG, LIVE, STREAM_KEYS
 from server.live.frames import text_frame
 from server.live.inputs import LiveInput, PublisherSession
@@ -25,6 +25,9 @@ from server.media.types import MediaFragment
 
 log = logging.getLogger("forumcast.live")
 routes = web.RouteTableDef()
+#: Longest and deepest text (control) message a publisher may send.
+MAX_CONTROL_TEXT = 1024
+MAX_CONTROL_DEPTH = 4
 
 
 def _key(request: web.Request) -> str | None:
@@ -98,8 +101,9 @@ async def publish_ws(request: web.Request) -> web.WebSocketResponse:
 def _control(text: str, notify: Callable[[dict[str, object]], None]) -> None:
     """Text messages from a publisher: ``{"type": "ping"}`` is answered; others get an error event."""
     try:
-        message = json.loads(text)
-    except json.JSONDecodeError:
+        # Control messages are tiny: a long text is refused unread, a deep or odd one by parse_json.
+        message = parse_json(text, max_depth=MAX_CONTROL_DEPTH) if len(text) <= MAX_CONTROL_TEXT else None
+    except ForumcastError:
         message = None
     if isinstance(message, dict) and message.get("type") == "ping":
         notify({"type": "pong"})

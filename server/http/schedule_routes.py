@@ -16,6 +16,7 @@ from aiohttp import web
 from server.auth import Principal
 from server.errors import ForumcastError
 from server.http.access import optional_principal, require_producer, visible_stages
+from server.http.bodies import read_object, shown
 from server.http.keys import CLOCK, CONFIG, LIVE, METRICS, SCHEDULE, SCHEDULER
 from server.schedule import frab_export, ical
 from server.schedule.model import Event, Stage
@@ -112,14 +113,15 @@ async def get_stage(request: web.Request) -> web.Response:
 
 def _day_filter(value: str, event: Event, zone: ZoneInfo) -> date:
     days = event.days()
-    if value.isdigit() and 1 <= int(value) <= len(days):
+    # ASCII digits, and few of them: int() of '²' or of 5 000 digits raises.
+    if value.isascii() and value.isdigit() and len(value) <= 3 and 1 <= int(value) <= len(days):
         return days[int(value) - 1]
     try:
         return date.fromisoformat(value)
     except ValueError:
         raise ForumcastError(
             "schedule.bad_day",
-            f"day must be 1..{len(days)} or a date like {days[0].isoformat()}, got {value!r}",
+            f"day must be 1..{len(days)} or a date like {days[0].isoformat()}, got {shown(value)}",
         ) from None
 
 
@@ -178,11 +180,8 @@ async def schedule_ics(request: web.Request) -> web.Response:
 async def delay_stage(request: web.Request) -> web.Response:
     stage = _stage(request)  # stages are public: an unknown one is a 404 whoever asks
     who = require_producer(request, stage.id)
-    try:
-        payload = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ForumcastError("request.bad_json", 'the body must be JSON like {"minutes": 10}') from None
-    if not isinstance(payload, dict) or "minutes" not in payload:
+    payload = await read_object(request, code="schedule.bad_delay", example='{"minutes": 10}')
+    if "minutes" not in payload:
         raise ForumcastError("schedule.bad_delay", "the body must be a JSON object with 'minutes'")
     schedule = request.app[SCHEDULE]
     delay = await schedule.delay(
