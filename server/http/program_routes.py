@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from server import audit
+from server.auth import Principal
 from server.errors import ForumcastError
 from server.http.access import require_producer
 from server.http.keys import LIVE
@@ -34,11 +36,10 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return payload
 
 
-def _produced(request: web.Request) -> Program:
-    """The request's stage program, for a producer of that stage (404 before 401: stages are public)."""
+def _produced(request: web.Request) -> tuple[Program, Principal]:
+    """The request's stage program and its producer (404 before 401: stages are public)."""
     program = request.app[LIVE].program(request.match_info["stage"])
-    require_producer(request, program.stage.id)
-    return program
+    return program, require_producer(request, program.stage.id)
 
 
 def _answer(program: Program) -> web.Response:
@@ -47,7 +48,7 @@ def _answer(program: Program) -> web.Response:
 
 @routes.post("/api/v1/stages/{stage}/take")
 async def take(request: web.Request) -> web.Response:
-    program = _produced(request)
+    program, who = _produced(request)
     payload = await _body(request)
     source = payload.get("input")
     if not isinstance(source, str) or not source:
@@ -57,20 +58,22 @@ async def take(request: web.Request) -> web.Response:
     except ValueError:
         raise ForumcastError("program.bad_take", "'cut' must be 'keyframe' or 'cached'") from None
     request.app[LIVE].take(program.stage.id, source, cut=cut)
+    await audit.record(request, who, "program.take", f"stage:{program.stage.id}", input=source, cut=cut.value)
     return _answer(program)
 
 
 @routes.post("/api/v1/stages/{stage}/auto")
 async def auto(request: web.Request) -> web.Response:
-    program = _produced(request)
+    program, who = _produced(request)
     request.app[LIVE].resume(program.stage.id)
+    await audit.record(request, who, "program.auto", f"stage:{program.stage.id}")
     return _answer(program)
 
 
 @routes.get("/api/v1/stages/{stage}/program")
 async def get_program(request: web.Request) -> web.Response:
     """The program's state alone (producers poll it; the stage document carries it too)."""
-    return _answer(_produced(request))
+    return _answer(_produced(request)[0])
 
 
 def setup(app: web.Application) -> None:
