@@ -126,6 +126,8 @@ async def test_readyz_names_a_failed_background_task_until_it_is_restarted(serve
         "live-viewers",
         "live-stats",
         "live-schedule-events",
+        "tokens-revocations",
+        "stream-keys",
         "exhibition-hall",
         "exhibition-rescan",
     }
