@@ -34,6 +34,7 @@ from exhibits.exhibit_routes import require_exhibitor
 from exhibits.keys import EXHIBITION
 from exhibits.meetings import Meetings, MeetingStatus, parse_accept, parse_decline, parse_form
 from exhibits.visits import VisitKind, Visits, parse_visit
+from server import audit
 from server.errors import ForumcastError
 from server.http.bodies import read_json
 from server.http.keys import CLOCK, METRICS, STORE
@@ -168,19 +169,23 @@ async def list_meeting_requests(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/exhibits/{exhibit}/meeting-requests/{request_id}/accept")
 async def accept_meeting_request(request: web.Request) -> web.Response:
-    exhibit = _owned_exhibit(request)
+    exhibit = _exhibit(request)
+    who = require_exhibitor(request, exhibit.id)
     slot = parse_accept(await read_json(request, max_bytes=MAX_DECISION_BODY))
     meetings, now = request.app[MEETINGS], request.app[CLOCK].now()
     meeting = await meetings.accept(exhibit.id, request.match_info["request_id"], slot, now=now)
+    await audit.record(request, who, "meeting.accept", f"exhibit:{exhibit.id}/meeting:{meeting.id}")
     return web.json_response(meeting.owner_json(), headers=PRIVATE)
 
 
 @routes.post("/api/v1/exhibits/{exhibit}/meeting-requests/{request_id}/decline")
 async def decline_meeting_request(request: web.Request) -> web.Response:
-    exhibit = _owned_exhibit(request)
+    exhibit = _exhibit(request)
+    who = require_exhibitor(request, exhibit.id)
     reason = parse_decline(await read_json(request, max_bytes=MAX_DECISION_BODY, empty={}))
     meetings, now = request.app[MEETINGS], request.app[CLOCK].now()
     meeting = await meetings.decline(exhibit.id, request.match_info["request_id"], reason, now=now)
+    await audit.record(request, who, "meeting.decline", f"exhibit:{exhibit.id}/meeting:{meeting.id}")
     return web.json_response(meeting.owner_json(), headers=PRIVATE)
 
 

@@ -25,6 +25,7 @@ from exhibits.hall import hall_json
 from exhibits.keys import EXHIBITION
 from exhibits.modelstore import SHA256, ModelAsset
 from exhibits.serving import preflight, serve_blob
+from server import audit
 from server.auth import Principal
 from server.errors import AuthError, ForumcastError
 from server.http.access import principal
@@ -171,7 +172,7 @@ async def _read_limited(source: Any, limit: int) -> bytes:
 async def upload_model(request: web.Request) -> web.Response:
     exhibition = request.app[EXHIBITION]
     exhibit = exhibition.exhibit(request.match_info["exhibit"])
-    require_exhibitor(request, exhibit.id)
+    who = require_exhibitor(request, exhibit.id)
     unit, up = request.query.get("unit"), request.query.get("up")
     exhibition.check_options(unit, up)
     data, name = await _read_upload(request, exhibition.limits.max_upload_bytes)
@@ -182,6 +183,9 @@ async def upload_model(request: web.Request) -> web.Response:
         raise ForumcastError("model.empty", f"{name} is empty")
     job = exhibition.submit(exhibit, data, name, unit=unit, up=up)
     body = job.to_json(asset_json)
+    await audit.record(
+        request, who, "model.upload", f"exhibit:{exhibit.id}", file=name, bytes=len(data), job=job.id
+    )
     return web.json_response(body, status=202, headers={"Location": body["url"]})
 
 

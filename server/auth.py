@@ -1,15 +1,18 @@
 """Signed bearer tokens and the roles they carry.
 
-Tokens are JWTs (HS256) with ``role``, an optional ``stage`` or ``exhibit`` scope, ``iat``
-and ``exp``. Roles:
+Tokens are JWTs (HS256) with ``role``, an optional ``stage`` or ``exhibit`` scope, ``iat``,
+``exp`` and a random ``jti`` (what a revocation names, :mod:`server.revocations`); the header's
+``kid`` is a short hash of the secret that signed it, so a rotated secret (the old one kept in
+``previous_secrets``) leaves the tokens it signed valid until they expire. Roles:
 
 * ``producer`` — runs a stage (``stage`` = one stage id, or ``*`` for every stage);
 * ``ops`` — reads operational endpoints;
 * ``exhibitor:{id}`` — manages one exhibit;
 * ``viewer:{stage}`` — an invitation to watch a closed-door stage.
 
-A missing, malformed, badly signed or expired token is a 401; a valid token without the
-needed role is a 403. Both carry the JSON error body of :mod:`server.errors`.
+A missing, malformed, badly signed or expired token (or one whose ``kid`` names no secret we
+hold) is a 401; a valid token without the needed role is a 403. Both carry the JSON error
+body of :mod:`server.errors`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from hashlib import sha256
@@ -48,6 +52,8 @@ class Principal:
     role: str  # producer | ops | exhibitor | viewer
     scope: str | None  # stage id (or "*") for producer/viewer, exhibit id for exhibitor
     subject: str = ""
+    jti: str = ""  # empty for tokens issued before tokens carried one (they cannot be revoked)
+    expires: int = 0  # the token's exp, seconds since the epoch
 
     def can_produce(self, stage: str) -> bool:
         return self.role == "producer" and self.scope in ("*", stage)
@@ -77,13 +83,22 @@ def parse_role(role: str, stage: str | None = None) -> tuple[str, str | None]:
     )
 
 
-class Tokens:
-    """Issues and verifies tokens with one secret."""
+def key_id(secret: str) -> str:
+    """The ``kid`` of tokens signed with ``secret``: a short hash that does not reveal it."""
+    return sha256(f"forumcast-kid:{secret}".encode()).hexdigest()[:12]
 
-    def __init__(self, secret: str) -> None:
-        if len(secret.encode()) < 32:  # RFC 7518 3.2: an HS256 key has at least 256 bits
-            raise ValueError("the token secret must be at least 32 bytes long")
+
+class Tokens:
+    """Issues tokens with one secret and verifies them with it or with a previous one."""
+
+    def __init__(self, secret: str, previous: Sequence[str] = ()) -> None:
+        for key in (secret, *previous):
+            if len(key.encode()) < 32:  # RFC 7518 3.2: an HS256 key has at least 256 bits
+                raise ValueError("the token secret must be at least 32 bytes long")
         self._secret = secret
+        self.kid = key_id(secret)
+        # The current secret last, so a previous one equal to it cannot shadow it.
+        self._secrets = {key_id(key): key for key in (*previous, secret)}
 
     @staticmethod
     def random_secret() -> str:
@@ -100,28 +115,52 @@ class Tokens:
         return digest.hexdigest()[:10]
 
     def issue(self, role: str, *, stage: str | None = None, ttl: timedelta, subject: str = "") -> str:
+        return self.issue_with_id(role, stage=stage, ttl=ttl, subject=subject)[0]
+
+    def issue_with_id(
+        self, role: str, *, stage: str | None = None, ttl: timedelta, subject: str = ""
+    ) -> tuple[str, str]:
+        """A new token and its ``jti`` (what ``forumcast token revoke`` takes)."""
         name, scope = parse_role(role, stage)
         now = int(time.time())
+        jti = secrets.token_urlsafe(12)
         claims: dict[str, Any] = {
             "iss": ISSUER,
             "role": name,
             "iat": now,
             "exp": now + int(ttl.total_seconds()),
+            "jti": jti,
         }
         if scope is not None:
             claims["scope"] = scope
         if subject:
             claims["sub"] = subject
-        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM, headers={"kid": self.kid}), jti
 
-    def verify(self, token: str) -> Principal:
+    def _signing_secret(self, token: str) -> str:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as exc:
+            raise AuthError("auth.invalid_token", f"invalid token: {exc}") from None
+        except UnicodeError:  # a header's undecodable bytes arrive as surrogates
+            raise AuthError("auth.invalid_token", "invalid token: not ASCII") from None
+        if kid is None:  # issued before tokens carried a kid: only the current secret may have signed it
+            return self._secret
+        if not isinstance(kid, str) or kid not in self._secrets:
+            raise AuthError(
+                "auth.invalid_token", "invalid token: signed with a key this server does not hold"
+            )
+        return self._secrets[kid]
+
+    def verify(self, token: str, *, allow_expired: bool = False) -> Principal:
+        """The principal of a well-signed token (``allow_expired``: also after its expiry)."""
         try:
             claims = jwt.decode(
                 token,
-                self._secret,
+                self._signing_secret(token),
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "role"]},
+                options={"require": ["exp", "iat", "role"], "verify_exp": not allow_expired},
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("auth.expired_token", "the token has expired") from None
@@ -129,12 +168,14 @@ class Tokens:
             raise AuthError("auth.invalid_token", f"invalid token: {exc}") from None
         except UnicodeError:  # a header's undecodable bytes arrive as surrogates, which PyJWT cannot encode
             raise AuthError("auth.invalid_token", "invalid token: not ASCII") from None
-        role, scope = claims.get("role"), claims.get("scope")
+        role, scope, jti = claims.get("role"), claims.get("scope"), claims.get("jti", "")
         if role not in ("producer", "ops", "exhibitor", "viewer") or not (
             scope is None or isinstance(scope, str)
         ):
             raise AuthError("auth.invalid_token", "invalid token: unknown role")
-        return Principal(role, scope, str(claims.get("sub", "")))
+        if not isinstance(jti, str):
+            raise AuthError("auth.invalid_token", "invalid token: 'jti' must be a string")
+        return Principal(role, scope, str(claims.get("sub", "")), jti, int(claims["exp"]))
 
 
 def bearer(header: str | None, query_token: str | None = None) -> str:

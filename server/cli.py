@@ -1,5 +1,5 @@
-"""The ``forumcast`` command's server side: ``serve`` the service, issue a ``token``,
-``exhibits ingest`` a model.
+"""The ``forumcast`` command's server side: ``serve`` the service, issue a ``token`` (or
+``token revoke`` one), ``exhibits ingest`` a model.
 
 The whole command (with the clients' ``publish``, ``watch`` and ``loadtest``) is put
 together by :mod:`clients.cli`, the top layer; ``python -m server`` runs this part alone.
@@ -10,22 +10,28 @@ Errors a user can fix (bad configuration, a refused event file, a bad flag) prin
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 
 from exhibits import cli as exhibits_cli
+from server import audit
 from server.auth import Tokens, parse_role, parse_ttl
+from server.clock import SystemClock
 from server.config import Config, describe, load_config
-from server.errors import ConfigError, ScheduleError
+from server.errors import ConfigError, ForumcastError, ScheduleError
 from server.http.app import create_app
 from server.logs import setup_logging
+from server.revocations import Revocations
 from server.schedule.loader import demo_event, load_event_file
 from server.schedule.model import Event
+from server.store import open_store
 
 log = logging.getLogger("forumcast")
 
@@ -74,12 +80,28 @@ def build_parser(extra: Iterable[Command] = ()) -> argparse.ArgumentParser:
         command.add_arguments(sub)
         sub.set_defaults(run=command.main)
 
-    token = commands.add_parser("token", help="print a signed token for a role")
+    token = commands.add_parser(
+        "token", help="print a signed token for a role (its jti on stderr), or revoke one"
+    )
     _add_config_flags(token)
-    token.add_argument("--role", required=True, help="producer, ops, exhibitor:ID or viewer:STAGE")
+    token.add_argument("--role", help="producer, ops, exhibitor:ID or viewer:STAGE")
     token.add_argument("--stage", help="with --role producer: limit it to one stage")
     token.add_argument("--ttl", default="8h", help="lifetime like 30m, 8h, 2d (default 8h)")
     token.add_argument("--subject", default="", help="who the token is for (shown in logs)")
+    actions = token.add_subparsers(dest="token_action")
+    revoke = actions.add_parser(
+        "revoke",
+        help="revoke a token by its jti (or the token itself) in the shared store",
+        description="Record the revocation in the store the servers share (redis_url or --redis-url); "
+        "they refuse the token within a few seconds. With the in-memory store (no redis_url) there is "
+        "nothing shared to write to: revoke through the running server with "
+        "POST /api/v1/tokens/revoke and an ops token instead.",
+    )
+    revoke.add_argument(
+        "jti", metavar="ID", help="the token's jti (printed by 'forumcast token'), or the token"
+    )
+    revoke.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="TOML configuration file")
+    revoke.add_argument("--redis-url", dest="redis_url", default=argparse.SUPPRESS, help="the shared store")
     return parser
 
 
@@ -105,7 +127,7 @@ def serve(config: Config) -> int:
     if not secret:
         secret = Tokens.random_secret()
         log.warning("no secret configured: tokens are signed with a random secret and end with this process")
-    tokens = Tokens(secret)
+    tokens = Tokens(secret, config.previous_secrets)
     if not config.secret:
         producer = tokens.issue("producer", ttl=timedelta(hours=24), subject="demo-producer")
         print(f"producer token (all stages, 24h): {producer}", flush=True)
@@ -138,16 +160,61 @@ def serve(config: Config) -> int:
 
 
 def token(config: Config, args: argparse.Namespace) -> int:
+    if args.token_action == "revoke":  # noqa: S105 (a subcommand's name, not a password)
+        return revoke(config, args.jti)
+    if not args.role:
+        return _fail("token: --role is required (or 'forumcast token revoke ID')")
     if not config.secret:
         return _fail("no secret configured: set 'secret' in the config file or FORUMCAST_SECRET")
     try:
         ttl = parse_ttl(args.ttl)
         parse_role(args.role, args.stage)
-        tokens = Tokens(config.secret)
+        tokens = Tokens(config.secret, config.previous_secrets)
     except ValueError as exc:
         return _fail(str(exc))
-    print(tokens.issue(args.role, stage=args.stage, ttl=ttl, subject=args.subject))
+    issued, jti = tokens.issue_with_id(args.role, stage=args.stage, ttl=ttl, subject=args.subject)
+    print(f"jti: {jti}", file=sys.stderr)
+    print(issued)
     return 0
+
+
+def revoke(config: Config, given: str) -> int:
+    """``forumcast token revoke ID``: append the revocation to the shared store."""
+    if not config.redis_url:
+        return _fail(
+            "token revoke needs the shared store (redis_url or --redis-url); with the in-memory store "
+            "revoke through the running server: POST /api/v1/tokens/revoke with an ops token"
+        )
+    jti, expires = given, None
+    if given.count(".") == 2:  # a whole token: it must be one of ours
+        if not config.secret:
+            return _fail("revoking a whole token needs the 'secret' that signed it (or give its jti)")
+        try:
+            who = Tokens(config.secret, config.previous_secrets).verify(given, allow_expired=True)
+        except (ValueError, ForumcastError) as exc:
+            return _fail(f"cannot revoke that token: {getattr(exc, 'message', exc)}")
+        jti, expires = who.jti, who.expires
+    try:
+        event = load_event(config, now=datetime.now(UTC))
+        entry = asyncio.run(_revoke(config.redis_url, event.id, jti, expires))
+    except ForumcastError as exc:
+        return _fail(exc.message)
+    print(f"revoked {entry['jti']}" + (f" (token expires {expires})" if expires else ""))
+    return 0
+
+
+async def _revoke(redis_url: str, namespace: str, jti: str, expires: int | None) -> dict[str, Any]:
+    store = open_store(redis_url, namespace=namespace)
+    try:
+        clock = SystemClock()
+        entry = await Revocations().revoke(store, jti, expires=expires, at=clock.wall())
+        who = {"subject": "forumcast token revoke", "role": "cli", "scope": None, "jti": ""}
+        await audit.append(
+            store, at=clock.now(), who=who, action="token.revoke", target=f"token:{jti}", remote="cli"
+        )
+        return entry
+    finally:
+        await store.close()
 
 
 EXHIBITS = Command(

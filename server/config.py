@@ -38,6 +38,10 @@ class Config:
     event: str = field(default="", metadata=_doc("event file (.yaml or frab .json); empty = built-in demo"))
     real_dates: bool = field(default=False, metadata=_doc("serve the demo at its real dates (6-8 Dec 2020)"))
     secret: str = field(default="", metadata=_doc("HS256 secret for tokens; empty = random per start"))
+    previous_secrets: list[str] = field(
+        default_factory=list,
+        metadata=_doc("older secrets whose tokens stay valid until they expire (env 'a,b')"),
+    )
     public_url: str = field(default="", metadata=_doc("base URL used in exports; empty = from the request"))
     upcoming_minutes: int = field(
         default=UPCOMING_MINUTES, metadata=_doc("a stage is 'upcoming' this long before a session")
@@ -151,9 +155,15 @@ class Config:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
-_TYPES: dict[str, type] = {
-    f.name: dict if f.default is dataclasses.MISSING else type(f.default) for f in dataclasses.fields(Config)
-}
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    """A field's default, made by its factory for tables and lists."""
+    factory = f.default_factory
+    return factory() if callable(factory) else f.default
+
+
+_TYPES: dict[str, type] = {f.name: type(_default(f)) for f in dataclasses.fields(Config)}
 _CHOICES = {
     "log_format": ("text", "json"),
     "log_level": ("debug", "info", "warning", "error"),
@@ -198,6 +208,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             raise ConfigError(f"config: {where} must be a number, got {value!r}") from None
     elif kind is dict:
         result = _table(value, where)
+    elif kind is list:
+        result = _secrets(value, where)
     else:
         if not isinstance(value, str):
             raise ConfigError(f"config: {where} must be a string, got {value!r}")
@@ -252,6 +264,14 @@ def _table(value: Any, where: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
         raise ConfigError(f"config: {where} must be a table of non-empty strings, got {value!r}")
     return dict(value)
+
+
+def _secrets(value: Any, where: str) -> list[str]:
+    """A list of secrets of at least 32 bytes: a TOML array, or ``a,b`` from the environment."""
+    items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and len(v.encode()) >= 32 for v in items):
+        raise ConfigError(f"config: {where} must be a list of secrets of at least 32 bytes each")
+    return list(items)
 
 
 def _from_file(path: Path) -> dict[str, Any]:
@@ -313,7 +333,4 @@ def load_config(
 
 def describe() -> list[tuple[str, str, str]]:
     """(key, default, doc) of every setting, for the README and ``--help``."""
-    return [
-        (f.name, "{}" if f.default is dataclasses.MISSING else repr(f.default), f.metadata["doc"])
-        for f in dataclasses.fields(Config)
-    ]
+    return [(f.name, repr(_default(f)), f.metadata["doc"]) for f in dataclasses.fields(Config)]

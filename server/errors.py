@@ -54,6 +54,9 @@ CODES: dict[str, Wire] = {
     "auth.invalid_token": UNAUTHORIZED,
     "auth.expired_token": UNAUTHORIZED,
     "auth.forbidden": FORBIDDEN,
+    "auth.revoked_token": UNAUTHORIZED,
+    "auth.bad_revocation": BAD_REQUEST,
+    "audit.bad_query": BAD_REQUEST,
     "store.unavailable": UNAVAILABLE,
     # Media that cannot be relayed. WebSocket publishers are closed with 1007 (invalid
     # payload data) or 1009 (message too big); HTTP publishers get 400 or 413.

@@ -76,3 +76,23 @@ def test_ttl_parsing() -> None:
 def test_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         Tokens("short")
+
+
+def test_key_ids_and_previous_secrets() -> None:
+    old = Tokens("old-secret-0123456789abcdefghijklmnopq")
+    rotated = Tokens("new-secret-0123456789abcdefghijklmnopq", ["old-secret-0123456789abcdefghijklmnopq"])
+    token, jti = old.issue_with_id("ops", ttl=timedelta(minutes=5), subject="ann")
+    assert jwt.get_unverified_header(token)["kid"] == old.kid != rotated.kid
+    who = rotated.verify(token)
+    assert (who.role, who.subject, who.jti) == ("ops", "ann", jti) and len(jti) >= 16
+    assert rotated.verify(rotated.issue("ops", ttl=timedelta(minutes=5))).is_ops
+    with pytest.raises(AuthError) as caught:  # the old server does not know the new key
+        old.verify(rotated.issue("ops", ttl=timedelta(minutes=5)))
+    assert caught.value.code == "auth.invalid_token"
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        Tokens("new-secret-0123456789abcdefghijklmnopq", ["short"])
+    # Tokens made before tokens carried a kid or a jti still verify with the current secret.
+    legacy = jwt.encode(
+        {"iss": "forumcast", "role": "ops", "iat": 1, "exp": 2**40}, "unit-secret-0123456789abcdefghijklmnop"
+    )
+    assert TOKENS.verify(legacy).jti == ""

@@ -55,6 +55,9 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ("", {"FORUMCAST_SLATE_SIZE": "8000x8000"}, "must be WIDTHxHEIGHT"),
         ("", {"FORUMCAST_PORT": "abc"}, "environment variable FORUMCAST_PORT must be an integer"),
         ("", {"FORUMCAST_NOPE": "1"}, "unknown environment variable FORUMCAST_NOPE"),
+        ('previous_secrets = ["short"]\n', {}, "list of secrets of at least 32 bytes"),
+        ("previous_secrets = 5\n", {}, "list of secrets of at least 32 bytes"),
+        ("", {"FORUMCAST_PREVIOUS_SECRETS": "x" * 40 + ",short"}, "list of secrets of at least 32 bytes"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:
@@ -68,6 +71,13 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str],
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"file '.*nowhere.toml' does not exist"):
         load_config(tmp_path / "nowhere.toml", env={})
+
+
+def test_previous_secrets_from_a_file_and_the_environment(tmp_path: Path) -> None:
+    old, older = "o" * 32, "p" * 40
+    assert load_config(write(tmp_path, f'previous_secrets = ["{old}"]\n'), env={}).previous_secrets == [old]
+    env = {"FORUMCAST_PREVIOUS_SECRETS": f"{old}, {older}"}
+    assert load_config(env=env).previous_secrets == [old, older]
 
 
 def test_slate_size_is_parsed() -> None:

@@ -1,7 +1,8 @@
 """Who is asking: the request's token turned into a :class:`~server.auth.Principal`, and the checks.
 
 Tokens come in ``Authorization: Bearer …`` or, for links that cannot carry headers (calendar
-subscriptions, media URLs), in ``?token=``.
+subscriptions, media URLs), in ``?token=``. Every route and WebSocket upgrade comes through
+:func:`principal`, which also refuses revoked tokens (401 ``auth.revoked_token``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from aiohttp import web
 
 from server.auth import Principal, bearer
 from server.errors import AuthError
-from server.http.keys import TOKENS
+from server.http.keys import REVOCATIONS, TOKENS
 
 
 def principal(request: web.Request) -> Principal:
-    """The verified principal of the request; 401 if there is no valid token."""
+    """The verified principal of the request; 401 if there is no valid, unrevoked token."""
     token = bearer(request.headers.get("Authorization"), request.query.get("token"))
-    return request.app[TOKENS].verify(token)
+    return request.app[REVOCATIONS].check(request.app[TOKENS].verify(token))
 
 
 def optional_principal(request: web.Request) -> Principal | None:

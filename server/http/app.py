@@ -3,9 +3,10 @@
 The factory imports everything and nothing imports the factory: handlers read their state
 through the keys of :mod:`server.http.keys`. Resources with a lifetime are async generators
 in ``app.cleanup_ctx``, set up in order and torn down in reverse: the supervised tasks, the
-store, the schedule (replays recorded delays from the store), the scheduler, the live hub
-with its periodic work, the demo sources, then the exhibition. Every long-lived task runs
-under the app's :class:`~server.supervisor.Supervisor`.
+store, the credentials' refresh loops (revoked tokens, rotated stream keys), the schedule
+(replays recorded delays from the store), the scheduler, the live hub with its periodic work,
+the demo sources, then the exhibition. Every long-lived task runs under the app's
+:class:`~server.supervisor.Supervisor`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from server.http import (
     program_routes,
     publish_routes,
     schedule_routes,
+    token_routes,
     watch_routes,
 )
 from server.http.keys import (
@@ -39,6 +41,7 @@ from server.http.keys import (
     EVENT,
     LIVE,
     METRICS,
+    REVOCATIONS,
     SCHEDULE,
     SCHEDULER,
     STORE,
@@ -52,6 +55,7 @@ from server.live.hub import LiveHub
 from server.live.settings import LiveEnv
 from server.live.ticks import LiveTicks
 from server.metrics import Metrics
+from server.revocations import Revocations, refresh_loop, refresh_now
 from server.schedule.model import Event
 from server.schedule.scheduler import Scheduler
 from server.schedule.service import ScheduleService
@@ -78,6 +82,25 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.close()
+
+
+async def _credentials_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Revoked tokens and rotated stream keys, read from the store now and every few seconds."""
+    store, clock, revocations, keys = app[STORE], app[CLOCK], app[REVOCATIONS], app[STREAM_KEYS]
+    loops = {
+        "tokens-revocations": lambda: revocations.refresh(store, now=clock.wall()),
+        "stream-keys": lambda: keys.refresh(store),
+    }
+    for name, refresh in loops.items():
+        await refresh_now(refresh, name)
+    tasks = app[TASKS]
+    async with (
+        tasks.running(
+            "tokens-revocations", lambda: refresh_loop(clock, loops["tokens-revocations"], "revocations")
+        ),
+        tasks.running("stream-keys", lambda: refresh_loop(clock, loops["stream-keys"], "stream keys")),
+    ):
+        yield
 
 
 async def _schedule_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -145,12 +168,15 @@ def create_app(
     app[CONFIG] = config
     app[EVENT] = event
     app[TOKENS] = tokens
-    app[STREAM_KEYS] = StreamKeys(tokens, config.stream_keys)
+    app[STREAM_KEYS] = StreamKeys(tokens, config.stream_keys, inputs=(i.id for i in event.inputs()))
+    app[REVOCATIONS] = Revocations()
     app[CLOCK] = clock = clock or SystemClock()
     app[BUS] = EventBus()
     app[METRICS] = metrics = Metrics(stage.id for stage in event.stages)
     app[TASKS] = Supervisor(clock, metrics)
-    app.cleanup_ctx.extend([_tasks_ctx, _store_ctx, _schedule_ctx, _scheduler_ctx, _live_ctx, _demo_ctx])
+    app.cleanup_ctx.extend(
+        [_tasks_ctx, _store_ctx, _credentials_ctx, _schedule_ctx, _scheduler_ctx, _live_ctx, _demo_ctx]
+    )
     app.on_shutdown.append(_close_live)
     for routes in (
         ops_routes,
@@ -161,6 +187,7 @@ def create_app(
         inputs_routes,
         program_routes,
         hls_routes,
+        token_routes,
     ):
         routes.setup(app)
     exhibition.setup(app)

@@ -1,4 +1,6 @@
-"""``GET /api/v1/inputs``: the health of every input a producer may use, with its stream key."""
+"""``GET /api/v1/inputs``: the health of every input a producer may use, with its stream key;
+``POST /api/v1/inputs/{input}/key/rotate``: a new stream key for one input (producer of its
+stage, or ops), returned once and in force at once for new publishers."""
 
 from __future__ import annotations
 
@@ -6,9 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from server import audit
 from server.errors import AuthError
 from server.http.access import principal
-from server.http.keys import CLOCK, LIVE, STREAM_KEYS
+from server.http.keys import CLOCK, LIVE, STORE, STREAM_KEYS
 from server.live.inputs import LiveInput
 from server.media.types import TrackKind
 from server.stream_keys import StreamKeys
@@ -70,6 +73,17 @@ async def list_inputs(request: web.Request) -> web.Response:
         raise AuthError("auth.forbidden", "this needs a producer token")
     now, keys = request.app[CLOCK].monotonic(), request.app[STREAM_KEYS]
     return web.json_response({"inputs": [input_json(keys, live, now) for live in shown]})
+
+
+@routes.post("/api/v1/inputs/{input}/key/rotate")
+async def rotate_key(request: web.Request) -> web.Response:
+    live = request.app[LIVE].input(request.match_info["input"])
+    who = principal(request)
+    if not (who.can_produce(live.decl.stage) or who.is_ops):
+        raise AuthError("auth.forbidden", f"rotating {live.id!r}'s key needs a producer token for its stage")
+    key = await request.app[STREAM_KEYS].rotate(request.app[STORE], live.id)
+    await audit.record(request, who, "stream_key.rotate", f"input:{live.id}", stage=live.decl.stage)
+    return web.json_response({"input": live.id, "stream_key": key}, headers={"Cache-Control": "no-store"})
 
 
 def setup(app: web.Application) -> None:

@@ -16,6 +16,7 @@ from server.config import Config
 from server.events import EventBus
 from server.live.hub import LiveHub
 from server.metrics import Metrics
+from server.revocations import Revocations
 from server.schedule.model import Event
 from server.schedule.scheduler import Scheduler
 from server.schedule.service import ScheduleService
@@ -34,5 +35,7 @@ SCHEDULE = web.AppKey("schedule", ScheduleService)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 LIVE = web.AppKey("live", LiveHub)
 STREAM_KEYS = web.AppKey("stream_keys", StreamKeys)
+#: Revoked token ids, refreshed from the store by the task ``tokens-revocations``.
+REVOCATIONS = web.AppKey("revocations", Revocations)
 #: Every long-lived task of the app, restarted when it fails (``/readyz`` reports them).
 TASKS = web.AppKey("tasks", Supervisor)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server import audit
+from server.auth import Principal
 from server.errors import ForumcastError
 from server.http.access import require_producer
 from server.http.bodies import read_object
@@ -23,11 +25,10 @@ TAKE_EXAMPLE = '{"input": "main-cam"}'
 MAX_INPUT_ID = 64
 
 
-def _produced(request: web.Request) -> Program:
-    """The request's stage program, for a producer of that stage (404 before 401: stages are public)."""
+def _produced(request: web.Request) -> tuple[Program, Principal]:
+    """The request's stage program and its producer (404 before 401: stages are public)."""
     program = request.app[LIVE].program(request.match_info["stage"])
-    require_producer(request, program.stage.id)
-    return program
+    return program, require_producer(request, program.stage.id)
 
 
 def _answer(program: Program) -> web.Response:
@@ -36,7 +37,7 @@ def _answer(program: Program) -> web.Response:
 
 @routes.post("/api/v1/stages/{stage}/take")
 async def take(request: web.Request) -> web.Response:
-    program = _produced(request)
+    program, who = _produced(request)
     payload = await read_object(request, code="program.bad_take", example=TAKE_EXAMPLE, empty=True)
     source = payload.get("input")
     if not isinstance(source, str) or not 0 < len(source) <= MAX_INPUT_ID:
@@ -49,20 +50,22 @@ async def take(request: web.Request) -> web.Response:
     except ValueError:
         raise ForumcastError("program.bad_take", "'cut' must be 'keyframe' or 'cached'") from None
     request.app[LIVE].take(program.stage.id, source, cut=cut)
+    await audit.record(request, who, "program.take", f"stage:{program.stage.id}", input=source, cut=cut.value)
     return _answer(program)
 
 
 @routes.post("/api/v1/stages/{stage}/auto")
 async def auto(request: web.Request) -> web.Response:
-    program = _produced(request)
+    program, who = _produced(request)
     request.app[LIVE].resume(program.stage.id)
+    await audit.record(request, who, "program.auto", f"stage:{program.stage.id}")
     return _answer(program)
 
 
 @routes.get("/api/v1/stages/{stage}/program")
 async def get_program(request: web.Request) -> web.Response:
     """The program's state alone (producers poll it; the stage document carries it too)."""
-    return _answer(_produced(request))
+    return _answer(_produced(request)[0])
 
 
 def setup(app: web.Application) -> None:

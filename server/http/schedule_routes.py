@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
+from server import audit
 from server.auth import Principal
 from server.errors import ForumcastError
 from server.http.access import optional_principal, require_producer, visible_stages
@@ -188,6 +189,7 @@ async def delay_stage(request: web.Request) -> web.Response:
         stage.id, payload["minutes"], at=request.app[CLOCK].now(), by=who.subject or who.role
     )
     request.app[METRICS].schedule_delays.labels(stage=stage.id).inc()
+    await audit.record(request, who, "schedule.delay", f"stage:{stage.id}", minutes=delay.minutes)
     zone = _zone(request, schedule.event)
     body = _stage_body(request, stage, zone, visible=_visible(who, schedule.event), with_inputs=False)
     body["delay"] = delay.to_json()

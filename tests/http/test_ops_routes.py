@@ -128,6 +128,8 @@ async def test_readyz_names_a_failed_background_task_until_it_is_restarted(serve
         "live-stats",
         "live-stalls",
         "live-schedule-events",
+        "tokens-revocations",
+        "stream-keys",
         "exhibition-hall",
         "exhibition-rescan",
     }
