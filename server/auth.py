@@ -14,6 +14,7 @@ needed role is a 403. Both carry the JSON error body of :mod:`server.errors`.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import re
 import secrets
@@ -93,6 +94,15 @@ class Tokens:
         """The stream key of an input that has none configured: an HMAC of the secret."""
         digest = hmac.new(self._secret.encode(), f"forumcast-stream-key:{input_id}".encode(), sha256)
         return digest.hexdigest()[:32]
+
+    def sign(self, purpose: str, value: str) -> str:
+        """A URL-safe HMAC-SHA256 of ``value`` under the secret (22 characters, 132 bits).
+
+        ``purpose`` is part of what is signed, so a signature made for one purpose never
+        passes for another (a visitor id is not a stream key).
+        """
+        digest = hmac.new(self._secret.encode(), f"forumcast-{purpose}:{value}".encode(), sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode()[:22]
 
     def issue(self, role: str, *, stage: str | None = None, ttl: timedelta, subject: str = "") -> str:
         name, scope = parse_role(role, stage)

@@ -54,6 +54,8 @@ CODES: dict[str, Wire] = {
     "auth.invalid_token": UNAUTHORIZED,
     "auth.expired_token": UNAUTHORIZED,
     "auth.forbidden": FORBIDDEN,
+    "auth.too_many_attempts": Wire(429, 1008),
+    "request.unsupported_media_type": Wire(415, 1003),
     "store.unavailable": UNAVAILABLE,
     # Media that cannot be relayed. WebSocket publishers are closed with 1007 (invalid
     # payload data) or 1009 (message too big); HTTP publishers get 400 or 413.
@@ -83,6 +85,7 @@ CODES: dict[str, Wire] = {
     "exhibit.invalid_catalog": BAD_REQUEST,
     "job.unknown": NOT_FOUND,
     "visit.invalid": Wire(422, 1008),
+    "visit.rate_limited": Wire(429, 1008),
     "meeting.invalid": Wire(422, 1008),
     "meeting.unknown": NOT_FOUND,
     "meeting.rate_limited": Wire(429, 1008),

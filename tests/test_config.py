@@ -55,6 +55,8 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ("", {"FORUMCAST_SLATE_SIZE": "8000x8000"}, "must be WIDTHxHEIGHT"),
         ("", {"FORUMCAST_PORT": "abc"}, "environment variable FORUMCAST_PORT must be an integer"),
         ("", {"FORUMCAST_NOPE": "1"}, "unknown environment variable FORUMCAST_NOPE"),
+        ('[stream_keys]\nmain-cam = "short-key"\n', {}, "main-cam are shorter than 16 characters"),
+        ("", {"FORUMCAST_STREAM_KEYS": "a=0123456789abcdef,b=abc"}, "of b are shorter than 16"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:

@@ -30,6 +30,7 @@ from server.http import (
     program_routes,
     publish_routes,
     schedule_routes,
+    throttle,
     watch_routes,
 )
 from server.http.keys import (
@@ -47,6 +48,7 @@ from server.http.keys import (
     TOKENS,
 )
 from server.http.middleware import errors, observe
+from server.http.throttle import token_throttle
 from server.live.demo import run_demo
 from server.live.hub import LiveHub
 from server.live.settings import LiveEnv
@@ -139,7 +141,7 @@ def create_app(
     config: Config, event: Event, *, tokens: Tokens, clock: Clock | None = None
 ) -> web.Application:
     """A ready-to-run application serving ``event``."""
-    app = web.Application(middlewares=[observe, errors])
+    app = web.Application(middlewares=[observe, errors, token_throttle])
     app[CONFIG] = config
     app[EVENT] = event
     app[TOKENS] = tokens
@@ -149,6 +151,7 @@ def create_app(
     app[METRICS] = metrics = Metrics(stage.id for stage in event.stages)
     app[TASKS] = Supervisor(clock, metrics)
     app.cleanup_ctx.extend([_tasks_ctx, _store_ctx, _schedule_ctx, _scheduler_ctx, _live_ctx, _demo_ctx])
+    throttle.setup(app)  # after the store's context: the throttle counts in the store
     app.on_shutdown.append(_close_live)
     for routes in (
         ops_routes,
