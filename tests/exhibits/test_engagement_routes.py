@@ -8,15 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import redis.asyncio
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from exhibits.engagement_routes import MEETINGS_PER_CLIENT, VISITOR_IDS_PER_CLIENT
 from server.clock import ManualClock
-from server.schedule.model import Event
 from tests.conftest import Serve, at, auth
-from tests.support.redis_server import RedisServer
 
 NOW = at("2020-12-06T09:30:00+08:00")
 HYDROGEN, SOLAR = "cn-hydrogen-01", "de-solar-01"
@@ -34,20 +31,6 @@ def form(**changes: Any) -> dict[str, Any]:
         "message": "We would like to discuss a pilot in Qianhai.",
         "slots": SLOTS,
     } | changes
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store_settings(request: pytest.FixtureRequest, event: Event) -> dict[str, Any]:
-    """Server settings for the memory store, or for the session's Redis with this event's keys cleared."""
-    if request.param == "memory":
-        return {}
-    server: RedisServer = request.getfixturevalue("redis_server")
-    raw = redis.asyncio.Redis.from_url(server.url)
-    keys = [key async for key in raw.scan_iter(f"forumcast:{event.id}:*")]
-    if keys:
-        await raw.delete(*keys)
-    await raw.aclose()
-    return {"redis_url": server.url}
 
 
 async def start(serve: Serve, settings: dict[str, Any] | None = None) -> tuple[Client, ManualClock]:
