@@ -1,5 +1,6 @@
-"""HTTP routes for visits and meeting requests, and the per-client throttle of requests.
+"""HTTP routes for visits and meeting requests, and the per-client limits on both.
 
+``POST /api/v1/visitors``                                      a new signed visitor id → 201
 ``POST /api/v1/exhibits/{id}/views``                           count a view or model load → 204
 ``GET  /api/v1/exhibits/{id}/stats``                           the exhibit's numbers (exhibitor:{id} or ops)
 ``POST /api/v1/exhibits/{id}/meeting-requests``                ask for a meeting → 201 + secret status URL
@@ -13,19 +14,23 @@ Exhibits are public, so an unknown one is a 404 whoever asks; the token is check
 Bodies are read by :func:`server.http.bodies.read_json` up to a per-route limit (413
 ``request.too_large`` past it), nesting and numbers bounded.
 
-Throttle: :class:`RateLimiter` allows each client (``request.remote``; proxies' forwarded
-headers are not trusted) 5 meeting requests per exhibit in any 10 minutes. Only requests
-that pass validation count, so fixing a form's mistakes costs nothing; the 6th gets 429
-``meeting.rate_limited`` with ``Retry-After`` (seconds until the oldest hit leaves the
-window).
+The two posting routes take only ``application/json`` (415 ``request.unsupported_media_type``
+otherwise): a form or ``text/plain`` post is what any web site can make its visitors'
+browsers send without asking, a JSON one needs a CORS preflight this service never grants.
+
+Limits (:class:`server.limiter.RateLimiter`, counted in the store so they hold across
+instances; the client is ``request.remote``, proxies' forwarded headers are not trusted):
+each client may send 5 meeting requests per exhibit and 20 over all exhibits in 10
+minutes, and get 20 new visitor ids in 10 minutes. Only meeting requests that pass
+validation count, so fixing a form's mistakes costs nothing; past a limit: 429
+``meeting.rate_limited`` / ``visit.rate_limited`` with ``Retry-After`` (seconds until the
+window ends; windows start at a client's first request).
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
-from collections.abc import AsyncIterator, Hashable
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator
+from functools import partial
 
 from aiohttp import web
 
@@ -33,12 +38,13 @@ from exhibits.catalog import Exhibit
 from exhibits.exhibit_routes import require_exhibitor
 from exhibits.keys import EXHIBITION
 from exhibits.meetings import Meetings, MeetingStatus, parse_accept, parse_decline, parse_form
-from exhibits.visits import VisitKind, Visits, parse_visit
+from exhibits.visits import VisitKind, VisitorIds, Visits, parse_visit
 from server import audit
 from server.errors import ForumcastError
-from server.http.bodies import read_json
-from server.http.keys import CLOCK, METRICS, STORE
-from server.http.middleware import error_response
+from server.http.bodies import read_json, require_json
+from server.http.keys import CLOCK, METRICS, STORE, TOKENS
+from server.limiter import RateLimiter
+from server.limits import Limit
 
 #: Largest body read by each kind of route, in bytes.
 MAX_VISIT_BODY = 1024
@@ -46,56 +52,19 @@ MAX_MEETING_BODY = 16 * 1024
 MAX_DECISION_BODY = 4 * 1024
 #: Headers on answers that carry a status link's secret or a requester's personal data.
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-
-
-class RateLimited(ForumcastError):
-    """Too many requests from one client (429); ``retry_after`` is in whole seconds."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("meeting.rate_limited", f"too many meeting requests: try again in {retry_after} s")
-        self.retry_after = retry_after
-
-
-class RateLimiter:
-    """At most ``limit`` hits per key in any sliding ``window`` (a log of hit times per key).
-
-    ``limit`` defaults to 5 and ``window`` to 10 minutes. ``max_keys`` (default 10 000)
-    bounds memory: past it, the least recently seen key is forgotten. The windows live in
-    this process, so N instances behind a load balancer allow up to N times the limit.
-    """
-
-    def __init__(
-        self, *, limit: int = 5, window: timedelta = timedelta(minutes=10), max_keys: int = 10_000
-    ) -> None:
-        if limit < 1 or window <= timedelta(0) or max_keys < 1:
-            raise ValueError("limit, window and max_keys must be positive")
-        self.limit = limit
-        self.window = window
-        self.max_keys = max_keys
-        # Insertion order is recency order: every hit re-inserts its key at the end.
-        self._hits: dict[Hashable, deque[datetime]] = {}
-
-    def __len__(self) -> int:
-        """How many keys are remembered."""
-        return len(self._hits)
-
-    def hit(self, key: Hashable, now: datetime) -> None:
-        """Count one hit for ``key`` at ``now``, or raise :class:`RateLimited` (not counted)."""
-        hits = self._hits.pop(key, None) or deque()
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        self._hits[key] = hits
-        if len(hits) >= self.limit:
-            wait = (hits[0] + self.window - now).total_seconds()
-            raise RateLimited(max(1, math.ceil(wait)))
-        hits.append(now)
-        while len(self._hits) > self.max_keys:
-            del self._hits[next(iter(self._hits))]
+#: Meeting requests one client may send to one exhibit, and to all of them, in 10 minutes.
+MEETINGS_PER_EXHIBIT = Limit(5, 600.0)
+MEETINGS_PER_CLIENT = Limit(20, 600.0)
+#: New visitor ids one client may get in 10 minutes (a venue's NAT shares one address).
+VISITOR_IDS_PER_CLIENT = Limit(20, 600.0)
 
 
 VISITS = web.AppKey("visits", Visits)
 MEETINGS = web.AppKey("meetings", Meetings)
+VISITOR_IDS = web.AppKey("visitor_ids", VisitorIds)
 MEETING_LIMITER = web.AppKey("meeting_limiter", RateLimiter)
+MEETING_CLIENT_LIMITER = web.AppKey("meeting_client_limiter", RateLimiter)
+VISITOR_LIMITER = web.AppKey("visitor_limiter", RateLimiter)
 
 routes = web.RouteTableDef()
 
@@ -111,10 +80,23 @@ def _owned_exhibit(request: web.Request) -> Exhibit:
     return exhibit
 
 
+@routes.post("/api/v1/visitors")
+async def post_visitor(request: web.Request) -> web.Response:
+    await request.app[VISITOR_LIMITER].hit(request.remote or "?")
+    return web.json_response({"visitor": request.app[VISITOR_IDS].new()}, status=201, headers=PRIVATE)
+
+
 @routes.post("/api/v1/exhibits/{exhibit}/views")
 async def post_view(request: web.Request) -> web.Response:
     exhibit = _exhibit(request)
+    require_json(request)
     visit = parse_visit(await read_json(request, max_bytes=MAX_VISIT_BODY))
+    if not request.app[VISITOR_IDS].valid(visit.visitor):
+        raise ForumcastError(
+            "visit.invalid",
+            "the visitor id was not handed out by this server",
+            details=[{"field": "visitor", "reason": "must be an id from POST /api/v1/visitors"}],
+        )
     await request.app[VISITS].record(exhibit.id, visit)
     # After the store, so the metric never counts a view the exhibitor will not see.
     metrics = request.app[METRICS]
@@ -134,14 +116,12 @@ async def get_stats(request: web.Request) -> web.Response:
 @routes.post("/api/v1/exhibits/{exhibit}/meeting-requests")
 async def post_meeting_request(request: web.Request) -> web.Response:
     exhibit = _exhibit(request)
+    require_json(request)
     now = request.app[CLOCK].now()
     form = parse_form(await read_json(request, max_bytes=MAX_MEETING_BODY), now=now)
-    try:
-        request.app[MEETING_LIMITER].hit((request.remote, exhibit.id), now)
-    except RateLimited as exc:
-        response = error_response(exc)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+    client = request.remote or "?"
+    await request.app[MEETING_LIMITER].hit(f"{client}|{exhibit.id}")
+    await request.app[MEETING_CLIENT_LIMITER].hit(client)
     meeting, secret = await request.app[MEETINGS].submit(exhibit.id, form, now=now)
     body = {
         "id": meeting.id,
@@ -200,13 +180,25 @@ async def requester_view(request: web.Request) -> web.Response:
 
 async def _engagement_ctx(app: web.Application) -> AsyncIterator[None]:
     # The store exists only once its own context has run, which comes first.
-    app[VISITS] = Visits(app[STORE])
-    app[MEETINGS] = Meetings(app[STORE])
+    store, clock = app[STORE], app[CLOCK]
+    app[VISITS] = Visits(store)
+    app[MEETINGS] = Meetings(store)
+    meetings = partial(RateLimiter, store, clock, code="meeting.rate_limited", what="meeting requests")
+    app[MEETING_LIMITER] = meetings(name="meetings-exhibit", limit=MEETINGS_PER_EXHIBIT)
+    app[MEETING_CLIENT_LIMITER] = meetings(name="meetings-client", limit=MEETINGS_PER_CLIENT)
+    app[VISITOR_LIMITER] = RateLimiter(
+        store,
+        clock,
+        name="visitor-ids",
+        limit=VISITOR_IDS_PER_CLIENT,
+        code="visit.rate_limited",
+        what="new visitor ids",
+    )
     yield
 
 
 def setup(app: web.Application) -> None:
     """Mount the routes; the services are made over the app's store when it starts."""
-    app[MEETING_LIMITER] = RateLimiter()
+    app[VISITOR_IDS] = VisitorIds(partial(app[TOKENS].sign, "visitor"))
     app.cleanup_ctx.append(_engagement_ctx)
     app.router.add_routes(routes)

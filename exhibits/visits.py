@@ -3,7 +3,10 @@
 A visit is one event sent by a browser: a *detail* view (the exhibit's page or panel was
 opened) or a *model* load (its 3D model was fetched and shown). Every event counts as a
 view; each kind also counts *unique visitors*, told apart by an anonymous visitor id the
-browser makes up once and keeps (never a name, never an address).
+browser gets once from the server (``POST /api/v1/visitors``) and keeps (never a name,
+never an address). The id carries an HMAC of the server secret (:class:`VisitorIds`), so
+only ids the server handed out count: inventing 50 000 unique visitors would take 50 000
+requests for ids, which are rate-limited per client address.
 
 Store layout (under the store's namespace)::
 
@@ -12,13 +15,15 @@ Store layout (under the store's namespace)::
 
 Unique visitors are the set's cardinality, so the number is exact even with several
 instances sharing one Redis: two instances adding the same visitor agree that it is one.
-Nothing here is rate limited: views are cheap to count and a forged one only moves a
-number the exhibitor reads with that in mind.
+Views themselves are not rate limited: they are cheap to count, and a repeated view only
+moves the view count, never the unique visitors, which the exhibitor reads with that in mind.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -106,6 +111,33 @@ def parse_visit(payload: Any) -> Visit:
     if problems:
         raise ForumcastError("visit.invalid", f"{len(problems)} problem(s) in the visit", details=problems)
     return Visit(visitor=str(visitor), kind=VisitKind(str(kind)))
+
+
+class VisitorIds:
+    """Hands out anonymous visitor ids signed by the server and tells them from invented ones.
+
+    An id is 16 random URL-safe characters and 22 of their HMAC (``sign``, e.g.
+    ``Tokens.sign`` bound to ``"visitor"``): 38 characters that are also a valid
+    :data:`VISITOR_ID`. Instances sharing the token secret accept each other's ids; a new
+    random secret (none configured) makes earlier ids invalid, and the hall page asks
+    for a new one.
+    """
+
+    NONCE = 16
+    MAC = 22
+
+    def __init__(self, sign: Callable[[str], str]) -> None:
+        self._sign = sign
+
+    def new(self) -> str:
+        nonce = secrets.token_urlsafe(12)  # 12 bytes -> 16 characters
+        return nonce + self._sign(nonce)
+
+    def valid(self, visitor: str) -> bool:
+        if len(visitor) != self.NONCE + self.MAC:
+            return False
+        nonce, mac = visitor[: self.NONCE], visitor[self.NONCE :]
+        return secrets.compare_digest(mac, self._sign(nonce))
 
 
 def _visitors_key(exhibit: str, kind: VisitKind) -> str:

@@ -17,6 +17,7 @@ body of :mod:`server.errors`.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import re
 import secrets
@@ -113,6 +114,15 @@ class Tokens:
         """A stable stand-in for a name that must not be shown (same secret, same stand-in)."""
         digest = hmac.new(self._secret.encode(), f"forumcast-pseudonym:{name}".encode(), sha256)
         return digest.hexdigest()[:10]
+
+    def sign(self, purpose: str, value: str) -> str:
+        """A URL-safe HMAC-SHA256 of ``value`` under the secret (22 characters, 132 bits).
+
+        ``purpose`` is part of what is signed, so a signature made for one purpose never
+        passes for another (a visitor id is not a stream key).
+        """
+        digest = hmac.new(self._secret.encode(), f"forumcast-{purpose}:{value}".encode(), sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode()[:22]
 
     def issue(self, role: str, *, stage: str | None = None, ttl: timedelta, subject: str = "") -> str:
         return self.issue_with_id(role, stage=stage, ttl=ttl, subject=subject)[0]

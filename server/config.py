@@ -164,6 +164,8 @@ def _default(f: dataclasses.Field[Any]) -> Any:
 
 
 _TYPES: dict[str, type] = {f.name: type(_default(f)) for f in dataclasses.fields(Config)}
+#: The shortest stream key a configuration may set.
+MIN_STREAM_KEY = 16
 _CHOICES = {
     "log_format": ("text", "json"),
     "log_level": ("debug", "info", "warning", "error"),
@@ -214,6 +216,12 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"config: {where} must be a string, got {value!r}")
         result = value
+    if key == "stream_keys" and (short := sorted(k for k, v in result.items() if len(v) < MIN_STREAM_KEY)):
+        # Shorter keys are guessable even throttled; the derived ones are 32 characters.
+        raise ConfigError(
+            f"config: {where}: the stream keys of {', '.join(short)} are shorter than "
+            f"{MIN_STREAM_KEY} characters"
+        )
     if key == "port" and not 1 <= result <= 65535:
         raise ConfigError(f"config: {where} must be between 1 and 65535, got {result}")
     if key in ("max_box_size", "gop_cache_bytes", "send_budget", "viewer_send_buffer") and result < 4096:

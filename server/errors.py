@@ -57,6 +57,8 @@ CODES: dict[str, Wire] = {
     "auth.revoked_token": UNAUTHORIZED,
     "auth.bad_revocation": BAD_REQUEST,
     "audit.bad_query": BAD_REQUEST,
+    "auth.too_many_attempts": Wire(429, 1008),
+    "request.unsupported_media_type": Wire(415, 1003),
     "store.unavailable": UNAVAILABLE,
     # Media that cannot be relayed. WebSocket publishers are closed with 1007 (invalid
     # payload data) or 1009 (message too big); HTTP publishers get 400 or 413.
@@ -88,6 +90,7 @@ CODES: dict[str, Wire] = {
     "exhibit.invalid_catalog": BAD_REQUEST,
     "job.unknown": NOT_FOUND,
     "visit.invalid": Wire(422, 1008),
+    "visit.rate_limited": Wire(429, 1008),
     "meeting.invalid": Wire(422, 1008),
     "meeting.unknown": NOT_FOUND,
     "meeting.rate_limited": Wire(429, 1008),

@@ -137,6 +137,18 @@ class Metrics:
             buckets=(0.5, 1, 2, 5, 10, 20, 40, 80, 160),
             registry=r,
         )
+        self.auth_failures = Counter(
+            "forumcast_auth_failures",
+            "Failed credential checks, by kind (stream_key or token)",
+            ["kind"],
+            registry=r,
+        )
+        self.auth_throttled = Counter(
+            "forumcast_auth_throttled",
+            "Credential attempts turned away with 429 while their client or input is blocked",
+            ["kind"],
+            registry=r,
+        )
         self.task_failures = Counter(
             "forumcast_task_failures",
             "Unexpected exceptions of a supervised background task (each one restarts it)",

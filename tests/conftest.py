@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio
 from aiohttp.test_utils import TestClient
 
 from server.auth import Tokens
@@ -87,6 +88,20 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store_settings(request: pytest.FixtureRequest, event: Event) -> dict[str, Any]:
+    """Server settings for the memory store, or for the session's Redis with this event's keys cleared."""
+    if request.param == "memory":
+        return {}
+    server: RedisServer = request.getfixturevalue("redis_server")
+    raw = redis.asyncio.Redis.from_url(server.url)
+    keys = [key async for key in raw.scan_iter(f"forumcast:{event.id}:*")]
+    if keys:
+        await raw.delete(*keys)
+    await raw.aclose()
+    return {"redis_url": server.url}
 
 
 # Every event loop the tests create runs in asyncio debug mode, which logs any callback

@@ -181,6 +181,7 @@ def test_graceful_shutdown_finishes_a_request_in_flight(tmp_path: Path) -> None:
     [
         ("colour = 'green'\n", "unknown key 'colour'"),
         ("port = 'http'\n", "'port' in"),
+        ("[stream_keys]\nmain-cam = 'letmein'\n", "stream keys of main-cam are shorter than 16 characters"),
     ],
 )
 def test_config_errors_exit_2_with_one_line(tmp_path: Path, toml: str, message: str) -> None:

@@ -58,6 +58,8 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ('previous_secrets = ["short"]\n', {}, "list of secrets of at least 32 bytes"),
         ("previous_secrets = 5\n", {}, "list of secrets of at least 32 bytes"),
         ("", {"FORUMCAST_PREVIOUS_SECRETS": "x" * 40 + ",short"}, "list of secrets of at least 32 bytes"),
+        ('[stream_keys]\nmain-cam = "short-key"\n', {}, "main-cam are shorter than 16 characters"),
+        ("", {"FORUMCAST_STREAM_KEYS": "a=0123456789abcdef,b=abc"}, "of b are shorter than 16"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:

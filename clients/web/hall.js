@@ -25,10 +25,11 @@ const page = {
   detailToken: 0,
 };
 
-const visitor = visitorId();
+let visitor = visitorId();
 const scene = makeScene();
 const lodProgress = new LodProgress($("lod-progress"));
-const meeting = new MeetingForm($("meeting-form"), { visitor });
+const meeting = new MeetingForm($("meeting-form"), { visitor: null });
+visitor.then((id) => { meeting.visitor = id; }, () => {});
 
 // ---- helpers -------------------------------------------------------------------------
 
@@ -52,33 +53,27 @@ function makeScene() {
   }
 }
 
-/** The anonymous visitor id, kept in this browser; never tied to a person. */
-function visitorId() {
+/** The anonymous visitor id the server signed, kept in this browser; never tied to a person. */
+async function visitorId({ renew = false } = {}) {
   const key = "forumcast.visitor";
   let id = null;
   try {
-    id = localStorage.getItem(key);
+    id = renew ? null : localStorage.getItem(key);
   } catch {
     // storage switched off: a new id per visit
   }
   if (!id) {
-    // randomUUID needs a secure context; a phone on the venue's Wi-Fi may reach us over plain http.
-    id = crypto.randomUUID ? crypto.randomUUID() : uuidFromRandom();
+    const response = await fetch("/api/v1/visitors", { method: "POST" });
+    if (!response.ok) throw new Error(`/api/v1/visitors: ${response.status}`);
+    id = (await response.json()).visitor;
     try {
       localStorage.setItem(key, id);
     } catch {
       // as above
     }
   }
+  hall.visitor = id;
   return id;
-}
-
-function uuidFromRandom() {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** The hall's reads; a refusal the server does not explain names the request. */
@@ -87,13 +82,23 @@ function get(path) {
 }
 
 /** A view beacon; best effort, never in the way of the page. */
-function beacon(exhibit, kind) {
-  fetch(`/api/v1/exhibits/${encodeURIComponent(exhibit)}/views`, {
+async function beacon(exhibit, kind) {
+  const send = async (id) => fetch(`/api/v1/exhibits/${encodeURIComponent(exhibit)}/views`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ visitor, kind }),
+    body: JSON.stringify({ visitor: id, kind }),
     keepalive: true,
-  }).catch(() => {});
+  });
+  try {
+    if ((await send(await visitor)).status === 422) {
+      // An id from before the server's secret changed (or an old unsigned one): get a new one.
+      visitor = visitorId({ renew: true });
+      meeting.visitor = await visitor;
+      await send(await visitor);
+    }
+  } catch {
+    // best effort
+  }
 }
 
 function fail(message) {

@@ -14,12 +14,18 @@ from aiohttp import web
 from server.auth import Principal, bearer
 from server.errors import AuthError
 from server.http.keys import REVOCATIONS, TOKENS
+from server.http.throttle import token_failed
 
 
 def principal(request: web.Request) -> Principal:
     """The verified principal of the request; 401 if there is no valid, unrevoked token."""
     token = bearer(request.headers.get("Authorization"), request.query.get("token"))
-    return request.app[REVOCATIONS].check(request.app[TOKENS].verify(token))
+    try:
+        return request.app[REVOCATIONS].check(request.app[TOKENS].verify(token))
+    except AuthError as exc:
+        if exc.code == "auth.invalid_token":  # a guess; an expired or revoked token is not one
+            token_failed(request)
+        raise
 
 
 def optional_principal(request: web.Request) -> Principal | None:

@@ -31,6 +31,7 @@ from server.http import (
     program_routes,
     publish_routes,
     schedule_routes,
+    throttle,
     token_routes,
     watch_routes,
 )
@@ -50,6 +51,7 @@ from server.http.keys import (
     TOKENS,
 )
 from server.http.middleware import errors, observe, on_prepare
+from server.http.throttle import token_throttle
 from server.live.demo import run_demo
 from server.live.hub import LiveHub
 from server.live.settings import LiveEnv
@@ -163,7 +165,7 @@ def create_app(
     config: Config, event: Event, *, tokens: Tokens, clock: Clock | None = None
 ) -> web.Application:
     """A ready-to-run application serving ``event``."""
-    app = web.Application(middlewares=[observe, errors])
+    app = web.Application(middlewares=[observe, errors, token_throttle])
     app.on_response_prepare.append(on_prepare)
     app[CONFIG] = config
     app[EVENT] = event
@@ -177,6 +179,7 @@ def create_app(
     app.cleanup_ctx.extend(
         [_tasks_ctx, _store_ctx, _credentials_ctx, _schedule_ctx, _scheduler_ctx, _live_ctx, _demo_ctx]
     )
+    throttle.setup(app)  # after the store's context: the throttle counts in the store
     app.on_shutdown.append(_close_live)
     for routes in (
         ops_routes,

@@ -116,6 +116,19 @@ async def read_json(
     return parse_json(body, max_depth=max_depth)
 
 
+def require_json(request: web.Request) -> None:
+    """415 ``request.unsupported_media_type`` unless the body is declared ``application/json``.
+
+    A form or ``text/plain`` post is what any web site can make its visitors' browsers send
+    without asking; a JSON one needs a CORS preflight.
+    """
+    if request.content_type != "application/json":
+        raise ForumcastError(
+            "request.unsupported_media_type",
+            f"the body must be sent as application/json, not {request.content_type or 'nothing'}",
+        )
+
+
 async def read_object(
     request: web.Request, *, code: str, example: str, max_bytes: int = MAX_BODY, empty: bool = False
 ) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from server.auth import Tokens
 from server.clock import Clock
 from server.config import Config
 from server.events import EventBus
+from server.limiter import AuthThrottle
 from server.live.hub import LiveHub
 from server.metrics import Metrics
 from server.revocations import Revocations
@@ -39,3 +40,5 @@ STREAM_KEYS = web.AppKey("stream_keys", StreamKeys)
 REVOCATIONS = web.AppKey("revocations", Revocations)
 #: Every long-lived task of the app, restarted when it fails (``/readyz`` reports them).
 TASKS = web.AppKey("tasks", Supervisor)
+#: Failed stream keys and tokens per client, counted in the store (made once the store is up).
+AUTH_THROTTLE = web.AppKey("auth_throttle", AuthThrottle)

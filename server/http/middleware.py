@@ -20,6 +20,7 @@ from aiohttp import web
 
 from server.errors import ForumcastError
 from server.http.keys import METRICS
+from server.limits import Throttled
 
 log = logging.getLogger("forumcast.http")
 
@@ -35,7 +36,10 @@ _STARTED = web.RequestKey("forumcast_started", float)
 
 
 def error_response(error: ForumcastError) -> web.Response:
-    return web.json_response(error.to_json(), status=error.wire.http)
+    response = web.json_response(error.to_json(), status=error.wire.http)
+    if isinstance(error, Throttled):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 @web.middleware

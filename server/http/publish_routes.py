@@ -18,6 +18,7 @@ from aiohttp import WSMsgType, web
 from server.errors import CODES, ForumcastError, MediaError
 from server.http.bodies import parse_json
 from server.http.keys import CONFIG, LIVE, STREAM_KEYS
+from server.http.throttle import checked_key
 from server.live.frames import text_frame
 from server.live.inputs import LiveInput, PublisherSession
 from server.media.fmp4 import Fmp4Parser
@@ -37,10 +38,11 @@ def _key(request: web.Request) -> str | None:
     return request.query.get("key")
 
 
-def _admit(request: web.Request) -> tuple[LiveInput, bool]:
+async def _admit(request: web.Request) -> tuple[LiveInput, bool]:
     """The input and the takeover flag, or the HTTP error (before any upgrade)."""
     live = request.app[LIVE].input(request.match_info["input"])
-    request.app[STREAM_KEYS].check(live.id, _key(request))
+    keys = request.app[STREAM_KEYS]
+    await checked_key(request, f"input:{live.id}", lambda: keys.check(live.id, _key(request)))
     takeover = request.query.get("takeover", "").lower() in ("1", "true", "yes")
     if live.publisher is not None and not takeover:
         raise ForumcastError(
@@ -55,7 +57,7 @@ def _parser(request: web.Request) -> Fmp4Parser:
 
 @routes.get("/ws/publish/{input}")
 async def publish_ws(request: web.Request) -> web.WebSocketResponse:
-    live, takeover = _admit(request)
+    live, takeover = await _admit(request)
     ws = web.WebSocketResponse(compress=False, heartbeat=20.0, max_msg_size=request.app[CONFIG].max_box_size)
     await ws.prepare(request)
     transport = request.transport
@@ -113,7 +115,7 @@ def _control(text: str, notify: Callable[[dict[str, object]], None]) -> None:
 
 @routes.post("/ingest/{input}")
 async def ingest(request: web.Request) -> web.Response:
-    live, takeover = _admit(request)
+    live, takeover = await _admit(request)
     replaced = asyncio.Event()
     session = PublisherSession("http", request.remote or "?", lambda _: None, lambda *_: replaced.set())
     live.attach(session, takeover=takeover)

@@ -19,6 +19,7 @@ from aiohttp import web
 from server.errors import AuthError, ForumcastError
 from server.http.access import principal
 from server.http.keys import CONFIG, LIVE, METRICS, STREAM_KEYS
+from server.http.throttle import checked_key
 from server.live.fanout import Viewer
 from server.live.frames import text_frame
 from server.media.fanout import ViewerGate
@@ -80,8 +81,12 @@ async def watch_stage(request: web.Request) -> web.WebSocketResponse:
     key = request.query.get("key")
     if program.stage.closed and key is not None:
         keys = request.app[STREAM_KEYS]
-        if not any(keys.matches(decl.id, key) for decl in program.stage.inputs):
-            raise AuthError("auth.invalid_token", "that stream key is not one of this stage's inputs")
+
+        def check() -> None:
+            if not any(keys.matches(decl.id, key) for decl in program.stage.inputs):
+                raise AuthError("auth.invalid_token", "that stream key is not one of this stage's inputs")
+
+        await checked_key(request, f"stage:{program.stage.id}", check)
     elif program.stage.closed:
         who = principal(request)
         if not who.can_watch(program.stage.id):

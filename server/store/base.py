@@ -7,11 +7,13 @@ numbers, bools, None); keys are short strings that the store prefixes with its n
 
 What lives here: stage delays (``delays:{stage}``, an append-only list), producer
 overrides, counters, sets of strings (unique visitors of an exhibit, meeting requests
-already decided). Not media, not viewer sessions.
+already decided), rate-limit windows (hits per client, shared so that limits hold across
+instances). Not media, not viewer sessions.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from server.errors import ForumcastError
@@ -22,6 +24,14 @@ class StoreUnavailable(ForumcastError):
 
     def __init__(self, message: str) -> None:
         super().__init__("store.unavailable", message)
+
+
+@dataclass(frozen=True, slots=True)
+class Hits:
+    """A rate-limit window: the hits counted in it, and when it ends (on the callers' clock)."""
+
+    count: int
+    ends: float
 
 
 class Store(Protocol):
@@ -63,6 +73,20 @@ class Store(Protocol):
 
     async def cardinality(self, key: str) -> int:
         """How many members the set at ``key`` has (0 if absent)."""
+
+    async def hit(self, key: str, *, window: float, now: float) -> Hits:
+        """Count one hit in the window at ``key`` and return the window with it.
+
+        A window opens at the first hit after the previous one ended (``now`` is at or past
+        its end) and lasts ``window`` seconds. ``now`` is the caller's clock in seconds
+        since the epoch (the service clock's ``wall()``, the same for every instance), so
+        windows follow a manual clock too. Atomic: of N concurrent hits, each gets its own
+        count. An ended window is forgotten; Redis expires the key after ``window`` real
+        seconds (plus one), so a clock running slower than real time may lose counts early.
+        """
+
+    async def hits(self, key: str, *, now: float) -> Hits:
+        """The window at ``key`` without counting; ``Hits(0, now)`` if none is open at ``now``."""
 
     async def close(self) -> None:
         """Release connections; the store is unusable afterwards."""

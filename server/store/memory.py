@@ -6,7 +6,8 @@ semantics on purpose (the contract suite runs against both), including the awkwa
 
 * values are kept as JSON text, so what goes in is validated and copied the same way the
   Redis store does it, and every read hands out a fresh object the caller may mutate;
-* one key holds one kind of thing (value, list, counter group or set): ``set`` replaces
+* one key holds one kind of thing (value, list, counter group, set or rate-limit window:
+  ``set`` replaces
   anything, but reading or appending to a key of another kind raises TypeError, like
   Redis' WRONGTYPE does.
 
@@ -15,12 +16,26 @@ No method awaits anything, so each one is atomic with respect to other coroutine
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from server.store.base import Hits
 from server.store.codec import decode_value, encode_value, key_prefix
 
-#: What one key holds: a JSON text (value), a list of JSON texts, a counter group, or a set.
-Entry = str | list[str] | dict[str, int] | set[str]
+#: Rate-limit hits between two sweeps of the ended windows (so forgotten clients free memory).
+SWEEP_EVERY = 1024
+
+
+@dataclass(slots=True)
+class Window:
+    """A rate-limit window: its count and its end (seconds, on the callers' clock)."""
+
+    count: int
+    ends: float
+
+
+#: What one key holds: a JSON text (value), a list of JSON texts, a counter group, a set or a window.
+Entry = str | list[str] | dict[str, int] | set[str] | Window
 
 
 class MemoryBackend:
@@ -32,6 +47,15 @@ class MemoryBackend:
 
     def __init__(self) -> None:
         self.data: dict[str, Entry] = {}
+        #: Hits since the ended windows were last swept out.
+        self.hits_since_sweep = 0
+
+    def sweep(self, now: float) -> None:
+        """Forget every rate-limit window that has ended at ``now``."""
+        ended = [k for k, e in self.data.items() if isinstance(e, Window) and now >= e.ends]
+        for key in ended:
+            del self.data[key]
+        self.hits_since_sweep = 0
 
 
 class MemoryStore:
@@ -42,7 +66,8 @@ class MemoryStore:
     def __init__(self, namespace: str, *, backend: MemoryBackend | None = None) -> None:
         self.namespace = namespace
         self._prefix = key_prefix(namespace)
-        self._data = (backend if backend is not None else MemoryBackend()).data
+        self._backend = backend if backend is not None else MemoryBackend()
+        self._data = self._backend.data
 
     def __repr__(self) -> str:
         return f"MemoryStore(namespace={self.namespace!r})"
@@ -115,6 +140,29 @@ class MemoryStore:
             raise _wrong_kind(key, entry, "a set")
         return len(entry)
 
+    async def hit(self, key: str, *, window: float, now: float) -> Hits:
+        if window <= 0:
+            raise ValueError(f"a rate-limit window must be positive, got {window}")
+        backend = self._backend
+        backend.hits_since_sweep += 1
+        if backend.hits_since_sweep >= SWEEP_EVERY:
+            backend.sweep(now)
+        entry = self._data.get(self._prefix + key)
+        if entry is not None and not isinstance(entry, Window):
+            raise _wrong_kind(key, entry, "a rate-limit window")
+        if entry is None or now >= entry.ends:
+            entry = self._data[self._prefix + key] = Window(0, now + window)
+        entry.count += 1
+        return Hits(entry.count, entry.ends)
+
+    async def hits(self, key: str, *, now: float) -> Hits:
+        entry = self._data.get(self._prefix + key)
+        if entry is not None and not isinstance(entry, Window):
+            raise _wrong_kind(key, entry, "a rate-limit window")
+        if entry is None or now >= entry.ends:
+            return Hits(0, now)
+        return Hits(entry.count, entry.ends)
+
     async def close(self) -> None:
         # Nothing to release: the data belongs to the backend, which may be shared.
         return None
@@ -127,6 +175,8 @@ def _wrong_kind(key: str, entry: Entry, wanted: str) -> TypeError:
         held = "a list"
     elif isinstance(entry, dict):
         held = "a counter group"
+    elif isinstance(entry, Window):
+        held = "a rate-limit window"
     else:
         held = "a set"
     return TypeError(f"store key {key!r} holds {held}, not {wanted}")

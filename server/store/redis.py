@@ -9,6 +9,7 @@ Layout (``{p}`` is ``forumcast:{namespace}:``)::
     {p}{key}   list     JSON texts in append order     append (RPUSH) / items (LRANGE)
     {p}{key}   hash     field -> integer               incr (HINCRBY) / counters (HGETALL)
     {p}{key}   set      strings                        add (SADD) / cardinality (SCARD)
+    {p}{key}   hash     n -> hits, e -> window end     hit (one Lua script) / hits (HMGET)
 
 Resilience is redis-py's own: every connection carries a ``Retry`` with exponential
 backoff on ConnectionError/TimeoutError, and a broken pooled connection is dropped and
@@ -21,6 +22,7 @@ raises TypeError, exactly as the memory store does.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +35,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from server.store.base import StoreUnavailable
+from server.store.base import Hits, StoreUnavailable
 from server.store.codec import decode_value, encode_value, key_prefix
 
 
@@ -73,6 +75,20 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user}{':***' if colon else ''}@{location}"
 
 
+#: One rate-limit hit, atomically: open a new window (count 1, end ARGV[2], expiry ARGV[3] ms)
+#: unless one is open at ARGV[1], else count one more; returns the count and the window's end.
+#: The end is kept as the text the caller sent, so it comes back exactly (Lua numbers would not).
+HIT_SCRIPT = """
+local ends = redis.call('HGET', KEYS[1], 'e')
+if not ends or tonumber(ARGV[1]) >= tonumber(ends) then
+  redis.call('HSET', KEYS[1], 'n', 1, 'e', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {1, ARGV[2]}
+end
+return {redis.call('HINCRBY', KEYS[1], 'n', 1), ends}
+"""
+
+
 def _text(reply: bytes | str) -> str:
     # The client is built with decode_responses=True, so replies are str; redis-py's
     # annotations cannot know that, and a client passed to __init__ might differ.
@@ -92,6 +108,7 @@ class RedisStore:
         self._raw_url = url
         self._prefix = key_prefix(namespace)
         self._client = client
+        self._hit = client.register_script(HIT_SCRIPT)
 
     @classmethod
     def from_url(
@@ -224,6 +241,24 @@ class RedisStore:
         with self._translate(key):
             size: int = await self._client.scard(self._prefix + key)
         return size
+
+    async def hit(self, key: str, *, window: float, now: float) -> Hits:
+        if window <= 0:
+            raise ValueError(f"a rate-limit window must be positive, got {window}")
+        # The expiry only frees memory (on Redis' real clock); the window itself follows `now`.
+        expire_ms = math.ceil(window * 1000) + 1000
+        with self._translate(key):
+            count, ends = await self._hit(
+                keys=[self._prefix + key], args=[repr(now), repr(now + window), expire_ms]
+            )
+        return Hits(int(count), float(ends))
+
+    async def hits(self, key: str, *, now: float) -> Hits:
+        with self._translate(key):
+            count, ends = await self._client.hmget(self._prefix + key, ["n", "e"])
+        if ends is None or count is None or now >= float(ends):
+            return Hits(0, now)
+        return Hits(int(count), float(ends))
 
     async def close(self) -> None:
         with self._translate():

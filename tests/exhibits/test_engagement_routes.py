@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-import redis.asyncio
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from exhibits.engagement_routes import RateLimited, RateLimiter
+from exhibits.engagement_routes import MEETINGS_PER_CLIENT, VISITOR_IDS_PER_CLIENT
 from server.clock import ManualClock
-from server.schedule.model import Event
 from tests.conftest import Serve, at, auth
-from tests.support.redis_server import RedisServer
 
 NOW = at("2020-12-06T09:30:00+08:00")
 HYDROGEN, SOLAR = "cn-hydrogen-01", "de-solar-01"
 SLOTS = ["2020-12-07T15:00:00+08:00", "2020-12-07T16:30:00+08:00", "2020-12-08T10:00:00+01:00"]
-ANN, BOB, CY = "visitor-ann-0001", "visitor-bob-0002", "visitor-cy-00003"
 Client = TestClient[Any, Any]
+JSON = {"Content-Type": "application/json"}
+ANN = "visitor-ann-0001"  # a meeting request's optional visitor field is only checked for its shape
 
 
 def form(**changes: Any) -> dict[str, Any]:
@@ -33,20 +31,6 @@ def form(**changes: Any) -> dict[str, Any]:
         "message": "We would like to discuss a pilot in Qianhai.",
         "slots": SLOTS,
     } | changes
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store_settings(request: pytest.FixtureRequest, event: Event) -> dict[str, Any]:
-    """Server settings for the memory store, or for the session's Redis with this event's keys cleared."""
-    if request.param == "memory":
-        return {}
-    server: RedisServer = request.getfixturevalue("redis_server")
-    raw = redis.asyncio.Redis.from_url(server.url)
-    keys = [key async for key in raw.scan_iter(f"forumcast:{event.id}:*")]
-    if keys:
-        await raw.delete(*keys)
-    await raw.aclose()
-    return {"redis_url": server.url}
 
 
 async def start(serve: Serve, settings: dict[str, Any] | None = None) -> tuple[Client, ManualClock]:
@@ -75,22 +59,30 @@ async def submit(client: Client, exhibit: str = HYDROGEN, **changes: Any) -> dic
     return body
 
 
+async def new_visitor(client: Client) -> str:
+    response = await client.post("/api/v1/visitors")
+    assert response.status == 201, await response.text()
+    visitor: str = (await response.json())["visitor"]
+    return visitor
+
+
 # -- visits ---------------------------------------------------------------------------------
 
 
 async def test_seven_views_by_three_visitors(serve: Serve, store_settings: dict[str, Any]) -> None:
     client, _ = await start(serve, store_settings)
-    for visitor in (ANN, BOB, ANN, CY, ANN, BOB, CY):
+    ann, bob, cy = [await new_visitor(client) for _ in range(3)]
+    for visitor in (ann, bob, ann, cy, ann, bob, cy):
         response = await client.post(
             f"/api/v1/exhibits/{HYDROGEN}/views", json={"visitor": visitor, "kind": "detail"}
         )
         assert response.status == 204 and await response.read() == b""
-    for visitor in (BOB, BOB):
+    for visitor in (bob, bob):
         response = await client.post(
             f"/api/v1/exhibits/{HYDROGEN}/views", json={"visitor": visitor, "kind": "model"}
         )
         assert response.status == 204
-    await client.post(f"/api/v1/exhibits/{SOLAR}/views", json={"visitor": ANN, "kind": "model"})
+    await client.post(f"/api/v1/exhibits/{SOLAR}/views", json={"visitor": ann, "kind": "model"})
 
     stats = await client.get(f"/api/v1/exhibits/{HYDROGEN}/stats", headers=auth(f"exhibitor:{HYDROGEN}"))
     assert stats.status == 200
@@ -111,12 +103,22 @@ async def test_seven_views_by_three_visitors(serve: Serve, store_settings: dict[
 async def test_bad_views(serve: Serve) -> None:
     client, _ = await start(serve)
     url = f"/api/v1/exhibits/{HYDROGEN}/views"
-    unknown = await client.post("/api/v1/exhibits/nowhere-01/views", json={"visitor": ANN, "kind": "detail"})
+    ann = await new_visitor(client)
+    unknown = await client.post("/api/v1/exhibits/nowhere-01/views", json={"visitor": ann, "kind": "detail"})
     assert await error_of(unknown) == (404, "exhibit.unknown")
-    assert await error_of(await client.post(url, data=b"{visitor")) == (400, "request.bad_json")
-    assert await error_of(await client.post(url, data=b"")) == (400, "request.bad_json")
-    big = json.dumps({"visitor": ANN, "kind": "detail", "pad": "x" * 2000})
-    assert await error_of(await client.post(url, data=big)) == (413, "request.too_large")
+    assert await error_of(await client.post(url, data=b"{visitor", headers=JSON)) == (400, "request.bad_json")
+    assert await error_of(await client.post(url, data=b"", headers=JSON)) == (400, "request.bad_json")
+    big = json.dumps({"visitor": ann, "kind": "detail", "pad": "x" * 2000})
+    assert await error_of(await client.post(url, data=big, headers=JSON)) == (413, "request.too_large")
+    # What a cross-site form or beacon can send without a preflight is refused.
+    plain = json.dumps({"visitor": ann, "kind": "detail"})
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ):
+        refused = await client.post(url, data=plain, headers={"Content-Type": content_type})
+        assert await error_of(refused) == (415, "request.unsupported_media_type")
     invalid = await client.post(url, json={"visitor": "me", "kind": "click"})
     assert invalid.status == 422
     assert (await invalid.json())["error"]["details"] == [
@@ -265,9 +267,9 @@ async def test_every_invalid_field_is_listed(serve: Serve) -> None:
         ("fax", "unknown field"),
     ]
     url = f"/api/v1/exhibits/{HYDROGEN}/meeting-requests"
-    assert await error_of(await client.post(url, data=b"name=Li")) == (400, "request.bad_json")
+    assert await error_of(await client.post(url, data=b"name=Li", headers=JSON)) == (400, "request.bad_json")
     huge = json.dumps(form(message="m" * 17_000))
-    assert await error_of(await client.post(url, data=huge)) == (413, "request.too_large")
+    assert await error_of(await client.post(url, data=huge, headers=JSON)) == (413, "request.too_large")
     assert await error_of(await client.post("/api/v1/exhibits/nowhere-01/meeting-requests", json=form())) == (
         404,
         "exhibit.unknown",
@@ -289,9 +291,19 @@ async def test_slots_follow_the_server_clock(serve: Serve) -> None:
 
 async def test_rate_limit_per_client_and_exhibit(serve: Serve) -> None:
     client, clock = await start(serve)
-    for _ in range(5):
-        await submit(client, HYDROGEN)
+    await submit(client, HYDROGEN)
+    # Refused before anything is counted: the wrong media type (what any web site can post).
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        plain = await client.post(
+            f"/api/v1/exhibits/{HYDROGEN}/meeting-requests",
+            data=json.dumps(form()),
+            headers={"Content-Type": content_type},
+        )
+        assert await error_of(plain) == (415, "request.unsupported_media_type")
+    for _ in range(4):
         clock.advance(timedelta(minutes=1))
+        await submit(client, HYDROGEN)
+    clock.advance(timedelta(minutes=1))
     # The 6th within ten minutes: refused until the first one leaves the window.
     limited = await client.post(f"/api/v1/exhibits/{HYDROGEN}/meeting-requests", json=form())
     assert await error_of(limited) == (429, "meeting.rate_limited")
@@ -300,16 +312,71 @@ async def test_rate_limit_per_client_and_exhibit(serve: Serve) -> None:
     await submit(client, SOLAR)
     listed = await client.get(f"/api/v1/exhibits/{HYDROGEN}/meeting-requests", headers=auth("ops"))
     assert (await listed.json())["count"] == 5
-    # A refused request is not counted, nor is an invalid one; the window slides.
+    # An invalid request is not counted; the window ends ten minutes after its first request.
     invalid = await client.post(f"/api/v1/exhibits/{HYDROGEN}/meeting-requests", json=form(slots=[]))
     assert invalid.status == 422
     clock.advance(timedelta(minutes=4, seconds=59))
     again = await client.post(f"/api/v1/exhibits/{HYDROGEN}/meeting-requests", json=form())
     assert (again.status, again.headers["Retry-After"]) == (429, "1")
     clock.advance(timedelta(seconds=1))
-    await submit(client, HYDROGEN)
+    for _ in range(5):
+        await submit(client, HYDROGEN)
     after = await client.post(f"/api/v1/exhibits/{HYDROGEN}/meeting-requests", json=form())
-    assert (after.status, after.headers["Retry-After"]) == (429, "60")
+    assert (after.status, after.headers["Retry-After"]) == (429, "600")
+
+
+async def test_rate_limit_per_client_across_exhibits(serve: Serve, store_settings: dict[str, Any]) -> None:
+    # The demo catalog has 126 exhibits: one client asking 25 of them hits the per-client limit.
+    client, clock = await start(serve, {**store_settings, "catalog": ""})
+    page = await (await client.get("/api/v1/exhibits?per_page=25")).json()
+    exhibits = [item["id"] for item in page["items"]]
+    assert len(exhibits) == 25
+    statuses = []
+    for exhibit in exhibits:
+        response = await client.post(f"/api/v1/exhibits/{exhibit}/meeting-requests", json=form())
+        statuses.append(response.status)
+        clock.advance(timedelta(seconds=10))
+    limit = MEETINGS_PER_CLIENT.count
+    assert statuses == [201] * limit + [429] * (25 - limit)
+    last = await client.post(f"/api/v1/exhibits/{exhibits[-1]}/meeting-requests", json=form())
+    assert await error_of(last) == (429, "meeting.rate_limited")
+    assert last.headers["Retry-After"] == str(600 - 10 * 25)
+    # Nothing past the limit was stored, and the window's end lets the client in again.
+    listed = await client.get(f"/api/v1/exhibits/{exhibits[-1]}/meeting-requests", headers=auth("ops"))
+    assert (await listed.json())["count"] == 0
+    clock.advance(timedelta(seconds=600 - 10 * 25))
+    await submit(client, exhibits[-1])
+
+
+async def test_forged_visitor_ids_are_refused_and_not_counted(
+    serve: Serve, store_settings: dict[str, Any]
+) -> None:
+    client, _ = await start(serve, store_settings)
+    url = f"/api/v1/exhibits/{HYDROGEN}/views"
+    real = await new_visitor(client)
+    assert (await client.post(url, json={"visitor": real, "kind": "detail"})).status == 204
+    # Invented ids of the right shape, and a real one with its signature altered or cut.
+    flipped = real[:-1] + ("A" if real[-1] != "A" else "B")
+    for forged in ("visitor-ann-0001", "a" * 38, flipped, real[:16] + real[:22], real[:-2]):
+        refused = await client.post(url, json={"visitor": forged, "kind": "detail"})
+        assert await error_of(refused) == (422, "visit.invalid"), forged
+    stats = await (await client.get(f"/api/v1/exhibits/{HYDROGEN}/stats", headers=auth("ops"))).json()
+    assert (stats["detail_views"], stats["detail_visitors"]) == (1, 1)
+
+
+async def test_new_visitor_ids_are_limited_per_client(serve: Serve, store_settings: dict[str, Any]) -> None:
+    client, clock = await start(serve, store_settings)
+    ids = {await new_visitor(client) for _ in range(VISITOR_IDS_PER_CLIENT.count)}
+    assert len(ids) == VISITOR_IDS_PER_CLIENT.count
+    refused = await client.post("/api/v1/visitors")
+    assert await error_of(refused) == (429, "visit.rate_limited")
+    assert refused.headers["Retry-After"] == "600"
+    # The ids handed out still count; after the window a new one comes.
+    assert (
+        await client.post(f"/api/v1/exhibits/{SOLAR}/views", json={"visitor": ids.pop(), "kind": "model"})
+    ).status == 204
+    clock.advance(timedelta(minutes=10))
+    await new_visitor(client)
 
 
 async def test_concurrent_accepts_have_one_winner(serve: Serve, store_settings: dict[str, Any]) -> None:
@@ -379,47 +446,3 @@ async def test_decisions_on_unknown_or_foreign_requests(serve: Serve) -> None:
     assert await error_of(await client.post(unknown, headers=auth("ops"))) == (404, "meeting.unknown")
     view = await (await client.get(created["status_url"])).json()
     assert view["status"] == "pending"
-
-
-# -- the throttle ---------------------------------------------------------------------------
-
-
-async def test_limiter_slides_and_refusals_do_not_count() -> None:
-    limiter = RateLimiter(limit=2, window=timedelta(seconds=60))
-    t0 = datetime.fromisoformat("2020-12-06T09:00:00+00:00")
-    limiter.hit("a", t0)
-    limiter.hit("a", t0 + timedelta(seconds=10))
-    for offset, retry in [(10, 50), (30, 30), (59.5, 1)]:
-        with pytest.raises(RateLimited) as caught:
-            limiter.hit("a", t0 + timedelta(seconds=offset))
-        assert (caught.value.retry_after, caught.value.code) == (retry, "meeting.rate_limited")
-    limiter.hit("b", t0 + timedelta(seconds=30))  # another key is not affected
-    limiter.hit("a", t0 + timedelta(seconds=60))  # the first hit has left the window
-    with pytest.raises(RateLimited) as caught:
-        limiter.hit("a", t0 + timedelta(seconds=61))
-    assert caught.value.retry_after == 9
-
-
-async def test_limiter_forgets_the_least_recently_seen_keys() -> None:
-    limiter = RateLimiter(limit=1, window=timedelta(hours=1), max_keys=3)
-    t0 = datetime.fromisoformat("2020-12-06T09:00:00+00:00")
-    for n, key in enumerate(["a", "b", "c"]):
-        limiter.hit(key, t0 + timedelta(seconds=n))
-    with pytest.raises(RateLimited):
-        limiter.hit("a", t0 + timedelta(seconds=3))  # "a" is now the most recently seen
-    limiter.hit("d", t0 + timedelta(seconds=4))  # evicts "b"
-    assert len(limiter) == 3
-    limiter.hit("b", t0 + timedelta(seconds=5))  # forgotten, so allowed again; evicts "c"
-    for key in ("a", "d", "b"):
-        with pytest.raises(RateLimited):
-            limiter.hit(key, t0 + timedelta(seconds=6))
-    limiter.hit("c", t0 + timedelta(seconds=7))
-
-
-@pytest.mark.parametrize(
-    "settings",
-    [{"limit": 0}, {"window": timedelta(0)}, {"max_keys": 0}],
-)
-async def test_limiter_refuses_useless_settings(settings: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="positive"):
-        RateLimiter(**settings)

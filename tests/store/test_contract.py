@@ -19,7 +19,8 @@ import pytest
 import pytest_asyncio
 
 from server.store import Store, StoreUnavailable, open_store
-from server.store.memory import MemoryBackend, MemoryStore
+from server.store.base import Hits
+from server.store.memory import SWEEP_EVERY, MemoryBackend, MemoryStore
 from server.store.redis import RedisStore
 from tests.support.redis_server import RedisServer
 
@@ -318,3 +319,76 @@ async def test_empty_namespace_is_refused() -> None:
         MemoryStore("")
     with pytest.raises(ValueError, match="namespace"):
         RedisStore.from_url("redis://127.0.0.1:1/0", namespace="")
+
+
+# -- rate-limit windows ---------------------------------------------------------------------
+
+T0 = 1_607_218_200.25  # an instant on the callers' clock (seconds since the epoch)
+
+
+async def test_hits_count_within_a_window_and_a_new_window_opens_after_it(store: Store) -> None:
+    got = [await store.hit("fails:1.2.3.4", window=60.0, now=T0 + dt) for dt in (0, 1.5, 59.9)]
+    assert got == [Hits(1, T0 + 60), Hits(2, T0 + 60), Hits(3, T0 + 60)]
+    assert await store.hits("fails:1.2.3.4", now=T0 + 30) == Hits(3, T0 + 60)
+    # At the window's end it is over: reading shows nothing open, the next hit opens a new one.
+    assert await store.hits("fails:1.2.3.4", now=T0 + 60) == Hits(0, T0 + 60)
+    assert await store.hit("fails:1.2.3.4", window=10.0, now=T0 + 75) == Hits(1, T0 + 85)
+
+
+async def test_hits_of_an_absent_key_are_none(store: Store) -> None:
+    assert await store.hits("never", now=T0) == Hits(0, T0)
+
+
+async def test_hit_windows_are_per_key(store: Store) -> None:
+    await store.hit("a", window=5.0, now=T0)
+    await store.hit("a", window=5.0, now=T0)
+    assert await store.hit("b", window=5.0, now=T0 + 1) == Hits(1, T0 + 6)
+    assert (await store.hits("a", now=T0 + 1)).count == 2
+
+
+async def test_concurrent_hits_are_each_counted(open_named: OpenStore) -> None:
+    # Instances counting one client's attempts: every hit gets its own count, none is lost.
+    namespace = f"hits-{uuid.uuid4().hex}"
+    stores = [open_named(namespace) for _ in range(4)]
+    counts = await asyncio.gather(*(s.hit("ip", window=60.0, now=T0) for s in stores for _ in range(5)))
+    assert sorted(c.count for c in counts) == list(range(1, 21))
+    assert await stores[0].hits("ip", now=T0 + 1) == Hits(20, T0 + 60)
+
+
+async def test_delete_forgets_a_window(store: Store) -> None:
+    await store.hit("w", window=60.0, now=T0)
+    await store.delete("w")
+    assert await store.hit("w", window=60.0, now=T0 + 1) == Hits(1, T0 + 61)
+
+
+@pytest.mark.parametrize("window", [0.0, -1.0])
+async def test_hit_refuses_a_window_that_is_not_positive(store: Store, window: float) -> None:
+    with pytest.raises(ValueError, match="window"):
+        await store.hit("w", window=window, now=T0)
+    assert await store.hits("w", now=T0) == Hits(0, T0)
+
+
+async def test_hit_on_another_kind_raises_type_error(store: Store) -> None:
+    await store.set("value", 1)
+    await store.add("set", "m")
+    for key in ("value", "set"):
+        with pytest.raises(TypeError):
+            await store.hit(key, window=1.0, now=T0)
+        with pytest.raises(TypeError):
+            await store.hits(key, now=T0)
+    await store.hit("window", window=60.0, now=T0)
+    for reader in (store.get, store.items, store.cardinality):
+        with pytest.raises(TypeError):
+            await reader("window")
+    assert await store.hits("window", now=T0) == Hits(1, T0 + 60)
+
+
+async def test_memory_windows_that_ended_are_swept() -> None:
+    backend = MemoryBackend()
+    store = MemoryStore("sweep", backend=backend)
+    for n in range(SWEEP_EVERY - 1):
+        await store.hit(f"ip-{n}", window=1.0, now=T0)
+    assert len(backend.data) == SWEEP_EVERY - 1
+    # The sweep runs on a later hit, once those windows have ended: only the new one stays.
+    await store.hit("late", window=1.0, now=T0 + 2)
+    assert list(backend.data) == ["forumcast:sweep:late"]

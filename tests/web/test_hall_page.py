@@ -225,3 +225,43 @@ async def test_hall_page_on_a_phone(serve: Serve, browser: Browser) -> None:
     await screenshot(page, "hall-phone")
     assert console.errors == []
     await context.close()
+
+
+async def test_hall_page_keeps_a_signed_visitor_id(serve: Serve, browser: Browser) -> None:
+    """The page gets a server-signed visitor id once and keeps it; an old invented one is replaced."""
+    client = await serve(clock=ManualClock(at(MORNING), rate=1.0))
+    context = await browser.new_context(viewport=DESKTOP, timezone_id="Asia/Shanghai")
+    page = await context.new_page()
+    console = Console(page)
+    base = f"http://127.0.0.1:{client.port}"
+    # A browser that kept an id it made up itself (what the page did before ids were signed).
+    await context.add_init_script(
+        "if (!sessionStorage.getItem('seeded')) {"
+        " localStorage.setItem('forumcast.visitor', 'made-up-visitor-0001');"
+        " sessionStorage.setItem('seeded', '1'); }"
+    )
+    await page.goto(f"{base}/hall")
+    await wait_ready(page)
+    await page.click(f'#exhibit-list [data-exhibit="{SOLAR}"]')
+    await page.wait_for_function("() => window.hall.visitor && window.hall.visitor.length === 38")
+    signed = await page.evaluate("() => localStorage.getItem('forumcast.visitor')")
+    assert signed == await page.evaluate("() => window.hall.visitor") != "made-up-visitor-0001"
+    ops = auth("ops")
+    async with asyncio.timeout(5):
+        while (stats := await (await client.get(f"/api/v1/exhibits/{SOLAR}/stats", headers=ops)).json())[
+            "detail_visitors"
+        ] < 1:
+            await asyncio.sleep(0.1)
+    # A reload (which reopens the exhibit in the address) keeps the id: the same visitor, a second view.
+    await page.reload()
+    await wait_ready(page)
+    async with asyncio.timeout(5):
+        while (stats := await (await client.get(f"/api/v1/exhibits/{SOLAR}/stats", headers=ops)).json())[
+            "detail_views"
+        ] < 2:
+            await asyncio.sleep(0.1)
+    assert (stats["detail_views"], stats["detail_visitors"]) == (2, 1), stats
+    assert await page.evaluate("() => localStorage.getItem('forumcast.visitor')") == signed
+    # The one refusal is the made-up id's view (the browser logs every 4xx it fetched).
+    assert [e for e in console.errors if "422" not in e] == [] and len(console.errors) == 1, console.errors
+    await context.close()
