@@ -36,3 +36,5 @@ LIVE = web.AppKey("live", LiveHub)
 STREAM_KEYS = web.AppKey("stream_keys", StreamKeys)
 #: Every long-lived task of the app, restarted when it fails (``/readyz`` reports them).
 TASKS = web.AppKey("tasks", Supervisor)
+#: The security headers of each page path and of ``/static/`` (server/http/page_headers.py).
+PAGE_HEADERS = web.AppKey("page_headers", dict[str, dict[str, str]])
