@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from server.errors import ConfigError
+from server.http.page_headers import parse_frame_ancestors
 from server.live.settings import LiveSettings
 from server.schedule.scheduler import UPCOMING_MINUTES
 
@@ -126,6 +127,10 @@ class Config:
         metadata=_doc("origins that may fetch model files: '*', a comma-separated list, or empty"),
     )
     model_cache_bytes: int = field(default=256 * 2**20, metadata=_doc("memory for hot model files, bytes"))
+    frame_ancestors: str = field(
+        default="'none'",
+        metadata=_doc("origins that may frame the viewer and hall pages, space-separated; 'none' = none"),
+    )
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -257,6 +262,11 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"config: {where} must not be negative, got {result}")
     if key == "shutdown_timeout" and result <= 0:
         raise ConfigError(f"config: {where} must be positive, got {result}")
+    if key == "frame_ancestors":
+        try:
+            parse_frame_ancestors(result)
+        except ValueError as exc:
+            raise ConfigError(f"config: {where}: {exc}") from None
     if key in _CHOICES and result not in _CHOICES[key]:
         raise ConfigError(f"config: {where} must be one of {', '.join(_CHOICES[key])}, got {result!r}")
     return result

@@ -1,6 +1,8 @@
 // What every page shares: looking an element up by id, building one in one call, setting
-// its text only on a change, Chinese and English side by side, a video's sound button, and
-// the JSON request to the server's API with its errors.
+// its text only on a change, Chinese and English side by side, a video's sound button,
+// taking secrets out of the address bar, and the JSON request to the server's API with its
+// errors. Text from users and the server always goes in as text (el's children, setText),
+// never as markup (no HTML sink anywhere in the pages).
 
 export const $ = (id) => document.getElementById(id);
 
@@ -9,6 +11,8 @@ export function el(tag, attrs = {}, ...children) {
   for (const [key, value] of Object.entries(attrs)) {
     if (value === null || value === undefined || value === false) continue;
     if (key === "class") node.className = value;
+    // Through the CSSOM: the Content-Security-Policy refuses inline style attributes.
+    else if (key === "style") Object.assign(node.style, value);
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : value);
   }
@@ -19,6 +23,22 @@ export function el(tag, attrs = {}, ...children) {
 /** Set a node's text only when it changes, so live regions speak only about changes. */
 export function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
+}
+
+/**
+ * Read the query parameters ``names`` (a token, a stream key) and take them out of the
+ * address bar, so they stay out of the history, bookmarks and screen shares; the others
+ * and the fragment stay. Returns ``{name: value}``, "" for those not given.
+ */
+export function takeFromUrl(...names) {
+  const params = new URLSearchParams(location.search);
+  const taken = Object.fromEntries(names.map((name) => [name, params.get(name) || ""]));
+  if (names.some((name) => params.has(name))) {
+    for (const name of names) params.delete(name);
+    const query = params.toString();
+    history.replaceState(history.state, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
+  }
+  return taken;
 }
 
 /** Chinese and English side by side; either may be missing. */

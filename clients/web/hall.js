@@ -191,7 +191,7 @@ function renderList(total) {
         onclick: () => select(item.id),
       },
       el("span", { class: "exhibit-booth" },
-        el("span", { class: "swatch", style: `background: ${page.colors.get(category.id) || "transparent"}` }),
+        el("span", { class: "swatch", style: { background: page.colors.get(category.id) || "transparent" } }),
         item.booth || ""),
       el("span", { class: "exhibit-text" },
         bilingual(titleOf(item), "strong"),

@@ -7,7 +7,7 @@
 // decodes its payload for display (role, scope, expiry) and to preselect the stage. Every
 // request goes through producer-api.js; the input cards are producer-inputs.js's and the
 // upcoming sessions producer-upcoming.js's.
-import { $, el, setText, soundButton } from "./common.js";
+import { $, el, setText, soundButton, takeFromUrl } from "./common.js";
 import { LivePlayer } from "./player.js";
 import { ApiError, ProducerApi } from "./producer-api.js";
 import { InputCards } from "./producer-inputs.js";
@@ -347,13 +347,7 @@ window.addEventListener("hashchange", () => {
 // ---- start ---------------------------------------------------------------------------
 
 // A token in the URL is taken and removed from it (history, bookmarks, screen shares).
-const params = new URLSearchParams(location.search);
-const fromUrl = params.get("token");
-if (fromUrl) {
-  params.delete("token");
-  const query = params.toString();
-  history.replaceState(null, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
-}
+const fromUrl = takeFromUrl("token").token;
 const saved = fromUrl || sessionStorage.getItem(TOKEN_KEY) || "";
 if (saved) login(saved);
 else $("token").focus();

@@ -1,6 +1,6 @@
 // The remote speaker page: camera + microphone -> MediaRecorder (fragmented MP4) ->
 // WS /ws/publish/{input}. The server answers with tally (on air or not), stats and errors.
-import { $ } from "./common.js";
+import { $, takeFromUrl } from "./common.js";
 import { LivePlayer, probe, wsUrl } from "./player.js";
 
 // Fragmented MP4 in the order we want it; the first one this browser can record wins.
@@ -15,9 +15,15 @@ const SLOW_UPLOAD_BYTES = 4 * 1024 * 1024; // queued in the socket: the uplink c
 
 const params = new URLSearchParams(location.search);
 $("input-id").value = params.get("input") || "";
-$("stream-key").value = params.get("key") || "";
 $("stage-id").value = params.get("stage") || "";
-const token = params.get("token") || "";
+// The stream key and an invitation leave the address bar at once; this tab keeps them, so
+// a reload still has them.
+const secrets = takeFromUrl("key", "token");
+for (const [name, value] of Object.entries(secrets)) {
+  if (value) sessionStorage.setItem(`forumcast.speaker.${name}`, value);
+}
+$("stream-key").value = secrets.key || sessionStorage.getItem("forumcast.speaker.key") || "";
+const token = secrets.token || sessionStorage.getItem("forumcast.speaker.token") || "";
 
 const state = {
   stream: null, // the camera and microphone

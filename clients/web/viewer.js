@@ -1,6 +1,6 @@
 // The attendee page: the event, its stages and the live player (WebSocket or HLS), with
 // the invitation token. The schedule and the now-playing box are viewer-schedule.js's.
-import { $, el, bilingual, soundButton, api as request } from "./common.js";
+import { $, el, bilingual, soundButton, takeFromUrl, api as request } from "./common.js";
 import { HlsPlayer, mseAvailable } from "./hls-player.js";
 import { LivePlayer } from "./player.js";
 import { LOCAL_ZONE, Schedule, badge, dayLabel } from "./viewer-schedule.js";
@@ -12,10 +12,11 @@ const NOW_POLL_MS = 5000; // HLS has no event channel: how often "now playing" i
 // The WebSocket stream needs Media Source Extensions; without them (iPhone Safari) it is HLS.
 const WS_PLAYABLE = mseAvailable();
 
-// An invitation (closed-door stages) comes as ?token=; keep it for this tab.
-const params = new URLSearchParams(location.search);
-let token = params.get("token") || sessionStorage.getItem("forumcast.token") || "";
-if (params.get("token")) sessionStorage.setItem("forumcast.token", token);
+// An invitation (closed-door stages) comes as ?token=: out of the address bar at once, kept
+// for this tab.
+const invitation = takeFromUrl("token").token;
+let token = invitation || sessionStorage.getItem("forumcast.token") || "";
+if (invitation) sessionStorage.setItem("forumcast.token", token);
 
 const page = {
   event: null,

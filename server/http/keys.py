@@ -42,3 +42,5 @@ REVOCATIONS = web.AppKey("revocations", Revocations)
 TASKS = web.AppKey("tasks", Supervisor)
 #: Failed stream keys and tokens per client, counted in the store (made once the store is up).
 AUTH_THROTTLE = web.AppKey("auth_throttle", AuthThrottle)
+#: The security headers of each page path and of ``/static/`` (server/http/page_headers.py).
+PAGE_HEADERS = web.AppKey("page_headers", dict[str, dict[str, str]])

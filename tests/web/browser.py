@@ -37,12 +37,17 @@ async def launch() -> AsyncIterator[Browser]:
 
 
 class Console:
-    """Every console error and uncaught exception of a page."""
+    """Every console error and uncaught exception of a page, CSP refusals among them."""
 
     def __init__(self, page: Page) -> None:
         self.errors: list[str] = []
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+
+    @property
+    def violations(self) -> list[str]:
+        """What the page's Content-Security-Policy refused (Chromium logs each as an error)."""
+        return [e for e in self.errors if "Content Security Policy" in e]
 
 
 async def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
