@@ -125,6 +125,11 @@ class Metrics:
             buckets=(0.5, 1, 2, 5, 10, 20, 40, 80, 160),
             registry=r,
         )
+        self.ingest_pool_restarts = Counter(
+            "forumcast_ingest_pool_restarts",
+            "Times the 3D ingest worker pool was rebuilt after a worker process died",
+            registry=r,
+        )
         self.task_failures = Counter(
             "forumcast_task_failures",
             "Unexpected exceptions of a supervised background task (each one restarts it)",
