@@ -123,6 +123,8 @@ class _Pool:
     queue: Queue[Message]
     stop: threading.Event
     relay: threading.Thread
+    #: Once broken: the pids of the workers that had died (the rest were stopped by us).
+    dead: asyncio.Future[set[int]] | None = None
 
     def processes(self) -> dict[int, BaseProcess]:
         # The executor keeps its processes in a private dict (pid -> Process); it is the only
@@ -223,14 +225,14 @@ class Workers:
             try:
                 future: Future[T] = pool.executor.submit(_call, call, fn, *args)
             except BrokenProcessPool:
-                await self._replace(pool)  # broken before this call got to it: not its fault
+                await self._broken(pool)  # broken before this call got to it: not its fault
                 continue
             try:
                 return await asyncio.wrap_future(future)
             except BrokenProcessPool:
-                died = self._worker_died(pool, call)
-                await self._replace(pool)
-                if died or retries <= 0:
+                dead = await self._broken(pool)
+                pid = self._pids.get(call)
+                if pid is None or pid in dead or retries <= 0:  # unknown counts as dead
                     raise ForumcastError(
                         "ingest.worker_lost",
                         "the worker processing this model stopped (killed, or out of memory); "
@@ -241,30 +243,26 @@ class Workers:
             finally:
                 self._pids.pop(call, None)
 
-    def _worker_died(self, pool: _Pool, call: str) -> bool:
-        """Whether the worker that ran ``call`` is dead (unknown counts as dead)."""
-        pid = self._pids.get(call)
-        process = pool.processes().get(pid) if pid is not None else None
-        # The broken pool sends the others SIGTERM, which workers ignore: they stay alive.
-        return process is None or process.exitcode is not None
-
-    async def _replace(self, broken: _Pool) -> None:
-        """A new pool for a broken one (once, whoever notices first); the old one is killed."""
-        if self._pool is not broken:
-            return
-        try:
-            self._pool = self._new_pool()
-        except Exception as exc:
-            self._pool = None
-            self._broken_reason = f"the ingest worker pool could not be restarted: {exc}"
-            log.exception("the ingest worker pool could not be restarted")
-        else:
-            self._broken_reason = None
-        self.restarts += 1
-        if self.metrics is not None:
-            self.metrics.ingest_pool_restarts.inc()
-        log.warning("an ingest worker died; the worker pool was replaced (restart %d)", self.restarts)
-        await asyncio.to_thread(_stop_pool, broken, 0.0)
+    async def _broken(self, broken: _Pool) -> set[int]:
+        """The workers that died in a broken pool. The first to notice replaces the pool and
+        kills what is left of the old one, once it knows who died."""
+        if broken.dead is None:
+            broken.dead = asyncio.get_running_loop().create_future()
+            try:
+                self._pool = self._new_pool()
+            except Exception as exc:
+                self._pool = None
+                self._broken_reason = f"the ingest worker pool could not be restarted: {exc}"
+                log.exception("the ingest worker pool could not be restarted")
+            else:
+                self._broken_reason = None
+            self.restarts += 1
+            if self.metrics is not None:
+                self.metrics.ingest_pool_restarts.inc()
+            log.warning("an ingest worker died; the worker pool was replaced (restart %d)", self.restarts)
+            broken.dead.set_result(await asyncio.to_thread(_dead_workers, broken))
+            await asyncio.to_thread(_stop_pool, broken, 0.0)
+        return await asyncio.shield(broken.dead)
 
     def _relay_progress(self, progress: Queue[Message], stop: threading.Event) -> None:
         while not stop.is_set():
@@ -291,6 +289,16 @@ class Workers:
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.to_thread(_stop_pool, pool, self.grace)
+
+
+def _dead_workers(pool: _Pool) -> set[int]:
+    """The broken pool's workers that are dead. The pool notices a death when the worker's
+    pipe closes, which can be a moment before its exit status exists; the other workers got
+    SIGTERM from the broken pool, which they ignore: they are alive until we kill them."""
+    processes = pool.processes()
+    for process in processes.values():
+        process.join(0.2)
+    return {pid for pid, process in processes.items() if process.exitcode is not None}
 
 
 def _stop_pool(pool: _Pool, grace: float) -> None:
