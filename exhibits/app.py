@@ -47,6 +47,8 @@ def open_exhibition(config: Config, metrics: Metrics) -> Exhibition:
         limits=configured_limits(config),
         workers=config.ingest_workers,
         cache_bytes=config.model_cache_bytes,
+        max_jobs_per_exhibitor=config.max_jobs_per_exhibitor,
+        max_queued_jobs=config.max_queued_jobs,
     )
 
 

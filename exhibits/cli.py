@@ -6,7 +6,9 @@ picks it up within seconds. With ``--server URL --token TOKEN`` the file is uplo
 ``POST /api/v1/exhibits/{id}/model`` and the job is followed until it ends.
 
 A refused model (every ``model.*`` error), an unknown exhibit or a bad flag prints one
-line on stderr and exits with code 2; the model store is left as it was.
+line on stderr and exits with code 2; the model store is left as it was. What the
+libraries said while reading the file is printed as one ``warning:`` line each, never as
+their tracebacks.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import aiohttp
 from exhibits.app import configured_catalog, configured_limits
 from exhibits.exhibit_routes import asset_json
 from exhibits.modelstore import ModelAsset, ModelStore, sha256_hex
-from exhibits.pipeline import ingest
+from exhibits.pipeline import ingest_quietly
 from server.config import load_config
 from server.errors import ForumcastError
 
@@ -98,7 +100,7 @@ def _ingest_here(args: argparse.Namespace) -> int:
         bar = ProgressBar(sys.stderr)
         started = time.perf_counter()
         try:
-            result = ingest(
+            result = ingest_quietly(
                 data,
                 args.file.name,
                 unit=args.unit,
@@ -139,6 +141,8 @@ def _report(model: dict[str, Any], as_json: bool, seconds: float | None) -> None
             f"{lod['level']:>3} {lod['triangles']:>10} {lod['vertices']:>9} {lod['bytes']:>10} "
             f"{lod['texture_bytes']:>9} {lod['error']:>8.4f}  {lod['url']}"
         )
+    for warning in model.get("warnings", ()):
+        print(f"warning: {warning}")
 
 
 async def _upload(args: argparse.Namespace) -> int:

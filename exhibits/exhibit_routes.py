@@ -14,6 +14,7 @@ Contacts are never in a public answer. Handlers only translate between HTTP and
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import PurePath
 from typing import Any
@@ -22,15 +23,18 @@ from aiohttp import BodyPartReader, web
 
 from exhibits.catalog import Category, Exhibit
 from exhibits.hall import hall_json
+from exhibits.jobs import Busy
 from exhibits.keys import EXHIBITION
 from exhibits.modelstore import SHA256, ModelAsset
 from exhibits.serving import preflight, serve_blob
+from exhibits.spool import Spool, Spooled
 from server import audit
 from server.auth import Principal
 from server.errors import AuthError, ForumcastError
 from server.http.access import principal
 from server.http.bodies import query_int
 from server.http.keys import CONFIG
+from server.http.middleware import error_response
 
 routes = web.RouteTableDef()
 #: Largest page number and page size a listing query may name.
@@ -53,6 +57,7 @@ def asset_json(asset: ModelAsset | None, *, pending: bool = False) -> dict[str, 
         "up": asset.up,
         "bounds": [list(asset.bounds[0]), list(asset.bounds[1])],
         "created": asset.created,
+        "warnings": list(asset.warnings),
         "lods": [
             {
                 "level": lod.level,
@@ -137,8 +142,9 @@ def require_exhibitor(request: web.Request, exhibit: str) -> Principal:
     return who
 
 
-async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, str]:
-    """The uploaded file and its name, from multipart/form-data or a raw body + ``?filename=``."""
+async def _spool_upload(request: web.Request, spool: Spool, limit: int) -> tuple[Spooled, str]:
+    """The uploaded file, spooled to disk as it arrives, and its name, from
+    multipart/form-data or a raw body + ``?filename=``."""
     declared = request.content_length
     if declared is not None and declared > limit + 64 * 1024:
         raise ForumcastError("model.too_large", f"the upload is {declared} bytes; the limit is {limit}")
@@ -146,26 +152,21 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, str]:
         reader = await request.multipart()
         async for part in reader:
             if isinstance(part, BodyPartReader) and part.filename:
-                return await _read_limited(part, limit), part.filename
+                name = _file_name(part.filename)
+                return await spool.spool(part.read_chunk, limit=limit), name
         raise ForumcastError("model.empty", "the form has no file part")
     name = request.query.get("filename", "")
     if not name:
         raise ForumcastError("model.bad_option", "say the file's name: ?filename=model.obj (or send a form)")
-    return await _read_limited(request.content, limit), name
+    name = _file_name(name)  # refused before a byte is read
+    return await spool.spool(request.content.read, limit=limit), name
 
 
-async def _read_limited(source: Any, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await (source.read_chunk(2**16) if isinstance(source, BodyPartReader) else source.read(2**16))
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise ForumcastError("model.too_large", f"the upload is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _file_name(name: str) -> str:
+    name = PurePath(name.replace("\\", "/")).name
+    if not _FILENAME.match(name):
+        raise ForumcastError("model.bad_option", "the file name is empty or not usable")
+    return name
 
 
 @routes.post("/api/v1/exhibits/{exhibit}/model")
@@ -175,13 +176,20 @@ async def upload_model(request: web.Request) -> web.Response:
     who = require_exhibitor(request, exhibit.id)
     unit, up = request.query.get("unit"), request.query.get("up")
     exhibition.check_options(unit, up)
-    data, name = await _read_upload(request, exhibition.limits.max_upload_bytes)
-    name = PurePath(name.replace("\\", "/")).name
-    if not _FILENAME.match(name):
-        raise ForumcastError("model.bad_option", "the file name is empty or not usable")
-    if not data:
+    try:
+        exhibition.reserve(exhibit.id)  # before the body: a refused upload costs no bytes
+    except Busy as exc:
+        response = error_response(exc)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    try:
+        upload, name = await _spool_upload(request, exhibition.spool, exhibition.limits.max_upload_bytes)
+    finally:
+        exhibition.release(exhibit.id)
+    if not upload.size:
+        await asyncio.to_thread(upload.remove)
         raise ForumcastError("model.empty", f"{name} is empty")
-    job = exhibition.submit(exhibit, data, name, unit=unit, up=up)
+    job = exhibition.submit(exhibit, upload, name, unit=unit, up=up)  # the job owns the file now
     body = job.to_json(asset_json)
     await audit.record(
         request, who, "model.upload", f"exhibit:{exhibit.id}", file=name, bytes=len(data), job=job.id

@@ -53,6 +53,8 @@ class Job:
     progress: float = 0.0
     step: str = "queued"
     created: float = field(default_factory=time.time)
+    #: When a worker took it (its turn came; see :mod:`exhibits.fair`).
+    started: float | None = None
     finished: float | None = None
     asset: ModelAsset | None = None
     error: ForumcastError | None = None
@@ -61,6 +63,8 @@ class Job:
         if state not in _NEXT[self.state]:
             raise RuntimeError(f"job {self.id}: {self.state} cannot become {state}")
         self.state = state
+        if state is JobState.RUNNING:
+            self.started = time.time()
         if state in (JobState.DONE, JobState.FAILED):
             self.finished = time.time()
 
@@ -74,12 +78,25 @@ class Job:
             "progress": round(self.progress, 3),
             "step": self.step,
             "url": f"/api/v1/jobs/{self.id}",
+            "created": self.created,
+            "started": self.started,
+            "finished": self.finished,
+            "warnings": list(self.asset.warnings) if self.asset is not None else [],
         }
         if self.asset is not None:
             body["model"] = render_asset(self.asset)
         if self.error is not None:
             body["error"] = {"code": self.error.code, "message": self.error.message}
         return body
+
+
+class Busy(ForumcastError):
+    """Too many jobs (429): ``model.busy`` for one exhibit, ``ingest.queue_full`` for all;
+    ``retry_after`` in whole seconds goes into the ``Retry-After`` header."""
+
+    def __init__(self, code: str, message: str, *, retry_after: int) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
 
 
 Runner = Callable[[Job, Callable[[float, str], None]], Awaitable[IngestResult]]
@@ -104,6 +121,10 @@ class Jobs:
             return self._jobs[job_id]
         except KeyError:
             raise ForumcastError("job.unknown", f"no job {job_id!r}") from None
+
+    def queued(self) -> int:
+        """Jobs waiting for a worker."""
+        return sum(1 for job in self._jobs.values() if job.state is JobState.QUEUED)
 
     def active(self, exhibit: str | None = None) -> int:
         """Jobs not finished yet, of one exhibit or of all."""

@@ -21,19 +21,24 @@
     error plus the quantisation's bound (:data:`~exhibits.glb.POSITION_ERROR`, so about
     1.3e-5 for a level that is the source itself);
 
-then ``done`` at 1.0. :func:`ingest_model` runs the same steps on a Model built in code
-(the procedural demo models). Everything is synchronous CPU work meant for a process pool;
-nothing is written to disk. Every refusal is a :class:`~server.errors.ModelError`.
+then ``done`` at 1.0. :func:`ingest_quietly` is :func:`ingest` for users: what libraries
+log or print becomes warning lines of the result. :func:`ingest_model` runs the same
+steps on a Model built in code (the procedural demo models). Everything is synchronous
+CPU work meant for a process pool; nothing is written to disk. Every refusal is a
+:class:`~server.errors.ModelError`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from exhibits import lod
+from exhibits.capture import captured
 from exhibits.formats import load
 from exhibits.glb import POSITION_ERROR, uint16_parts, write_glb
 from exhibits.model import IngestResult, Lod, LodInfo, Model, Part
@@ -113,6 +118,14 @@ def ingest(
         max_ratio=limits.max_ratio,
     )
     return _run(loaded.model, loaded.format, loaded.declared_unit, options, limits, report, loaded.warnings)
+
+
+def ingest_quietly(data: bytes, filename: str, **options: Any) -> IngestResult:
+    """:func:`ingest` with what libraries log, warn or print meanwhile turned into one
+    warning line each in the result (:mod:`exhibits.capture`): no traceback reaches a user."""
+    with captured() as said:
+        result = ingest(data, filename, **options)
+    return dataclasses.replace(result, warnings=[*result.warnings, *said.summary()])
 
 
 def ingest_model(

@@ -6,7 +6,9 @@
 * the exhibits' current models, read from the model store's manifests and re-read every
   few seconds in a thread, so a model ingested by ``forumcast exhibits ingest`` into the
   same data dir shows up without a restart;
-* ingest jobs for uploads, run in the worker pool and committed to the store;
+* ingest jobs for uploads: admitted within the per-exhibit and queue limits, spooled to
+  disk (:mod:`exhibits.spool`), run in the worker pool when their exhibit's turn comes
+  (:mod:`exhibits.fair`), committed to the store, their spooled file removed at the end;
 * the demo models: each demo exhibit without a current demo model gets its procedural
   model built and run through the pipeline, in the background at start, and cached in
   the data dir (a restart reuses them);
@@ -29,11 +31,12 @@ from typing import Any
 
 from exhibits.catalog import Catalog, Exhibit
 from exhibits.hall import HallLayout, layout_hall
-from exhibits.jobs import Job, Jobs
+from exhibits.jobs import Busy, Job, Jobs
 from exhibits.model import IngestResult
-from exhibits.modelstore import SHA256, ModelAsset, ModelStore, sha256_hex
+from exhibits.modelstore import SHA256, ModelAsset, ModelStore
 from exhibits.pipeline import Limits
 from exhibits.serving import BlobCache
+from exhibits.spool import Spool, Spooled
 from exhibits.workers import Workers, build_hall, ingest_demo, ingest_upload
 from server.errors import ForumcastError
 from server.metrics import Metrics
@@ -46,6 +49,8 @@ DEMO_MODELS_VERSION = "demo-1"
 HALL_VERSION = "hall-1"
 UNITS = ("mm", "cm", "m", "in")
 UPS = ("y", "z")
+#: Seconds a refused upload is told to wait (``Retry-After``): about one small job's run.
+RETRY_AFTER = 10
 
 
 class Exhibition:
@@ -61,13 +66,20 @@ class Exhibition:
         workers: int = 2,
         cache_bytes: int = 256 * 2**20,
         rescan_seconds: float = 5.0,
+        max_jobs_per_exhibitor: int = 2,
+        max_queued_jobs: int = 16,
     ) -> None:
         self.catalog = catalog
         self.models = models
         self.metrics = metrics
         self.limits = limits or Limits()
-        self.workers = Workers(processes=workers)
+        self.workers = Workers(processes=workers, metrics=metrics)
         self.jobs = Jobs()
+        self.spool = Spool(models.root / "spool")
+        self.max_jobs_per_exhibitor = max_jobs_per_exhibitor
+        self.max_queued_jobs = max_queued_jobs
+        #: Uploads being received, per exhibit: they count against both limits already.
+        self._uploading: dict[str, int] = {}
         self.cache = BlobCache(max_bytes=cache_bytes)
         self.layout: HallLayout = layout_hall(list(catalog))
         self.rescan_seconds = rescan_seconds
@@ -86,6 +98,7 @@ class Exhibition:
 
     async def start(self) -> None:
         """Start the worker pool and read the stored models, before the first request."""
+        await asyncio.to_thread(self.spool.clear)
         self.workers.start()
         await self.rescan()
 
@@ -113,6 +126,7 @@ class Exhibition:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.workers.close()
+        await asyncio.to_thread(self.spool.clear)
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task: asyncio.Task[object] = asyncio.create_task(work)
@@ -169,35 +183,66 @@ class Exhibition:
         if up is not None and up not in UPS:
             raise ForumcastError("model.bad_option", f"up must be y or z, got {up!r}")
 
+    def reserve(self, exhibit_id: str) -> None:
+        """Count an upload about to be received, or refuse it (:class:`~exhibits.jobs.Busy`)
+        when its exhibit has ``max_jobs_per_exhibitor`` unfinished or the queue is full.
+        Every reserve is followed by one :meth:`release`."""
+        mine = self.jobs.active(exhibit_id) + self._uploading.get(exhibit_id, 0)
+        if mine >= self.max_jobs_per_exhibitor:
+            raise Busy(
+                "model.busy",
+                f"{exhibit_id} has {mine} models uploading or in processing (at most "
+                f"{self.max_jobs_per_exhibitor}); try again when one is done",
+                retry_after=RETRY_AFTER,
+            )
+        if self.jobs.queued() + sum(self._uploading.values()) >= self.max_queued_jobs:
+            raise Busy(
+                "ingest.queue_full",
+                f"{self.max_queued_jobs} models are waiting for processing; try again shortly",
+                retry_after=RETRY_AFTER,
+            )
+        self._uploading[exhibit_id] = self._uploading.get(exhibit_id, 0) + 1
+
+    def release(self, exhibit_id: str) -> None:
+        left = self._uploading[exhibit_id] - 1
+        if left:
+            self._uploading[exhibit_id] = left
+        else:
+            del self._uploading[exhibit_id]
+
     def submit(
-        self, exhibit: Exhibit, data: bytes, filename: str, *, unit: str | None, up: str | None
+        self, exhibit: Exhibit, upload: Spooled, filename: str, *, unit: str | None, up: str | None
     ) -> Job:
-        """Accept an upload: a job that runs the pipeline in a worker and stores the result."""
+        """Accept a spooled upload: a job that runs the pipeline in a worker when its exhibit's
+        turn comes and stores the result; the job removes the file when it ends."""
         self.check_options(unit, up)
-        job = self.jobs.create(exhibit.id, filename, len(data))
+        job = self.jobs.create(exhibit.id, filename, upload.size)
         started = time.perf_counter()
 
         async def runner(job: Job, progress: Callable[[float, str], None]) -> IngestResult:
             return await self.workers.run(
                 ingest_upload,
                 job.id,
-                data,
+                str(upload.path),
                 filename,
                 unit,
                 up,
                 exhibit.envelope,
                 self.limits,
+                owner=exhibit.id,
                 job=job.id,
                 progress=progress,
+                on_start=lambda: progress(0.0, "starting"),
             )
 
         async def commit(job: Job, result: IngestResult) -> ModelAsset:
-            # Hashing up to max_upload_bytes takes a while: not on the event loop.
-            source = await asyncio.to_thread(sha256_hex, data)
-            return await self._commit(exhibit.id, result, f"upload:{source}")
+            return await self._commit(exhibit.id, result, f"upload:{upload.sha256}")
 
         async def run() -> None:
-            await self.jobs.run(job, runner, commit)
+            try:
+                await self.jobs.run(job, runner, commit)
+            finally:
+                await asyncio.to_thread(upload.remove)
             if self.metrics is not None:
                 self.metrics.ingest_jobs.labels(outcome=job.state.value).inc()
                 self.metrics.ingest_seconds.observe(time.perf_counter() - started)
@@ -229,7 +274,9 @@ class Exhibition:
 
         async def one(exhibit: Exhibit) -> None:
             try:
-                result = await self.workers.run(ingest_demo, f"demo-{exhibit.id}", exhibit, self.limits)
+                result = await self.workers.run(
+                    ingest_demo, f"demo-{exhibit.id}", exhibit, self.limits, owner="demo"
+                )
                 await self._commit(exhibit.id, result, current)
             except ForumcastError as exc:
                 log.error("demo model for %s refused: %s", exhibit.id, exc.message)
@@ -267,6 +314,10 @@ class Exhibition:
             self._hall_wanted.clear()
             try:
                 await self._build_hall()
+            except ForumcastError as exc:
+                log.error("could not build the hall scene: %s", exc.message)
+                if exc.code == "ingest.worker_lost":
+                    self._hall_wanted.set()  # its worker died: once more, in the new pool
             except Exception:
                 log.exception("could not build the hall scene")
 
@@ -285,7 +336,7 @@ class Exhibition:
                 lambda: self.models.path(str(known["sha"])).stat().st_size
             )
         else:
-            data = await self.workers.run(build_hall, self.layout, list(self.catalog), smallest)
+            data = await self.workers.run(build_hall, self.layout, list(self.catalog), smallest, owner="hall")
             sha, _ = await asyncio.to_thread(self.models.put, data)
             await asyncio.to_thread(index.write_text, json.dumps({"inputs": key, "sha": sha}))
             self._hall_sha, self._hall_bytes = sha, len(data)

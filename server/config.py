@@ -119,6 +119,12 @@ class Config:
         default=100 * 2**20, metadata=_doc("largest 3D model upload, bytes (413 above)")
     )
     max_triangles: int = field(default=5_000_000, metadata=_doc("most triangles an uploaded model may have"))
+    max_jobs_per_exhibitor: int = field(
+        default=2, metadata=_doc("unfinished ingest jobs one exhibit may have (429 model.busy above)")
+    )
+    max_queued_jobs: int = field(
+        default=16, metadata=_doc("ingest jobs waiting for a worker in total (429 ingest.queue_full above)")
+    )
     model_compression: str = field(
         default="opt-in", metadata=_doc("gzip/br for model files: off, opt-in (?compress=1) or auto")
     )
@@ -240,6 +246,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         "max_viewers_per_ip",
         "max_viewers",
     ) and (result < 1):
+        raise ConfigError(f"config: {where} must be at least 1, got {result}")
+    if key in ("max_jobs_per_exhibitor", "max_queued_jobs") and result < 1:
         raise ConfigError(f"config: {where} must be at least 1, got {result}")
     if key == "slate_size":
         width, _, height = result.partition("x")

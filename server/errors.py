@@ -34,6 +34,7 @@ FORBIDDEN = Wire(403, 4403)
 NOT_FOUND = Wire(404, 4404)
 CONFLICT = Wire(409, 4409)
 UNAVAILABLE = Wire(503, 1013)
+TOO_MANY = Wire(429, 1013)
 INTERNAL = Wire(500, 1011)
 
 #: Every error code the service can report, and how it is reported.
@@ -109,6 +110,11 @@ CODES: dict[str, Wire] = {
     "model.too_many_entries": Wire(413, 1009),
     "model.external_uri": Wire(422, 1007),
     "model.bad_option": BAD_REQUEST,
+    # The ingest queue: an exhibitor's jobs and the queue are bounded (429 + Retry-After);
+    # a worker process that died mid-job (killed, out of memory) fails that job alone.
+    "model.busy": TOO_MANY,
+    "ingest.queue_full": TOO_MANY,
+    "ingest.worker_lost": UNAVAILABLE,
     "internal.error": INTERNAL,
 }
 

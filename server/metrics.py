@@ -149,6 +149,11 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.ingest_pool_restarts = Counter(
+            "forumcast_ingest_pool_restarts",
+            "Times the 3D ingest worker pool was rebuilt after a worker process died",
+            registry=r,
+        )
         self.task_failures = Counter(
             "forumcast_task_failures",
             "Unexpected exceptions of a supervised background task (each one restarts it)",

@@ -1,8 +1,8 @@
 """Operational endpoints: ``/metrics`` (Prometheus), ``/healthz`` (alive), ``/readyz`` (can serve).
 
-``/readyz`` is 503 while the store does not answer or while any supervised background task
+``/readyz`` is 503 while the store does not answer, while any supervised background task
 (the scheduler, the live loops, the demo, the exhibition's loops) has failed and waits to be
-restarted; the body names what is wrong.
+restarted, or while the 3D ingest's worker pool cannot be rebuilt; the body names what is wrong.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from exhibits.keys import EXHIBITION
 from server.errors import ForumcastError
 from server.http.access import optional_principal, require_ops
 from server.http.keys import CONFIG, EVENT, METRICS, SCHEDULER, STORE, TASKS, TOKENS
@@ -59,6 +60,7 @@ async def readyz(request: web.Request) -> web.Response:
         checks["tasks"]["reason"] = "; ".join(
             f"task {s.name} failed ({s.last_error}) and is restarting" for s in down
         )
+    checks["ingest"] = request.app[EXHIBITION].workers.health()
     ready = all(bool(c["ok"]) for c in checks.values())
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 

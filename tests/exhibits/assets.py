@@ -276,3 +276,27 @@ def lying_zip(real_bytes: int = 3 * 2**20, claimed_bytes: int = 1000) -> bytes:
     central = data.rfind(b"PK\x01\x02")
     struct.pack_into("<I", data, central + 24, claimed_bytes)
     return bytes(data)
+
+
+def slow_stl() -> bytes:
+    """A 720k-triangle sphere as binary STL (18 MB): seconds of work for a worker."""
+    return cached("sphere-300x600.stl", lambda: export(uv_sphere(300, 600), "stl"))
+
+
+def ply_missing_texture() -> bytes:
+    """A textured PLY (texture coordinates per vertex) whose texture file is not there:
+    trimesh logs ``unable to load image!`` with a KeyError traceback while reading it."""
+    vertices = [(0, 0, 0, 0, 0), (1, 0, 0, 1, 0), (0, 1, 0, 0, 1), (0, 0, 1, 1, 1)]
+    faces = [(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)]
+    header = [
+        "ply",
+        "format ascii 1.0",
+        "comment TextureFile missing.png",
+        f"element vertex {len(vertices)}",
+        *(f"property float {name}" for name in ("x", "y", "z", "s", "t")),
+        f"element face {len(faces)}",
+        "property list uchar int vertex_indices",
+        "end_header",
+    ]
+    rows = [" ".join(map(str, v)) for v in vertices] + ["3 " + " ".join(map(str, f)) for f in faces]
+    return ("\n".join(header + rows) + "\n").encode()

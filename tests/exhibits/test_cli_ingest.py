@@ -115,3 +115,19 @@ async def test_upload_to_a_server_follows_the_job(serve: Serve, tmp_path: Path) 
         ingest, str(source), "--exhibit", "cn-hydrogen-01", "--server", url, "--token", token
     )
     assert refused.returncode == 2 and "exhibitor token for 'cn-hydrogen-01'" in refused.stderr
+
+
+def test_library_complaints_are_one_warning_line_not_a_traceback(tmp_path: Path) -> None:
+    source = tmp_path / "textured.ply"
+    source.write_bytes(assets.ply_missing_texture())
+    args = ["--exhibit", "dk-wind-01", "--catalog", CATALOG, "--data-dir", str(tmp_path / "data")]
+    result = ingest(str(source), *args)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    # trimesh's "unable to load image!" (logged with a KeyError traceback) is one line of the report.
+    assert [line for line in result.stdout.splitlines() if "unable to load image" in line] == [
+        "warning: trimesh: unable to load image!"
+    ]
+    assert "warning: 'missing.png' is referenced but not in the upload; ignored" in result.stdout
+    as_json = json.loads(ingest(str(source), *args, "--json").stdout)
+    assert "trimesh: unable to load image!" in as_json["warnings"]
