@@ -25,6 +25,7 @@ from server.events import EventBus
 from server.http import (
     hls_routes,
     inputs_routes,
+    openapi_routes,
     ops_routes,
     page_routes,
     program_routes,
@@ -159,6 +160,7 @@ def create_app(
         inputs_routes,
         program_routes,
         hls_routes,
+        openapi_routes,
     ):
         routes.setup(app)
     exhibition.setup(app)
