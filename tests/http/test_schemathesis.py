@@ -1,16 +1,17 @@
 """schemathesis against a live ``forumcast serve``: every operation answers as the document says.
 
-One real server (a subprocess on loopback, the fixture event and catalog) for the module.
-For each role's token (producer of every stage, ops, ``exhibitor:cn-hydrogen-01``,
-``viewer:closed``) schemathesis's CLI runs its phases (schema examples, coverage of the
-boundaries, fuzzing, and stateful sequences along the document's links) over every
-operation but those :data:`EXCLUDED`, with the checks of :data:`CHECKS`: no 5xx, a
-documented status, content type, headers and body. Deterministic (no random seed, no
-example database) and bounded (a few examples per operation).
+One real server (a subprocess on loopback, the fixture event and catalog, one uploaded STL)
+for the module. For each role's token (producer of every stage, ops,
+``exhibitor:cn-hydrogen-01``, ``viewer:closed``) schemathesis's CLI runs over every
+operation but those :data:`EXCLUDED` (:data:`PHASES`: the boundaries of every parameter and
+body, fuzzing, and stateful sequences along the document's links) with the checks of
+:data:`CHECKS`: no 5xx, a documented status, content type, headers and body. Deterministic
+(``--generation-deterministic``: no random seed, no example database) and bounded
+(:data:`MAX_EXAMPLES`).
 
-Inputs schemathesis's generation does not reach are sent raw in :data:`HOSTILE` and their
-answers checked by the same checks: the document (and the server) must hold for them too.
-A meeting request is followed along its links (status URL, accept, decline) the same way.
+Inputs schemathesis's generation does not reach are sent raw (:data:`HOSTILE`, the model
+file's ranges) and their answers checked by the same checks; a meeting request is followed
+along its links (status URL, accept, decline) the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
 from server.http.openapi_page import operations
 from server.http.openapi_routes import document
 from tests.conftest import FIXTURES, SECRET, TOKENS
+from tests.exhibits.assets import export, tower
 from tests.test_cli import Server
 
 CHECKS = [
@@ -57,7 +60,8 @@ EXCLUDED = {
     # A publisher's live fMP4 stream for as long as the body lasts; random bytes would only
     # test the fMP4 parser, which tests/media covers with real and broken media.
     "publishHttp": "streaming",
-    # Real 3D files run the ingest pipeline in worker processes (tests/exhibits covers it).
+    # Real 3D files run the ingest pipeline in worker processes (tests/exhibits covers it);
+    # the model fixture below uploads one STL, and the runs then reach its job and files.
     "uploadModel": "3D files",
 }
 #: Examples per operation and phase: the four runs take about a minute on two cores.
@@ -71,12 +75,19 @@ ROLES = {
     "exhibitor": TOKENS.issue(f"exhibitor:{EXHIBIT}", ttl=timedelta(hours=2)),
     "viewer": TOKENS.issue("viewer:closed", ttl=timedelta(hours=2)),
 }
+PRODUCER = {"Authorization": f"Bearer {ROLES['producer']}"}
+OWNER = {"Authorization": f"Bearer {ROLES['exhibitor']}"}
 #: What each role's run does. The producer's also covers the boundaries of every parameter
 #: and body (the coverage phase: most of the cases, and of the time); the others fuzz and
 #: follow the links with their own token.
 PHASES = {role: "coverage,fuzzing,stateful" if role == "producer" else "fuzzing,stateful" for role in ROLES}
-#: Values that reach past the 404s: the fixture event's stages and inputs, the catalog's exhibits.
+#: Values that reach past the 404s: the fixture event's stages and inputs, the catalog's
+#: exhibits, and (filled in per run) the uploaded model's job and files.
 CONFIG = """
+[dictionaries.jobs]
+values = ["{job}"]
+[dictionaries.models]
+values = {models}
 [dictionaries.stages]
 values = ["main", "forum-a", "closed", "europe"]
 [dictionaries.inputs]
@@ -92,6 +103,8 @@ values = ["1", "2", "2020-12-07"]
 "path.input" = { dictionary = "inputs", probability = 0.7 }
 "path.exhibit" = { dictionary = "exhibits", probability = 0.7 }
 "query.day" = { dictionary = "days", probability = 0.5 }
+"path.job" = { dictionary = "jobs", probability = 0.7 }
+"path.sha" = { dictionary = "models", probability = 0.7 }
 """
 
 
@@ -122,14 +135,47 @@ def url(server: Server, path: str = "") -> str:
 
 
 @pytest.fixture(scope="module")
-def runs(live: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+def model(live: Server, schema: Any) -> tuple[str, list[str]]:
+    """An STL uploaded to EXHIBIT and its job followed to the end (each answer checked): the
+    job's id and the sha256 of each level of detail, for the runs to reach them."""
+    upload = requests.post(
+        url(live, f"/api/v1/exhibits/{EXHIBIT}/model"),
+        params={"filename": "tower.stl", "unit": "mm", "up": "z"},
+        data=export(tower(), "stl"),
+        headers=OWNER,
+        timeout=10,
+    )
+    check(schema, upload, query={"filename": "tower.stl", "unit": "mm", "up": "z"})
+    assert upload.status_code == 202
+    deadline = time.monotonic() + 60
+    while (job := requests.get(url(live, upload.headers["Location"]), headers=OWNER, timeout=10)).json()[
+        "state"
+    ] not in ("done", "failed"):
+        assert time.monotonic() < deadline, job.json()
+        time.sleep(0.1)
+    check(schema, job)
+    assert job.json()["state"] == "done", job.json()
+    exhibit = requests.get(url(live, f"/api/v1/exhibits/{EXHIBIT}"), timeout=10)
+    check(schema, exhibit)
+    lods = exhibit.json()["model"]["lods"]
+    assert lods and exhibit.json()["model"]["status"] == "ready"
+    return job.json()["id"], [lod["sha256"] for lod in lods]
+
+
+@pytest.fixture(scope="module")
+def runs(
+    live: Server, model: tuple[str, list[str]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Run]:
     """One schemathesis run per role, all at once (they mostly wait on the server): the
     output and the JSON report of each."""
     excluded = [arg for op in EXCLUDED for arg in ("--exclude-operation-id", op)]
     started = {}
     for role, token in ROLES.items():
         where = tmp_path_factory.mktemp(f"schemathesis-{role}")
-        (where / "schemathesis.toml").write_text(CONFIG)
+        job, shas = model
+        (where / "schemathesis.toml").write_text(
+            CONFIG.replace("{job}", job).replace("{models}", json.dumps(shas))
+        )
         command = [
             sys.executable, "-m", "schemathesis.cli", "--config-file", "schemathesis.toml",
             "run", url(live, "/api/v1/openapi.json"),
@@ -187,8 +233,6 @@ def nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
-PRODUCER = {"Authorization": f"Bearer {ROLES['producer']}"}
-OWNER = {"Authorization": f"Bearer {ROLES['exhibitor']}"}
 MEETINGS = f"/api/v1/exhibits/{EXHIBIT}/meeting-requests"
 #: (method, path, query, JSON body, headers): inputs schemathesis's generation does not reach.
 HOSTILE = {
@@ -255,3 +299,22 @@ def test_meeting_request_links(live: Server, schema: Any) -> None:
     after = requests.get(url(live, body["status_url"]), timeout=10)
     check(schema, after)
     assert after.json()["accepted_slot"] == slots[1]
+
+
+def test_model_file_answers(live: Server, schema: Any, model: tuple[str, list[str]]) -> None:
+    """A stored GLB whole, one range, past its end, revalidated: each answer as documented."""
+    path = url(live, f"/models/{model[1][0]}.glb")
+    whole = requests.get(path, timeout=10)
+    check(schema, whole)
+    assert whole.status_code == 200 and whole.content[:4] == b"glTF"
+    part = requests.get(path, headers={"Range": "bytes=0-9"}, timeout=10)
+    check(schema, part, headers={"Range": "bytes=0-9"})
+    assert part.status_code == 206 and part.content == whole.content[:10]
+    tag = whole.headers["ETag"]
+    again = requests.get(path, headers={"If-None-Match": tag}, timeout=10)
+    check(schema, again, headers={"If-None-Match": tag})
+    assert again.status_code == 304
+    past = f"bytes={len(whole.content) + 10}-"
+    beyond = requests.get(path, headers={"Range": past}, timeout=10)
+    assert beyond.status_code == 416
+    check(schema, beyond, headers={"Range": past})
