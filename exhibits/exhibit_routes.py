@@ -192,7 +192,7 @@ async def upload_model(request: web.Request) -> web.Response:
     job = exhibition.submit(exhibit, upload, name, unit=unit, up=up)  # the job owns the file now
     body = job.to_json(asset_json)
     await audit.record(
-        request, who, "model.upload", f"exhibit:{exhibit.id}", file=name, bytes=len(data), job=job.id
+        request, who, "model.upload", f"exhibit:{exhibit.id}", file=name, bytes=upload.size, job=job.id
     )
     return web.json_response(body, status=202, headers={"Location": body["url"]})
 

@@ -26,6 +26,7 @@ from server.events import EventBus
 from server.http import (
     hls_routes,
     inputs_routes,
+    openapi_routes,
     ops_routes,
     page_routes,
     program_routes,
@@ -190,6 +191,7 @@ def create_app(
         inputs_routes,
         program_routes,
         hls_routes,
+        openapi_routes,
         token_routes,
     ):
         routes.setup(app)
