@@ -228,7 +228,8 @@ async def serve_blob(
         try:
             span = _byte_range(request, len(data))
         except web.HTTPRequestRangeNotSatisfiable as exc:
-            exc.headers.update(headers)
+            # The validators and CORS of the file, not its type: the 416's body is text.
+            exc.headers.update({k: v for k, v in headers.items() if k != hdrs.CONTENT_TYPE})
             raise
     if span is None:
         return await _respond(request, 200, data, headers)

@@ -103,7 +103,7 @@ def parse_visit(payload: Any) -> Visit:
     kinds = ", ".join(k.value for k in VisitKind)
     if kind is None:
         problems.append({"field": "kind", "reason": f"is required: one of {kinds}"})
-    elif kind not in {k.value for k in VisitKind}:
+    elif not isinstance(kind, str) or kind not in {k.value for k in VisitKind}:
         problems.append({"field": "kind", "reason": f"must be one of {kinds}"})
     problems.extend(
         {"field": str(name), "reason": "unknown field"} for name in payload if name not in ("visitor", "kind")
