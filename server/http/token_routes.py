@@ -18,6 +18,7 @@ from aiohttp import web
 from server import audit
 from server.errors import AuthError, ForumcastError
 from server.http.access import require_ops
+from server.http.bodies import query_int, read_object
 from server.http.keys import CLOCK, REVOCATIONS, STORE, TOKENS
 
 routes = web.RouteTableDef()
@@ -27,20 +28,11 @@ AUDIT_PAGE = 100
 AUDIT_MAX = 1000
 
 
-async def _json_object(request: web.Request, example: str) -> dict[str, Any]:
-    try:
-        payload = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ForumcastError("request.bad_json", f"the body must be JSON like {example}") from None
-    if not isinstance(payload, dict):
-        raise ForumcastError("auth.bad_revocation", f"the body must be a JSON object like {example}")
-    return payload
-
-
 @routes.post("/api/v1/tokens/revoke")
 async def revoke(request: web.Request) -> web.Response:
     who = require_ops(request)
-    payload = await _json_object(request, '{"jti": "…"} or {"token": "…"}')
+    # The shared reader: a deep or huge-number body is a 400, not a RecursionError or ValueError.
+    payload = await read_object(request, code="auth.bad_revocation", example='{"jti": "…"} or {"token": "…"}')
     jti, token = payload.get("jti"), payload.get("token")
     expires: int | None = None
     if isinstance(token, str) and token and jti is None:
@@ -70,11 +62,8 @@ def _audit_query(request: web.Request, *, default_limit: int | None) -> dict[str
         if since is None or since.tzinfo is None:
             raise ForumcastError("audit.bad_query", "'since' must be an ISO 8601 time with an offset")
     limit = default_limit
-    if "limit" in query:
-        text = query["limit"]
-        if not text.isdigit() or not 1 <= int(text) <= AUDIT_MAX:
-            raise ForumcastError("audit.bad_query", f"'limit' must be a whole number from 1 to {AUDIT_MAX}")
-        limit = int(text)
+    if "limit" in query:  # ASCII digits only: str.isdigit() takes '²', which int() refuses
+        limit = query_int(request, "limit", code="audit.bad_query", low=1, high=AUDIT_MAX, default=AUDIT_MAX)
     return {"since": since, "action": query.get("action") or None, "limit": limit}
 
 

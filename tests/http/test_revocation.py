@@ -111,6 +111,9 @@ async def test_bad_revocations(serve: Serve) -> None:
     ]:
         assert await error_of(await client.post(revoke, json=body, headers=OPS)) == (400, code), body
     assert await error_of(await client.post(revoke, data=b"{", headers=OPS)) == (400, "request.bad_json")
+    # Past the recursion limit, and an integer int() refuses: both were 500s.
+    for raw in (b"[" * 5000 + b"]" * 5000, b'{"jti": ' + b"9" * 5000 + b"}"):
+        assert await error_of(await client.post(revoke, data=raw, headers=OPS)) == (400, "request.bad_json")
     # Nothing was revoked by the refusals.
     ws = await client.ws_connect("/ws/watch/closed", headers=bearer(viewer))
     await ws.close()

@@ -77,6 +77,7 @@ ROLES = {
 }
 PRODUCER = {"Authorization": f"Bearer {ROLES['producer']}"}
 OWNER = {"Authorization": f"Bearer {ROLES['exhibitor']}"}
+OPS = {"Authorization": f"Bearer {ROLES['ops']}"}
 #: What each role's run does. The producer's also covers the boundaries of every parameter
 #: and body (the coverage phase: most of the cases, and of the time); the others fuzz and
 #: follow the links with their own token.
@@ -258,6 +259,9 @@ HOSTILE = {
     "views-nested": ("POST", f"/api/v1/exhibits/{EXHIBIT}/views", {}, nested(500), {}),
     "meeting-nested": ("POST", MEETINGS, {}, nested(5000), {}),
     "accept-nested": ("POST", f"{MEETINGS}/0123456789abcdef/accept", {}, nested(2000), OWNER),
+    "revoke-nested": ("POST", "/api/v1/tokens/revoke", {}, nested(5000), OPS),
+    "revoke-5000-digits": ("POST", "/api/v1/tokens/revoke", {}, b'{"jti": ' + b"9" * 5000 + b"}", OPS),
+    "audit-limit-superscript": ("GET", "/api/v1/audit", {"limit": "²"}, None, OPS),
 }
 
 
