@@ -148,6 +148,7 @@ def serve(config: Config) -> int:
         host=config.host,
         port=config.port,
         shutdown_timeout=config.shutdown_timeout,
+        keepalive_timeout=config.keepalive_timeout,
         access_log=None,
         print=None,
         handle_signals=True,

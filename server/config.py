@@ -21,6 +21,11 @@ from server.http.page_headers import parse_frame_ancestors
 from server.live.settings import LiveSettings
 from server.schedule.scheduler import UPCOMING_MINUTES
 
+#: Default seconds an idle HTTP connection stays open. aiohttp also closes a connection that
+#: has not sent a whole request within this time from its start, so it bounds slow header
+#: reads (slowloris) too.
+KEEPALIVE_TIMEOUT = 30.0
+
 _LIVE = LiveSettings()  # the live path's defaults, stated once in its modules
 
 ENV_PREFIX = "FORUMCAST_"
@@ -49,6 +54,10 @@ class Config:
     )
     shutdown_timeout: float = field(
         default=10.0, metadata=_doc("seconds to finish in-flight work on shutdown")
+    )
+    keepalive_timeout: float = field(
+        default=KEEPALIVE_TIMEOUT,
+        metadata=_doc("seconds an idle connection is kept, and the most a client may take to send a request"),
     )
     log_format: str = field(default="text", metadata=_doc("'text' or 'json' (one JSON object per line)"))
     log_level: str = field(default="info", metadata=_doc("debug, info, warning or error"))
@@ -268,6 +277,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"config: {where} must be positive, got {result}")
     if key in ("upcoming_minutes",) and result < 0:
         raise ConfigError(f"config: {where} must not be negative, got {result}")
+    if key == "keepalive_timeout" and not 0 < result <= 3600:
+        raise ConfigError(f"config: {where} must be in (0, 3600] seconds, got {result}")
     if key == "shutdown_timeout" and result <= 0:
         raise ConfigError(f"config: {where} must be positive, got {result}")
     if key == "frame_ancestors":
