@@ -21,7 +21,8 @@ re-package it).
 with blocking reloads (``_HLS_msn``/``_HLS_part``, delta updates where the server offers
 them), every part in order from the live edge, each new ``EXT-X-MAP`` before the first part
 under it. Its ``--record`` is the same kind of file: the init segments and the parts as
-they came.
+they came. Meanwhile it sends the heartbeat that makes the server count it as a viewer
+(:mod:`clients.hls_heartbeat`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from clients.connection import (
     hls_url,
     watch_url,
 )
+from clients.hls_heartbeat import keep_counted
 from clients.hls_playlist_reader import (
     PlaylistError,
     is_media_playlist,
@@ -194,6 +196,7 @@ async def watch_hls(
         timeout = aiohttp.ClientTimeout(total=request_timeout)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             follower = asyncio.create_task(_follow(session, url, probe, recording), name="watch-hls")
+            beating = asyncio.create_task(keep_counted(session, url), name="watch-hls-heartbeat")
             stopper = asyncio.create_task(stop.wait(), name="watch-stop")
             try:
                 done, _ = await asyncio.wait(
@@ -201,10 +204,13 @@ async def watch_hls(
                 )
             finally:
                 stopper.cancel()
+                beating.cancel()
                 if not follower.done():
                     follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await follower
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beating
             if follower in done:
                 closed = follower.result()
             else:

@@ -22,12 +22,11 @@ moves the view count, never the unique visitors, which the exhibitor reads with 
 from __future__ import annotations
 
 import re
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from server.auth import SignedIds
 from server.errors import ForumcastError
 from server.store.base import Store
 
@@ -113,31 +112,14 @@ def parse_visit(payload: Any) -> Visit:
     return Visit(visitor=str(visitor), kind=VisitKind(str(kind)))
 
 
-class VisitorIds:
+class VisitorIds(SignedIds):
     """Hands out anonymous visitor ids signed by the server and tells them from invented ones.
 
     An id is 16 random URL-safe characters and 22 of their HMAC (``sign``, e.g.
     ``Tokens.sign`` bound to ``"visitor"``): 38 characters that are also a valid
-    :data:`VISITOR_ID`. Instances sharing the token secret accept each other's ids; a new
-    random secret (none configured) makes earlier ids invalid, and the hall page asks
-    for a new one.
+    :data:`VISITOR_ID`. A new random secret (none configured) makes earlier ids invalid, and
+    the hall page asks for a new one.
     """
-
-    NONCE = 16
-    MAC = 22
-
-    def __init__(self, sign: Callable[[str], str]) -> None:
-        self._sign = sign
-
-    def new(self) -> str:
-        nonce = secrets.token_urlsafe(12)  # 12 bytes -> 16 characters
-        return nonce + self._sign(nonce)
-
-    def valid(self, visitor: str) -> bool:
-        if len(visitor) != self.NONCE + self.MAC:
-            return False
-        nonce, mac = visitor[: self.NONCE], visitor[self.NONCE :]
-        return secrets.compare_digest(mac, self._sign(nonce))
 
 
 def _visitors_key(exhibit: str, kind: VisitKind) -> str:

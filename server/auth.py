@@ -22,7 +22,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from hashlib import sha256
@@ -186,6 +186,35 @@ class Tokens:
         if not isinstance(jti, str):
             raise AuthError("auth.invalid_token", "invalid token: 'jti' must be a string")
         return Principal(role, scope, str(claims.get("sub", "")), jti, int(claims["exp"]))
+
+
+class SignedIds:
+    """Anonymous ids signed by the server, told apart from invented ones without storing any.
+
+    An id is 16 random URL-safe characters and 22 of their HMAC (``sign``, e.g.
+    ``Tokens.sign`` bound to a purpose), optionally bound to a ``scope`` (a stage: an id
+    handed out for one is refused for another). Instances sharing the token secret accept
+    each other's ids; a new random secret (none configured) makes earlier ids invalid.
+    """
+
+    NONCE = 16
+    MAC = 22
+
+    def __init__(self, sign: Callable[[str], str]) -> None:
+        self._sign = sign
+
+    def new(self, scope: str = "") -> str:
+        nonce = secrets.token_urlsafe(12)  # 12 bytes -> 16 characters
+        return nonce + self._mac(nonce, scope)
+
+    def valid(self, value: str, scope: str = "") -> bool:
+        if len(value) != self.NONCE + self.MAC:
+            return False
+        nonce, mac = value[: self.NONCE], value[self.NONCE :]
+        return secrets.compare_digest(mac, self._mac(nonce, scope))
+
+    def _mac(self, nonce: str, scope: str) -> str:
+        return self._sign(f"{scope}:{nonce}" if scope else nonce)
 
 
 def bearer(header: str | None, query_token: str | None = None) -> str:

@@ -84,6 +84,8 @@ CODES: dict[str, Wire] = {
     "hls.bad_request": BAD_REQUEST,
     "hls.too_far_ahead": BAD_REQUEST,
     "hls.not_yet": UNAVAILABLE,
+    "hls.invalid_viewer": Wire(422, 1008),
+    "hls.rate_limited": Wire(429, 1008),
     "program.bad_take": BAD_REQUEST,
     # The exhibition: catalog, uploads, jobs, meeting requests.
     "exhibit.unknown": NOT_FOUND,

@@ -10,9 +10,11 @@
 //   const player = new HlsPlayer(videoElement, {onStatus});
 //   player.play("/live/main/index.m3u8?token=...");   // and player.stop()
 //
-// The server carries the query of the multivariant playlist (its playback session id and,
-// for a closed stage, the token) into every URL below it, so the player only needs the one
-// URL. A switch of the stage's program is an EXT-X-DISCONTINUITY (and, after a re-init, a
+// The server carries the query of the multivariant playlist (for a closed stage, the
+// token) into every URL below it, so the player only needs the one URL. Those URLs carry
+// nothing per viewer (a CDN caches one copy), so while it plays the player counts itself:
+// a viewer id signed by the server (POST viewer-id), then POST heartbeat every `interval`
+// seconds, both beside the playlist and with its query. A switch of the stage's program is an EXT-X-DISCONTINUITY (and, after a re-init, a
 // new EXT-X-MAP) in the media playlist: both players go through it on their own.
 //
 // What retrying cannot fix (no invitation, no such stage) ends playback with a status; any
@@ -22,6 +24,7 @@ const HLS_MIME = "application/vnd.apple.mpegurl";
 const HLS_JS = "./vendor/hls/hls.light.min.mjs";
 const BACKOFF = [500, 1000, 2000, 4000, 8000, 15000]; // ms between restarts
 const FATAL = { 401: "invitation needed", 403: "invitation needed", 404: "no such stage" };
+const BEAT_RETRY = 5; // s before trying again when the server gave no interval
 
 // Whether this browser can play the WebSocket stream (Media Source Extensions).
 export function mseAvailable() {
@@ -58,6 +61,9 @@ export class HlsPlayer {
     this.engine = null; // "native" | "hls.js" while playing
     this.attempt = 0;
     this.timer = null;
+    this.beatTimer = null;
+    this.viewer = null; // the signed viewer id of this playback, once the server gave one
+    this.interval = null; // s between heartbeats, as the server said
     this.run = 0; // bumped at every start and stop: late callbacks of an older run do nothing
     this.onPlaying = () => {
       if (this.url === null) return;
@@ -80,6 +86,8 @@ export class HlsPlayer {
     this.stop();
     this.url = url;
     this.attempt = 0;
+    this.viewer = null;
+    this.interval = null;
     this.start();
   }
 
@@ -87,6 +95,7 @@ export class HlsPlayer {
     this.run += 1;
     this.url = null;
     clearTimeout(this.timer);
+    clearTimeout(this.beatTimer);
     this.detach();
   }
 
@@ -113,9 +122,20 @@ export class HlsPlayer {
     }
   }
 
+  // Heartbeats while this run plays (none while paused: a page nobody plays is no viewer).
+  async beat(run) {
+    if (run !== this.run) return;
+    let interval = this.interval ?? BEAT_RETRY;
+    if (!this.video.paused) [this.viewer, interval] = await heartbeat(this.url, this.viewer, interval);
+    this.interval = interval;
+    if (run === this.run) this.beatTimer = setTimeout(() => this.beat(run), interval * 1000);
+  }
+
   async start() {
     const run = ++this.run;
     const url = this.url;
+    clearTimeout(this.beatTimer);
+    this.beatTimer = setTimeout(() => this.beat(run), 1000);
     this.status("connecting", "connecting…");
     if (this.preferNative && preferNativeHls(this.video)) {
       this.engine = "native";
@@ -213,5 +233,31 @@ async function refused(url) {
     return { code: response.status, reason: FATAL[response.status], detail: body?.error?.message };
   } catch {
     return null; // the players will retry and say so
+  }
+}
+
+// One heartbeat for the playback of `url` as `viewer` (a new id first when there is none or
+// it was refused): [viewer, seconds until the next one]. Failures only delay it.
+async function heartbeat(url, viewer, interval) {
+  const beside = (name) => {
+    const target = new URL(url, location.href);
+    target.pathname = target.pathname.replace(/[^/]*$/, name);
+    return target.href;
+  };
+  try {
+    if (viewer === null) {
+      const response = await fetch(beside("viewer-id"), { method: "POST", cache: "no-store" });
+      if (!response.ok) return [null, BEAT_RETRY];
+      ({ id: viewer, interval } = await response.json());
+    }
+    const response = await fetch(beside("heartbeat"), {
+      method: "POST",
+      cache: "no-store",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ id: viewer }),
+    });
+    return [response.status === 422 ? null : viewer, interval];
+  } catch {
+    return [viewer, BEAT_RETRY];
   }
 }

@@ -1,14 +1,22 @@
 """LL-HLS over HTTP: ``GET /live/{stage}/index.m3u8`` and the URLs its playlists name.
 
-- ``index.m3u8``: the multivariant playlist. It gives the playback a session id (``sid``)
-  unless the request has one, and carries ``sid`` (and ``token``, for a closed stage) into
-  every URL below it.
+- ``index.m3u8``: the multivariant playlist. It carries ``token`` (for a closed stage) into
+  every URL below it and nothing else: every player gets the same playlists at the same URLs
+  (one entry in a CDN's cache, not one per viewer).
 - ``media.m3u8``: the media playlist. ``_HLS_msn=N`` (``&_HLS_part=M``) blocks until the
   playlist holds that segment (part) or later, up to three target durations, then 503; a
   request more than two segments ahead is a 400. ``_HLS_skip=YES`` answers a delta update.
 - ``{epoch}/init/{n}.mp4``, ``{epoch}/seg/{msn}.m4s``, ``{epoch}/part/{n}.m4s``: media. The
   epoch (this process's start) keeps URLs unique across restarts, so a CDN may cache them for
   a year. A part that is the next one to come (the preload hint) is held until it exists.
+
+- ``POST viewer-id`` → 201 ``{"id", "interval"}``: a viewer id signed by the server for this
+  stage (:class:`server.auth.SignedIds`), at most :data:`VIEWER_IDS_PER_CLIENT` per client
+  address (429 ``hls.rate_limited`` past it, counted in the store across instances).
+- ``POST heartbeat`` ``{"id"}`` → 204: our players send it every ``interval`` seconds; the
+  stage's HLS viewers are the ids heard lately (:mod:`server.live.hls`). An id not signed
+  by us for this stage is a 422 ``hls.invalid_viewer`` and counts nothing. Both answers are
+  ``no-store``: behind a CDN they must reach the origin.
 
 A closed stage needs ``?token=`` (``viewer:{stage}`` or a producer) on every URL, checked
 before any byte. Playlists may be cached for a second (about a part), a blocking reload's
@@ -18,15 +26,19 @@ year.
 
 from __future__ import annotations
 
-import secrets
+from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 from aiohttp import web
 
+from server.auth import SignedIds
 from server.errors import AuthError, ForumcastError
 from server.http.access import principal
+from server.http.bodies import read_object, require_json
 from server.http.cors import cors_headers
-from server.http.keys import CONFIG, LIVE
+from server.http.keys import CLOCK, CONFIG, HLS_VIEWER_LIMITER, LIVE, STORE, TOKENS
+from server.limiter import RateLimiter
+from server.limits import Limit
 from server.live.hls import HlsOutput
 
 routes = web.RouteTableDef()
@@ -35,15 +47,17 @@ PLAYLIST = "application/vnd.apple.mpegurl"
 IMMUTABLE = "public, max-age=31536000, immutable"
 #: What a cross-origin player's script may read beyond the CORS-safelisted headers.
 EXPOSED = "Content-Length"
+#: New viewer ids one client address may get in 10 minutes (a venue's NAT shares one address;
+#: a player asks again only after a reload of its page or a failed heartbeat).
+VIEWER_IDS_PER_CLIENT = Limit(30, 600.0)
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _output(request: web.Request) -> HlsOutput:
     program = request.app[LIVE].program(request.match_info["stage"])
     if program.stage.closed and not principal(request).can_watch(program.stage.id):
         raise AuthError("auth.forbidden", f"stage {program.stage.id!r} is closed: this needs an invitation")
-    output = request.app[LIVE].hls[program.stage.id]
-    output.seen(request.query.get("sid"))
-    return output
+    return request.app[LIVE].hls[program.stage.id]
 
 
 #: A closed stage's playlists and media: only for the invited, never kept by a shared cache
@@ -77,10 +91,7 @@ def _count(request: web.Request, name: str) -> int | None:
 @routes.get("/live/{stage}/index.m3u8")
 async def multivariant(request: web.Request) -> web.Response:
     output = _output(request)
-    params = {"sid": request.query.get("sid") or secrets.token_urlsafe(9)}
-    if "token" in request.query:
-        params["token"] = request.query["token"]
-    output.seen(params["sid"])
+    params = {k: request.query[k] for k in ("token",) if k in request.query}
     text = output.packager.multivariant_playlist(query=urlencode(params))
     return web.Response(text=text, content_type=PLAYLIST, headers=_headers(request, "no-cache"))
 
@@ -96,11 +107,11 @@ async def media(request: web.Request) -> web.Response:
     if msn is not None:
         if packager.too_far(msn):
             raise ForumcastError("hls.too_far_ahead", f"segment {msn} is too far in the future")
-        ready = await output.wait_for(lambda: packager.has(msn, part), within=3 * packager.target_duration)
+        ready = await output.wait_for(lambda: packager.has(msn, part), within=3 * packager.playlist_target)
         if not ready:
             raise ForumcastError("hls.not_yet", f"segment {msn} did not arrive in time")
         cache = "public, max-age=60"
-    params = {k: request.query[k] for k in ("sid", "token") if k in request.query}
+    params = {k: request.query[k] for k in ("token",) if k in request.query}
     skip = request.query.get("_HLS_skip") in ("YES", "v2")
     text = packager.media_playlist(query=urlencode(params), skip=skip)
     return web.Response(text=text, content_type=PLAYLIST, headers=_headers(request, cache))
@@ -133,7 +144,7 @@ async def part(request: web.Request) -> web.Response:
     packager = output.packager
     number = int(request.match_info["number"])
     if number == packager.next_part_number:  # the preload hint: hold until it exists
-        await output.wait_for(lambda: packager.part(number) is not None, within=3 * packager.target_duration)
+        await output.wait_for(lambda: packager.part(number) is not None, within=3 * packager.playlist_target)
     found = packager.part(number)
     if found is None:
         raise ForumcastError("hls.gone", "no such part (not yet, or not any more)")
@@ -144,5 +155,50 @@ def _media(request: web.Request, data: bytes) -> web.Response:
     return web.Response(body=data, content_type="video/iso.segment", headers=_headers(request, IMMUTABLE))
 
 
+def _viewer_ids(request: web.Request) -> SignedIds:
+    return SignedIds(lambda value: request.app[TOKENS].sign("hls-viewer", value))
+
+
+@routes.post("/live/{stage}/viewer-id")
+async def viewer_id(request: web.Request) -> web.Response:
+    output = _output(request)
+    await request.app[HLS_VIEWER_LIMITER].hit(request.remote or "?")
+    viewer = _viewer_ids(request).new(request.match_info["stage"])
+    return web.json_response(
+        {"id": viewer, "interval": output.heartbeat_interval}, status=201, headers=NO_STORE
+    )
+
+
+@routes.post("/live/{stage}/heartbeat")
+async def heartbeat(request: web.Request) -> web.Response:
+    output = _output(request)
+    require_json(request)
+    example = '{"id": "<from POST viewer-id>"}'
+    body = await read_object(request, code="hls.invalid_viewer", example=example, max_bytes=1024)
+    viewer = body.get("id")
+    if not (isinstance(viewer, str) and _viewer_ids(request).valid(viewer, request.match_info["stage"])):
+        raise ForumcastError(
+            "hls.invalid_viewer",
+            "the viewer id was not handed out by this server for this stage",
+            details=[{"field": "id", "reason": "must be an id from POST /live/{stage}/viewer-id"}],
+        )
+    output.heard(viewer)
+    return web.Response(status=204, headers=NO_STORE)
+
+
+async def _limiter_ctx(app: web.Application) -> AsyncIterator[None]:
+    # The store exists only once its own context has run, which comes first.
+    app[HLS_VIEWER_LIMITER] = RateLimiter(
+        app[STORE],
+        app[CLOCK],
+        name="hls-viewer-ids",
+        limit=VIEWER_IDS_PER_CLIENT,
+        code="hls.rate_limited",
+        what="new viewer ids",
+    )
+    yield
+
+
 def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_limiter_ctx)
     app.router.add_routes(routes)

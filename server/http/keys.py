@@ -14,7 +14,7 @@ from server.auth import Tokens
 from server.clock import Clock
 from server.config import Config
 from server.events import EventBus
-from server.limiter import AuthThrottle
+from server.limiter import AuthThrottle, RateLimiter
 from server.live.hub import LiveHub
 from server.metrics import Metrics
 from server.revocations import Revocations
@@ -42,5 +42,7 @@ REVOCATIONS = web.AppKey("revocations", Revocations)
 TASKS = web.AppKey("tasks", Supervisor)
 #: Failed stream keys and tokens per client, counted in the store (made once the store is up).
 AUTH_THROTTLE = web.AppKey("auth_throttle", AuthThrottle)
+#: New LL-HLS viewer ids per client, counted in the store (made once the store is up).
+HLS_VIEWER_LIMITER = web.AppKey("hls_viewer_limiter", RateLimiter)
 #: The security headers of each page path and of ``/static/`` (server/http/page_headers.py).
 PAGE_HEADERS = web.AppKey("page_headers", dict[str, dict[str, str]])

@@ -6,12 +6,13 @@ a :class:`~server.media.hls.Packager`. Requests that must wait (a blocking playl
 for a part not yet made, a preload-hinted part) await :meth:`HlsOutput.wait_for`, which
 wakes at every new part and gives up after a bound.
 
-HLS has no connection to count, so each playback carries a session id (``sid``, put in
-its playlist's URLs by the multivariant playlist); a session is active while it fetched
-anything within the last two target durations. Behind a CDN only the requests the CDN
-passes on are seen: cached segments and parts are not, but every client keeps reloading
-its playlist (blocking reloads carry the ``sid`` and are cached per URL only briefly), so the
-count holds as long as playlist requests reach the origin.
+HLS has no connection to count, and playlists and media carry nothing per viewer (every
+player gets the same bytes at the same URLs, which a CDN can cache). So our players count
+themselves: each gets a viewer id signed by the server (:class:`server.auth.SignedIds`,
+``POST /live/{stage}/viewer-id``) and sends it every :attr:`HlsOutput.heartbeat_interval`
+(two target durations) to ``POST /live/{stage}/heartbeat``, which calls
+:meth:`HlsOutput.heard`; a viewer counts until :data:`MISSED_BEATS` heartbeats in a row
+did not come. Players that send none (ffmpeg, VLC, any foreign player) are not counted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from server.clock import Clock
 from server.media.hls import Packager
 from server.media.inband import with_parameter_sets
 from server.media.switcher import Emit, Output, Reinit, Switched
+
+#: How often a player sends its heartbeat, in target durations.
+HEARTBEAT_TARGETS = 2
+#: Heartbeats that may be missed in a row (a slow network, a busy tab) before a viewer is gone.
+MISSED_BEATS = 3
 
 
 class HlsOutput:
@@ -73,14 +79,19 @@ class HlsOutput:
                 self._waiters.discard(waiter)
         return True
 
-    def seen(self, sid: str | None, now: float | None = None) -> None:
-        if sid:
-            self._sessions[sid] = self._clock.monotonic() if now is None else now
+    @property
+    def heartbeat_interval(self) -> float:
+        """Seconds between a player's heartbeats."""
+        return HEARTBEAT_TARGETS * self.packager.target_duration
+
+    def heard(self, viewer: str, now: float | None = None) -> None:
+        """A heartbeat of ``viewer`` (an id the caller checked was signed by us)."""
+        self._sessions[viewer] = self._clock.monotonic() if now is None else now
 
     def viewers(self, now: float | None = None) -> int:
-        """Sessions that fetched anything within two target durations; forgets older ones."""
+        """Viewers heard within :data:`MISSED_BEATS` heartbeat intervals; forgets older ones."""
         now = self._clock.monotonic() if now is None else now
-        horizon = now - 2 * self.packager.target_duration
+        horizon = now - MISSED_BEATS * self.heartbeat_interval
         for sid in [s for s, at in self._sessions.items() if at < horizon]:
             del self._sessions[sid]
         count = len(self._sessions)

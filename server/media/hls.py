@@ -210,6 +210,12 @@ class Packager:
         return None
 
     @property
+    def playlist_target(self) -> int:
+        """``EXT-X-TARGETDURATION`` as listed: the configured target rounded up, or more
+        (a longer GOP). Blocking requests are held up to three of these (RFC 8216bis 6.2.5.2)."""
+        return self._target
+
+    @property
     def next_part_number(self) -> int:
         return self._next_part
 
@@ -239,11 +245,11 @@ class Packager:
         return max(self._part_target, longest)
 
     def media_playlist(self, *, query: str = "", skip: bool = False) -> str:
-        """The media playlist; ``query`` is appended to every URI (``sid=…&token=…``);
+        """The media playlist; ``query`` is appended to every URI (a closed stage's ``token=…``);
         ``skip``: a delta update (``_HLS_skip=YES``) leaving out what may be skipped.
 
-        Rendered once per change of the window (every player asks for the same state, each
-        with its own ``sid``); the query goes into a placeholder."""
+        Rendered once per change of the window (every player asks for the same state, a
+        closed stage's each with its own ``token``); the query goes into a placeholder."""
         cached = self._rendered.get(skip)
         if cached is None or cached[0] != self._version:
             cached = (self._version, self._render(skip))

@@ -1,5 +1,5 @@
 """LL-HLS over real HTTP: blocking reloads, preload hints, refusals, cache headers, closed
-stages, HLS viewer counts, and ffmpeg's HLS demuxer decoding across switches."""
+stages, and ffmpeg's HLS demuxer decoding across switches."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ async def test_blocking_reload_preload_hint_and_refusals(serve: Serve) -> None:
     await cam.start()
     try:
         playlist = await media_url(client)
-        assert "sid=" in playlist
+        assert "?" not in playlist  # nothing per viewer in a public stage's URLs
         for _ in range(100):
             text = await (await client.get(playlist)).text()
             if text.count("#EXTINF") >= 2:
@@ -135,20 +135,6 @@ async def test_closed_stages_need_the_token_on_every_url(serve: Serve) -> None:
         response = await client.get(f"/live/closed/{path}")
         assert response.status == 401, path
         assert response.headers["Content-Type"].startswith("application/json")
-
-
-async def test_hls_viewers_are_counted_by_session(serve: Serve) -> None:
-    client = await serve(hls_target_duration=1.0)
-    playlists = [await media_url(client) for _ in range(3)]
-    for playlist in playlists + playlists[:1]:
-        assert (await client.get(playlist)).status == 200
-    hls = client.app[LIVE].hls["main"]
-    assert hls.viewers() == 3
-    await asyncio.sleep(1.1)  # the hub publishes the count once a second
-    metrics = await (await client.get("/metrics")).text()
-    assert 'forumcast_viewers{protocol="hls",stage="main"} 3.0' in metrics
-    await asyncio.sleep(2.1)  # two target durations without a request: gone
-    assert hls.viewers() == 0
 
 
 async def test_hls_cors(serve: Serve) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from playwright.async_api import Browser, Page
 
 from server.clock import ManualClock
+from server.http.keys import LIVE
 from tests.conftest import TOKENS, Serve, at
 from tests.web.browser import screenshot
 from tests.web.test_pages import MORNING, wait_playing
@@ -50,6 +51,15 @@ setInterval(() => {
 """
 # A browser without Media Source Extensions (an iPhone's Safari before 17.1).
 NO_MSE = "delete window.MediaSource; delete window.ManagedMediaSource; delete window.WebKitMediaSource;"
+
+
+async def counted(client: Any, stage: str, *, timeout: float = 6.0) -> int:
+    """The stage's HLS viewers once the page's heartbeat made it 1 (or ``timeout`` passed)."""
+    output = client.app[LIVE].hls[stage]
+    deadline = time.monotonic() + timeout
+    while output.viewers() != 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    return output.viewers()
 
 
 def counting(page: Page) -> dict[str, int]:
@@ -91,7 +101,7 @@ async def test_viewer_page_plays_hls_through_takes(serve: Serve, browser: Browse
         assert await ws_choice.is_checked() and await ws_choice.is_enabled()
         await wait_playing(page, "#video")
         await hls_choice.check()
-        await page.wait_for_function("document.getElementById('video').dataset.engine === 'hls.js'")
+        await page.wait_for_function("() => document.getElementById('video').dataset.engine === 'hls.js'")
         await wait_playing(page, "#video")
         assert await page.evaluate("document.getElementById('video').src.startsWith('blob:')")
         assert await page.evaluate("localStorage.getItem('forumcast.protocol')") == "hls"
@@ -134,10 +144,11 @@ async def test_viewer_page_plays_hls_through_takes(serve: Serve, browser: Browse
         assert behind < 3.0, f"{behind:.1f} s behind the buffered end"
         assert requests["part"] > 20 and requests["blocking"] > 10, requests
         assert requests["init"] >= 1 + len(takes), requests  # a new EXT-X-MAP at every take
+        assert await counted(client, "main") == 1  # its heartbeat: one HLS viewer
 
         # Back to the WebSocket: the HLS player lets go of the video.
         await ws_choice.check()
-        await page.wait_for_function("document.getElementById('video').dataset.engine === undefined")
+        await page.wait_for_function("() => document.getElementById('video').dataset.engine === undefined")
         await wait_playing(page, "#video")
         assert requests["ws"] == 2, requests
         await screenshot(page, "viewer-hls")
@@ -161,6 +172,7 @@ async def test_a_browser_without_mse_gets_hls(serve: Serve, browser: Browser) ->
         # No MSE, so no hls.js: the browser's own player (Chromium has one too).
         assert await engine(page) == "native"
         assert requests["ws"] == 0 and requests["multivariant"] >= 1, requests
+        assert await counted(client, "main") == 1
         assert console.errors == []
         await context.close()
 
@@ -180,6 +192,8 @@ async def test_a_closed_stage_plays_hls_with_its_invitation_on_every_url(
     assert await page.locator("input[name=protocol][value=hls]").is_checked()
     kinds = {kind for url in urls for kind in ("index.m3u8", "media.m3u8", "/init/", "/part/") if kind in url}
     assert kinds == {"index.m3u8", "media.m3u8", "/init/", "/part/"}, urls
+    assert await counted(client, "closed") == 1  # the heartbeat carries the invitation too
     assert all(f"token={invitation}" in url for url in urls), [u for u in urls if invitation not in u]
+    assert "/live/closed/heartbeat?token=" in "".join(urls)
     assert console.errors == []
     await context.close()
