@@ -10,7 +10,8 @@ next run's figures):
 
 1. ``forumcast serve`` as a subprocess on a free loopback port, with a one-stage event
    (public stage ``main`` fed by input ``main-cam``), ``FORUMCAST_DEMO_INPUTS=false``, a
-   fixed ``FORUMCAST_SECRET`` and log level warning;
+   fixed ``FORUMCAST_SECRET``, no per-address viewer bound (every simulated viewer comes from
+   127.0.0.1) and log level warning;
 2. a publisher subprocess: what ``forumcast publish --test-pattern --gop 25`` runs (640x360,
    25 fps, a keyframe every second, 1 Mbps video + 64 kbps AAC, 200 ms fragments, the stream
    key from ``Tokens(secret).stream_key("main-cam")``), plus a tap that logs the moment each
@@ -280,6 +281,8 @@ def run_once(viewers: int, options: Options, workdir: Path) -> dict[str, Any]:
         **os.environ,
         "FORUMCAST_SECRET": SECRET,
         "FORUMCAST_DEMO_INPUTS": "false",
+        # Every simulated viewer comes from 127.0.0.1: lift the per-address bound.
+        "FORUMCAST_MAX_VIEWERS_PER_IP": "100000",
     }
     env.pop("PYTHONASYNCIODEBUG", None)  # debug mode would slow every process down
     from server.auth import Tokens
