@@ -17,19 +17,9 @@ from server.store import open_store
 from tests.conftest import TOKENS, Serve, at, auth
 from tests.exhibits import assets
 from tests.exhibits.test_engagement_routes import SLOTS, form
-from tests.support.redis_server import RedisServer
 
 NOW = at("2020-12-06T09:30:00+08:00")
 HYDROGEN = "cn-hydrogen-01"
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if request.param == "memory":
-        return {}
-    server: RedisServer = request.getfixturevalue("redis_server")
-    redis.Redis.from_url(server.url).flushdb()
-    return {"redis_url": server.url}
 
 
 def token(role: str, stage: str | None = None) -> tuple[dict[str, str], str]:

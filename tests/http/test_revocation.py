@@ -47,15 +47,6 @@ async def refused_upgrade(client: Any, path: str, token: str) -> tuple[int, str]
     return await error_of(await client.get(path, headers=bearer(token) | upgrade))
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if request.param == "memory":
-        return {}
-    server: RedisServer = request.getfixturevalue("redis_server")
-    redis.Redis.from_url(server.url).flushdb()
-    return {"redis_url": server.url}
-
-
 async def test_revoke_by_jti_and_by_token(serve: Serve, store_settings: dict[str, Any]) -> None:
     client = await serve(**store_settings)
     viewer, viewer_jti = issued("viewer:closed")

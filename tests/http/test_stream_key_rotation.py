@@ -18,15 +18,6 @@ from tests.support.redis_server import RedisServer
 MORNING = "2020-12-06T09:30:00+08:00"
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if request.param == "memory":
-        return {}
-    server: RedisServer = request.getfixturevalue("redis_server")
-    redis.Redis.from_url(server.url).flushdb()
-    return {"redis_url": server.url}
-
-
 def path(key: str, takeover: bool = False) -> str:
     return f"/ws/publish/main-cam?key={key}" + ("&takeover=1" if takeover else "")
 
