@@ -22,6 +22,7 @@ from exhibits.keys import EXHIBITION
 from exhibits.modelstore import ModelStore
 from exhibits.pipeline import Limits
 from exhibits.service import Exhibition
+from exhibits.settings import ExhibitionSettings
 from server.config import Config
 from server.http.keys import CONFIG, METRICS, TASKS
 from server.metrics import Metrics
@@ -44,11 +45,14 @@ def open_exhibition(config: Config, metrics: Metrics) -> Exhibition:
         configured_catalog(config),
         ModelStore(Path(config.data_dir)),
         metrics=metrics,
-        limits=configured_limits(config),
-        workers=config.ingest_workers,
-        cache_bytes=config.model_cache_bytes,
-        max_jobs_per_exhibitor=config.max_jobs_per_exhibitor,
-        max_queued_jobs=config.max_queued_jobs,
+        settings=ExhibitionSettings(
+            max_upload_bytes=config.max_upload_bytes,
+            max_triangles=config.max_triangles,
+            workers=config.ingest_workers,
+            cache_bytes=config.model_cache_bytes,
+            max_jobs_per_exhibitor=config.max_jobs_per_exhibitor,
+            max_queued_jobs=config.max_queued_jobs,
+        ),
     )
 
 

@@ -54,6 +54,7 @@ from exhibits.normalise import (
     parse_up,
     place,
 )
+from exhibits.settings import MAX_TRIANGLES, MAX_UPLOAD_BYTES
 from exhibits.textures import cap_each, cap_textures, texture_stats
 from server.errors import ModelError
 
@@ -66,7 +67,7 @@ class Limits:
     """What the pipeline accepts and makes. Sizes in bytes."""
 
     #: A bigger upload is ``model.too_large``.
-    max_upload_bytes: int = 100 * 2**20
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
     #: More zip entries is ``model.too_many_entries``.
     max_archive_entries: int = 512
     #: More uncompressed bytes in a zip in total is ``model.archive_too_large``.
@@ -74,7 +75,7 @@ class Limits:
     #: A higher uncompressed/compressed ratio, per entry or in total, is ``model.archive_too_large``.
     max_ratio: float = 100.0
     #: More triangles in the loaded model is ``model.too_many_triangles``.
-    max_triangles: int = 5_000_000
+    max_triangles: int = MAX_TRIANGLES
     #: Triangle budget of each level of detail, largest first.
     lod_triangles: tuple[int, ...] = (100_000, 20_000, 4_000)
     #: Longest texture side in pixels on each level (same length as ``lod_triangles``).

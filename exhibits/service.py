@@ -36,6 +36,7 @@ from exhibits.model import IngestResult
 from exhibits.modelstore import SHA256, ModelAsset, ModelStore
 from exhibits.pipeline import Limits
 from exhibits.serving import BlobCache
+from exhibits.settings import ExhibitionSettings
 from exhibits.spool import Spool, Spooled
 from exhibits.workers import Workers, build_hall, ingest_demo, ingest_upload
 from server.errors import ForumcastError
@@ -62,27 +63,23 @@ class Exhibition:
         models: ModelStore,
         *,
         metrics: Metrics | None = None,
-        limits: Limits | None = None,
-        workers: int = 2,
-        cache_bytes: int = 256 * 2**20,
-        rescan_seconds: float = 5.0,
-        max_jobs_per_exhibitor: int = 2,
-        max_queued_jobs: int = 16,
+        settings: ExhibitionSettings | None = None,
     ) -> None:
+        settings = settings or ExhibitionSettings()
         self.catalog = catalog
         self.models = models
         self.metrics = metrics
-        self.limits = limits or Limits()
-        self.workers = Workers(processes=workers, metrics=metrics)
+        self.limits = Limits(max_upload_bytes=settings.max_upload_bytes, max_triangles=settings.max_triangles)
+        self.workers = Workers(processes=settings.workers, metrics=metrics)
         self.jobs = Jobs()
         self.spool = Spool(models.root / "spool")
-        self.max_jobs_per_exhibitor = max_jobs_per_exhibitor
-        self.max_queued_jobs = max_queued_jobs
+        self.max_jobs_per_exhibitor = settings.max_jobs_per_exhibitor
+        self.max_queued_jobs = settings.max_queued_jobs
         #: Uploads being received, per exhibit: they count against both limits already.
         self._uploading: dict[str, int] = {}
-        self.cache = BlobCache(max_bytes=cache_bytes)
+        self.cache = BlobCache(max_bytes=settings.cache_bytes)
         self.layout: HallLayout = layout_hall(list(catalog))
-        self.rescan_seconds = rescan_seconds
+        self.rescan_seconds = settings.rescan_seconds
         self._assets: dict[str, ModelAsset] = {}
         self._stamps: dict[str, int | None] = {}
         self._tasks: set[asyncio.Task[object]] = set()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exhibits.settings import ExhibitionSettings
 from server.errors import ConfigError
 from server.http.page_headers import parse_frame_ancestors
 from server.live.settings import LiveSettings
@@ -27,6 +28,7 @@ from server.schedule.scheduler import UPCOMING_MINUTES
 KEEPALIVE_TIMEOUT = 30.0
 
 _LIVE = LiveSettings()  # the live path's defaults, stated once in its modules
+_EXHIBITION = ExhibitionSettings()  # the exhibition's, likewise
 
 ENV_PREFIX = "FORUMCAST_"
 
@@ -123,16 +125,22 @@ class Config:
         default=True,
         metadata=_doc("build the demo exhibits' procedural models at start (cached in data_dir)"),
     )
-    ingest_workers: int = field(default=2, metadata=_doc("processes for 3D ingest and the hall scene"))
-    max_upload_bytes: int = field(
-        default=100 * 2**20, metadata=_doc("largest 3D model upload, bytes (413 above)")
+    ingest_workers: int = field(
+        default=_EXHIBITION.workers, metadata=_doc("processes for 3D ingest and the hall scene")
     )
-    max_triangles: int = field(default=5_000_000, metadata=_doc("most triangles an uploaded model may have"))
+    max_upload_bytes: int = field(
+        default=_EXHIBITION.max_upload_bytes, metadata=_doc("largest 3D model upload, bytes (413 above)")
+    )
+    max_triangles: int = field(
+        default=_EXHIBITION.max_triangles, metadata=_doc("most triangles an uploaded model may have")
+    )
     max_jobs_per_exhibitor: int = field(
-        default=2, metadata=_doc("unfinished ingest jobs one exhibit may have (429 model.busy above)")
+        default=_EXHIBITION.max_jobs_per_exhibitor,
+        metadata=_doc("unfinished ingest jobs one exhibit may have (429 model.busy above)"),
     )
     max_queued_jobs: int = field(
-        default=16, metadata=_doc("ingest jobs waiting for a worker in total (429 ingest.queue_full above)")
+        default=_EXHIBITION.max_queued_jobs,
+        metadata=_doc("ingest jobs waiting for a worker in total (429 ingest.queue_full above)"),
     )
     model_compression: str = field(
         default="opt-in", metadata=_doc("gzip/br for model files: off, opt-in (?compress=1) or auto")
@@ -141,7 +149,9 @@ class Config:
         default="*",
         metadata=_doc("origins that may fetch model files: '*', a comma-separated list, or empty"),
     )
-    model_cache_bytes: int = field(default=256 * 2**20, metadata=_doc("memory for hot model files, bytes"))
+    model_cache_bytes: int = field(
+        default=_EXHIBITION.cache_bytes, metadata=_doc("memory for hot model files, bytes")
+    )
     frame_ancestors: str = field(
         default="'none'",
         metadata=_doc("origins that may frame the viewer and hall pages, space-separated; 'none' = none"),
