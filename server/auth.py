@@ -133,7 +133,7 @@ class Tokens:
         """A new token and its ``jti`` (what ``forumcast token revoke`` takes)."""
         name, scope = parse_role(role, stage)
         now = int(time.time())
-        jti = secrets.token_urlsafe(12)
+        jti = secrets.token_hex(12)  # hex: never starts with "-", which a command line takes for a flag
         claims: dict[str, Any] = {
             "iss": ISSUER,
             "role": name,
