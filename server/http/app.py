@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 from aiohttp import web
 
@@ -78,7 +79,9 @@ async def _tasks_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    store = open_store(config.redis_url or None, namespace=app[EVENT].id)
+    # Without Redis, what the store holds is kept under data_dir across restarts.
+    snapshot = Path(config.data_dir) / "state" / f"{app[EVENT].id}.json"
+    store = open_store(config.redis_url or None, namespace=app[EVENT].id, snapshot_file=snapshot)
     app[STORE] = store
     log.info("state store: %s", store.kind)
     try:

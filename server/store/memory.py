@@ -1,4 +1,4 @@
-"""The embedded state store: one process, nothing shared, nothing survives a restart.
+"""The embedded state store: one process, nothing shared; kept on disk when given a file.
 
 This module owns :class:`MemoryStore`, the default when no ``--redis-url`` is given, and
 :class:`MemoryBackend`, the dict it keeps its data in. It follows the Redis store's
@@ -11,17 +11,24 @@ semantics on purpose (the contract suite runs against both), including the awkwa
   anything, but reading or appending to a key of another kind raises TypeError, like
   Redis' WRONGTYPE does.
 
-No method awaits anything, so each one is atomic with respect to other coroutines.
+No method awaits anything, so each one is atomic with respect to other coroutines. Given a
+snapshot file (:mod:`server.store.snapshot`), the backend writes its data there at most once a
+second after a change and when a store closes, and reads it back when it is made.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from server.store import snapshot
 from server.store.base import Hits
 from server.store.codec import decode_value, encode_value, key_prefix
 
+#: Seconds between a change and the snapshot that keeps it.
+SNAPSHOT_AFTER = 1.0
 #: Rate-limit hits between two sweeps of the ended windows (so forgotten clients free memory).
 SWEEP_EVERY = 1024
 
@@ -45,10 +52,25 @@ class MemoryBackend:
     database; keys carry the namespace prefix, so they do not see each other's data.
     """
 
-    def __init__(self) -> None:
-        self.data: dict[str, Entry] = {}
+    def __init__(self, *, snapshot_file: Path | None = None) -> None:
+        self.snapshot_file = snapshot_file
+        self.data: dict[str, Entry] = dict(snapshot.load(snapshot_file)) if snapshot_file else {}
         #: Hits since the ended windows were last swept out.
         self.hits_since_sweep = 0
+        self._pending: asyncio.TimerHandle | None = None
+
+    def changed(self) -> None:
+        """Something kept changed: snapshot it within :data:`SNAPSHOT_AFTER`."""
+        if self.snapshot_file is not None and self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(SNAPSHOT_AFTER, self.flush)
+
+    def flush(self) -> None:
+        """Write the snapshot now (a few milliseconds for the data one event keeps)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        if self.snapshot_file is not None:
+            snapshot.save(self.snapshot_file, snapshot.encode(self.data))
 
     def sweep(self, now: float) -> None:
         """Forget every rate-limit window that has ended at ``now``."""
@@ -86,9 +108,11 @@ class MemoryStore:
     async def set(self, key: str, value: Any) -> None:
         # Encode before touching the dict so a non-JSON value leaves the old one in place.
         self._data[self._prefix + key] = encode_value(value)
+        self._backend.changed()
 
     async def delete(self, key: str) -> None:
         self._data.pop(self._prefix + key, None)
+        self._backend.changed()
 
     async def append(self, key: str, value: Any) -> int:
         text = encode_value(value)
@@ -96,6 +120,7 @@ class MemoryStore:
         if not isinstance(entry, list):
             raise _wrong_kind(key, entry, "a list")
         entry.append(text)
+        self._backend.changed()
         return len(entry)
 
     async def items(self, key: str) -> list[Any]:
@@ -113,6 +138,7 @@ class MemoryStore:
         if not isinstance(entry, dict):
             raise _wrong_kind(key, entry, "a counter group")
         entry[field] = entry.get(field, 0) + by
+        self._backend.changed()
         return entry[field]
 
     async def counters(self, key: str) -> dict[str, int]:
@@ -132,6 +158,7 @@ class MemoryStore:
         if member in entry:
             return False
         entry.add(member)
+        self._backend.changed()
         return True
 
     async def cardinality(self, key: str) -> int:
@@ -164,8 +191,8 @@ class MemoryStore:
         return Hits(entry.count, entry.ends)
 
     async def close(self) -> None:
-        # Nothing to release: the data belongs to the backend, which may be shared.
-        return None
+        # The data belongs to the backend, which may be shared: only make sure it is kept.
+        self._backend.flush()
 
 
 def _wrong_kind(key: str, entry: Entry, wanted: str) -> TypeError:
