@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.store import snapshot
 from server.store.base import Hits
 from server.store.codec import decode_value, encode_value, key_prefix
+from server.store.snapshot import encode, load, save
 
 #: Seconds between a change and the snapshot that keeps it.
 SNAPSHOT_AFTER = 1.0
@@ -54,7 +54,7 @@ class MemoryBackend:
 
     def __init__(self, *, snapshot_file: Path | None = None) -> None:
         self.snapshot_file = snapshot_file
-        self.data: dict[str, Entry] = dict(snapshot.load(snapshot_file)) if snapshot_file else {}
+        self.data: dict[str, Entry] = dict(load(snapshot_file)) if snapshot_file else {}
         #: Hits since the ended windows were last swept out.
         self.hits_since_sweep = 0
         self._pending: asyncio.TimerHandle | None = None
@@ -70,7 +70,7 @@ class MemoryBackend:
             self._pending.cancel()
             self._pending = None
         if self.snapshot_file is not None:
-            snapshot.save(self.snapshot_file, snapshot.encode(self.data))
+            save(self.snapshot_file, encode(self.data))
 
     def sweep(self, now: float) -> None:
         """Forget every rate-limit window that has ended at ``now``."""
