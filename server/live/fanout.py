@@ -176,8 +176,7 @@ class Fanout:
         # would otherwise keep its buffers for the whole grace.
         stalled = [v for v in self.viewers if not v.transport.is_closing() and v.stalled(now)]
         for viewer in stalled:
-            viewer.write(text_frame({"type": "error", "code": "live.too_slow", "message": "not reading"}))
-            viewer.drop()
+            viewer.drop()  # no error event: it would only join the bytes the viewer never read
         if stalled:
             log.info("%s: dropped %d viewers that stopped reading", self.name, len(stalled))
         return len(stalled)
