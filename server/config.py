@@ -42,6 +42,12 @@ class Config:
     host: str = field(default="0.0.0.0", metadata=_doc("interface to listen on"))  # noqa: S104
     port: int = field(default=8080, metadata=_doc("TCP port to listen on (1-65535)"))
     redis_url: str = field(default="", metadata=_doc("redis:// URL of the shared store; empty = in-memory"))
+    instance_id: str = field(
+        default="", metadata=_doc("this instance's name in the cluster; empty = hostname:port")
+    )
+    workers: int = field(
+        default=1, metadata=_doc("instances to run on this machine sharing the port (SO_REUSEPORT)")
+    )
     data_dir: str = field(default="data", metadata=_doc("directory for models and caches"))
     event: str = field(default="", metadata=_doc("event file (.yaml or frab .json); empty = built-in demo"))
     real_dates: bool = field(default=False, metadata=_doc("serve the demo at its real dates (6-8 Dec 2020)"))

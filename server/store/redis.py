@@ -95,6 +95,49 @@ def _text(reply: bytes | str) -> str:
     return reply.decode() if isinstance(reply, bytes) else reply
 
 
+def connect(
+    url: str,
+    *,
+    decode_responses: bool = True,
+    retries: int = 5,
+    backoff_base: float = 0.05,
+    backoff_cap: float = 1.0,
+    socket_timeout: float = 2.0,
+) -> Redis:
+    """A ``redis.asyncio`` client for ``url`` with our retry policy (see :meth:`RedisStore.from_url`).
+
+    The store uses it with text replies; the cluster's media plane with ``decode_responses=False``
+    (fragments are bytes). Nothing is dialled here; an invalid URL raises StoreUnavailable.
+    """
+    if retries < 0 or backoff_base < 0 or backoff_cap < 0 or socket_timeout <= 0:
+        raise ValueError("retries and backoff must be >= 0 and socket_timeout > 0")
+    safe = redact_url(url)
+    # redis-py ignores a database it cannot parse ("redis://h/x" means db 0); refuse
+    # it instead, or two deployments meant to be separate would share database 0.
+    # Read from the redacted URL so no piece of a password can end up in `db`.
+    db = safe.partition("://")[2].rpartition("@")[2].partition("/")[2]
+    if url.startswith(("redis://", "rediss://")) and db and not db.isdigit():
+        raise StoreUnavailable(f"invalid Redis URL {safe}: database {db!r} is not a number")
+    retry = Retry(
+        ExponentialBackoff(cap=backoff_cap, base=backoff_base),
+        retries,
+        supported_errors=(RedisConnectionError, RedisTimeoutError),
+    )
+    try:
+        client: Redis = Redis.from_url(
+            url,
+            retry=retry,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            decode_responses=decode_responses,
+        )
+    except ValueError as exc:
+        # redis-py's messages name the problem ("Port could not be cast to integer
+        # value as 'x'") but not the URL; never echo the URL unredacted.
+        raise StoreUnavailable(f"invalid Redis URL {safe}: {_scrub(str(exc), url)}") from exc
+    return client
+
+
 class RedisStore:
     """:class:`~server.store.base.Store` on Redis; build it with :meth:`from_url`."""
 
@@ -137,32 +180,13 @@ class RedisStore:
         """
         # Argument errors first, so nothing is left half-built (an unclosed client).
         key_prefix(namespace)
-        if retries < 0 or backoff_base < 0 or backoff_cap < 0 or socket_timeout <= 0:
-            raise ValueError("retries and backoff must be >= 0 and socket_timeout > 0")
-        safe = redact_url(url)
-        # redis-py ignores a database it cannot parse ("redis://h/x" means db 0); refuse
-        # it instead, or two deployments meant to be separate would share database 0.
-        # Read from the redacted URL so no piece of a password can end up in `db`.
-        db = safe.partition("://")[2].rpartition("@")[2].partition("/")[2]
-        if url.startswith(("redis://", "rediss://")) and db and not db.isdigit():
-            raise StoreUnavailable(f"invalid Redis URL {safe}: database {db!r} is not a number")
-        retry = Retry(
-            ExponentialBackoff(cap=backoff_cap, base=backoff_base),
-            retries,
-            supported_errors=(RedisConnectionError, RedisTimeoutError),
+        client = connect(
+            url,
+            retries=retries,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            socket_timeout=socket_timeout,
         )
-        try:
-            client = Redis.from_url(
-                url,
-                retry=retry,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=socket_timeout,
-                decode_responses=True,
-            )
-        except ValueError as exc:
-            # redis-py's messages name the problem ("Port could not be cast to integer
-            # value as 'x'") but not the URL; never echo the URL unredacted.
-            raise StoreUnavailable(f"invalid Redis URL {safe}: {_scrub(str(exc), url)}") from exc
         return cls(client, namespace=namespace, url=url)
 
     def __repr__(self) -> str:
