@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -170,6 +171,10 @@ class Config:
     def slate_dimensions(self) -> tuple[int, int]:
         width, _, height = self.slate_size.partition("x")
         return int(width), int(height)
+
+    def instance(self) -> str:
+        """This instance's id in the cluster: ``instance_id``, else ``hostname:port``."""
+        return self.instance_id or f"{socket.gethostname()}:{self.port}"
 
     def live(self) -> LiveSettings:
         """The live path's part of the settings."""

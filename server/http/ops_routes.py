@@ -35,7 +35,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return web.json_response({"status": "ok", "instance": request.app[CONFIG].instance()})
 
 
 @routes.get("/readyz")
