@@ -117,6 +117,10 @@ CODES: dict[str, Wire] = {
     "model.busy": TOO_MANY,
     "ingest.queue_full": TOO_MANY,
     "ingest.worker_lost": UNAVAILABLE,
+    # The cluster: an entry in a Redis stream that cannot be read (skipped, logged), and a
+    # producer's command that no leader answered in time (no instance leads the stage now).
+    "cluster.bad_entry": INTERNAL,
+    "cluster.no_leader": UNAVAILABLE,
     "internal.error": INTERNAL,
 }
 

@@ -166,7 +166,23 @@ class Metrics:
             ["task"],
             registry=r,
         )
+        self.stage_leader = Gauge(
+            "forumcast_stage_leader",
+            "1 on the instance that makes the stage's program now (with Redis), else 0",
+            ["stage"],
+            registry=r,
+        )
+        self.leader_changes = Counter(
+            "forumcast_leader_changes",
+            "Times this instance took the lead of a stage (after a leader loss, or at start)",
+            ["stage"],
+            registry=r,
+        )
+        self.cluster_instances = Gauge(
+            "forumcast_cluster_instances", "Live instances sharing the event (1 without Redis)", registry=r
+        )
         for stage in stages:
+            self.stage_leader.labels(stage=stage).set(0)
             self.stage_live.labels(stage=stage).set(0)
             self.schedule_delays.labels(stage=stage)
             self.relay_dropped.labels(stage=stage)

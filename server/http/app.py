@@ -11,20 +11,27 @@ the demo sources, then the exhibition. Every long-lived task runs under the app'
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from exhibits import app as exhibition
 from server.auth import Tokens
 from server.clock import Clock, SystemClock
+from server.cluster.names import ClusterNames
+from server.cluster.node import ClusterNode
+from server.cluster.plane import Plane
+from server.cluster.singleton import while_leading
 from server.config import Config
 from server.errors import ForumcastError
 from server.events import EventBus
 from server.http import (
+    cluster_routes,
     hls_routes,
     inputs_routes,
     openapi_routes,
@@ -40,6 +47,7 @@ from server.http import (
 from server.http.keys import (
     BUS,
     CLOCK,
+    CLUSTER,
     CONFIG,
     EVENT,
     LIVE,
@@ -135,18 +143,46 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
-    hub = LiveHub(app[SCHEDULER], LiveEnv(app[CLOCK], app[METRICS], app[CONFIG].live()))
+    config = app[CONFIG]
+    clustered = bool(config.redis_url)
+    hub = LiveHub(app[SCHEDULER], LiveEnv(app[CLOCK], app[METRICS], config.live()), mirrored=clustered)
     app[LIVE] = hub
     ticks = LiveTicks(hub, app[BUS])
     tasks = app[TASKS]
-    async with (
-        tasks.running("live-supervise", ticks.supervise),
-        tasks.running("live-viewers", ticks.viewers),
-        tasks.running("live-stats", ticks.stats),
-        tasks.running("live-stalls", ticks.stalls),
-        tasks.running("live-schedule-events", ticks.schedule_events),
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        if clustered:
+            node = await _join_cluster(app, hub)
+            stack.push_async_callback(node.close)
+            for name, loop in node.loops().items():
+                await stack.enter_async_context(tasks.running(name, loop))
+        for name, loop in {
+            "live-supervise": ticks.supervise,
+            "live-viewers": ticks.viewers,
+            "live-stats": ticks.stats,
+            "live-stalls": ticks.stalls,
+            "live-schedule-events": ticks.schedule_events,
+        }.items():
+            await stack.enter_async_context(tasks.running(name, loop))
         yield
+
+
+async def _join_cluster(app: web.Application, hub: LiveHub) -> ClusterNode:
+    """With Redis, instances share the event: this one's node, caught up before it serves."""
+    config, clock = app[CONFIG], app[CLOCK]
+    plane = Plane(config.redis_url, ClusterNames.of(app[EVENT].id), instance=config.instance())
+    started = datetime.fromtimestamp(clock.wall(), UTC).isoformat(timespec="seconds")
+    node = ClusterNode(
+        hub, plane, clock, app[BUS], app[SCHEDULE], address=f"{config.host}:{config.port}", started=started
+    )
+    app[CLUSTER] = node
+    for attempt in range(3):
+        try:
+            await node.start()
+            break
+        except (RedisError, OSError) as exc:
+            log.warning("cluster: Redis does not answer yet (%s); attempt %d", exc, attempt + 1)
+            await clock.sleep(1.0)
+    return node
 
 
 async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -155,7 +191,12 @@ async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     hub = app[LIVE]
-    async with app[TASKS].running("demo", lambda: run_demo(hub)):
+    if CLUSTER in app:  # one instance publishes the demo pictures for all
+        node = app[CLUSTER]
+        demo = lambda: while_leading(node.plane, app[CLOCK], "demo", lambda: run_demo(hub))  # noqa: E731
+    else:
+        demo = lambda: run_demo(hub)  # noqa: E731
+    async with app[TASKS].running("demo", demo):
         yield
 
 
@@ -186,6 +227,7 @@ def create_app(
     throttle.setup(app)  # after the store's context: the throttle counts in the store
     app.on_shutdown.append(_close_live)
     for routes in (
+        cluster_routes,
         ops_routes,
         schedule_routes,
         publish_routes,

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from server.auth import Tokens
 from server.clock import Clock
+from server.cluster.node import ClusterNode
 from server.config import Config
 from server.events import EventBus
 from server.limiter import AuthThrottle, RateLimiter
@@ -35,6 +36,8 @@ STORE = web.AppKey("store", Store)
 SCHEDULE = web.AppKey("schedule", ScheduleService)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 LIVE = web.AppKey("live", LiveHub)
+#: This instance's part in the cluster (only with Redis: check ``CLUSTER in app``).
+CLUSTER = web.AppKey("cluster", ClusterNode)
 STREAM_KEYS = web.AppKey("stream_keys", StreamKeys)
 #: Revoked token ids, refreshed from the store by the task ``tokens-revocations``.
 REVOCATIONS = web.AppKey("revocations", Revocations)

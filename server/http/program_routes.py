@@ -31,8 +31,8 @@ def _produced(request: web.Request) -> tuple[Program, Principal]:
     return program, require_producer(request, program.stage.id)
 
 
-def _answer(program: Program) -> web.Response:
-    return web.json_response({"program": program.state_json()})
+def _answer(request: web.Request, program: Program) -> web.Response:
+    return web.json_response({"program": request.app[LIVE].program_state(program.stage.id)})
 
 
 @routes.post("/api/v1/stages/{stage}/take")
@@ -49,23 +49,23 @@ async def take(request: web.Request) -> web.Response:
         cut = Cut(payload.get("cut", Cut.KEYFRAME.value))
     except ValueError:
         raise ForumcastError("program.bad_take", "'cut' must be 'keyframe' or 'cached'") from None
-    request.app[LIVE].take(program.stage.id, source, cut=cut)
+    await request.app[LIVE].take(program.stage.id, source, cut=cut)
     await audit.record(request, who, "program.take", f"stage:{program.stage.id}", input=source, cut=cut.value)
-    return _answer(program)
+    return _answer(request, program)
 
 
 @routes.post("/api/v1/stages/{stage}/auto")
 async def auto(request: web.Request) -> web.Response:
     program, who = _produced(request)
-    request.app[LIVE].resume(program.stage.id)
+    await request.app[LIVE].resume(program.stage.id)
     await audit.record(request, who, "program.auto", f"stage:{program.stage.id}")
-    return _answer(program)
+    return _answer(request, program)
 
 
 @routes.get("/api/v1/stages/{stage}/program")
 async def get_program(request: web.Request) -> web.Response:
     """The program's state alone (producers poll it; the stage document carries it too)."""
-    return _answer(_produced(request)[0])
+    return _answer(request, _produced(request)[0])
 
 
 def setup(app: web.Application) -> None:

@@ -76,7 +76,7 @@ def _stage_body(
         # Not even whether it is on now, or running late.
         body["state"], body["delay_minutes"] = "closed", None
     elif LIVE in request.app:
-        body["program"] = request.app[LIVE].program(stage.id).state_json()
+        body["program"] = request.app[LIVE].program_state(stage.id)
     return body
 
 

@@ -59,17 +59,19 @@ async def _drain(ws: web.WebSocketResponse) -> None:
 
 @routes.get("/ws/watch/input/{input}")
 async def watch_input(request: web.Request) -> web.WebSocketResponse:
-    live = request.app[LIVE].input(request.match_info["input"])
+    hub = request.app[LIVE]
+    live = hub.input(request.match_info["input"])
     who = principal(request)
     if not who.can_produce(live.decl.stage):
         raise AuthError("auth.forbidden", f"previewing {live.id!r} needs a producer token for its stage")
+    shown = hub.preview(live.id)  # the input itself, or in a cluster its mirror
     async with _open(request) as (ws, viewer):
-        live.preview.join(viewer)
-        live.tally()  # its publisher now shows PREVIEW
+        shown.preview.join(viewer)
+        live.tally()  # its publisher now shows PREVIEW (if it is connected here)
         try:
             await _drain(ws)
         finally:
-            live.preview.leave(viewer)
+            shown.preview.leave(viewer)
             live.tally()
     return ws
 

@@ -22,9 +22,10 @@ import functools
 from collections.abc import Callable
 
 from server.clock import Clock
-from server.media.hls import Packager
+from server.media.hls import Packager, Part, SegmentStart
 from server.media.inband import with_parameter_sets
 from server.media.switcher import Emit, Output, Reinit, Switched
+from server.media.types import MediaFragment
 
 #: How often a player sends its heartbeat, in target durations.
 HEARTBEAT_TARGETS = 2
@@ -50,14 +51,22 @@ class HlsOutput:
         elif isinstance(output, Switched):
             self.packager.discontinuity()
         elif isinstance(output, Emit):
-            fragment = output.fragment
-            init = self.packager.init
-            if fragment.keyframe and init is not None:
-                fragment = with_parameter_sets(fragment, init)  # for players that skip a new map
-            self.packager.add(fragment, wall_time=self._clock.wall())
-            waiters, self._waiters = self._waiters, set()
-            for waiter in waiters:
-                _wake(waiter)
+            self.add(output.fragment)
+
+    def add(
+        self, fragment: MediaFragment, *, wall_time: float | None = None, restart: SegmentStart | None = None
+    ) -> Part:
+        """One program fragment (made at ``wall_time``, by default now): package it as a
+        part and wake the requests waiting for one (``restart``: see :meth:`Packager.add`)."""
+        init = self.packager.init
+        if fragment.keyframe and init is not None:
+            fragment = with_parameter_sets(fragment, init)  # for players that skip a new map
+        wall = self._clock.wall() if wall_time is None else wall_time
+        part = self.packager.add(fragment, wall_time=wall, restart=restart)
+        waiters, self._waiters = self._waiters, set()
+        for waiter in waiters:
+            _wake(waiter)
+        return part
 
     async def wait_for(self, ready: Callable[[], bool], *, within: float) -> bool:
         """Wait until ``ready()`` (checked at every new part) or ``within`` seconds of the

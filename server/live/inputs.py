@@ -53,8 +53,16 @@ Listener = Callable[["LiveInput", InitSegment | MediaFragment, bytes], None]
 
 
 class LiveInput:
-    def __init__(self, decl: InputDecl, env: LiveEnv) -> None:
+    def __init__(self, decl: InputDecl, env: LiveEnv, *, mirror: bool = False) -> None:
         self.decl = decl
+        #: A copy of an input published elsewhere in the cluster (read from Redis): it
+        #: keeps no metrics of its own, the instance the publisher is on does.
+        self.mirror = mirror
+        #: While True, pushed items fill the preview and its cache but reach no listener
+        #: (a mirror catching up on what its stream already held).
+        self.muted = False
+        #: Producers previewing it on other instances (the cluster counts them).
+        self.remote_previews = 0
         self.stall_after = env.settings.stall_after
         self._clock = env.clock
         self.state = InputState.OFFLINE
@@ -77,9 +85,10 @@ class LiveInput:
         self._timeline = Timeline()
         self._window: deque[tuple[float, int]] = deque()
         self._metrics = metrics = env.metrics
-        metrics.input_up.labels(input=decl.id).set(0)
-        metrics.input_bitrate.labels(input=decl.id).set(0)
-        metrics.relay_fragments.labels(input=decl.id)
+        if not mirror:
+            metrics.input_up.labels(input=decl.id).set(0)
+            metrics.input_bitrate.labels(input=decl.id).set(0)
+            metrics.relay_fragments.labels(input=decl.id)
 
     @property
     def id(self) -> str:
@@ -99,7 +108,8 @@ class LiveInput:
         self.publisher = session
         self.state = InputState.LIVE
         self._timeline.splice()  # the new publisher's clock starts wherever it likes
-        self._metrics.input_up.labels(input=self.id).set(1)
+        if not self.mirror:
+            self._metrics.input_up.labels(input=self.id).set(1)
         self._told = None
         self.tally()
 
@@ -110,8 +120,9 @@ class LiveInput:
         self.state = InputState.OFFLINE
         self.up_since = None
         self._window.clear()
-        self._metrics.input_up.labels(input=self.id).set(0)
-        self._metrics.input_bitrate.labels(input=self.id).set(0)
+        if not self.mirror:
+            self._metrics.input_up.labels(input=self.id).set(0)
+            self._metrics.input_bitrate.labels(input=self.id).set(0)
         for callback in self.on_gone:
             callback(self)
 
@@ -140,7 +151,7 @@ class LiveInput:
 
     def tally(self) -> None:
         """Tell the publisher if it went on or off air, or into or out of a producer's preview."""
-        state = (self.on_air, bool(self.preview.viewers))
+        state = (self.on_air, bool(self.preview.viewers) or self.remote_previews > 0)
         if self.publisher is None or state == self._told:
             return
         self._told = state
@@ -155,7 +166,7 @@ class LiveInput:
             self.init = item
             self._timeline.splice()  # a new init mid-stream: the encoder restarted its clock
             self.preview.set_init(item)
-            for listener in self.listeners:
+            for listener in () if self.muted else self.listeners:
                 listener(self, item, b"")
             return
         assert self.init is not None, "the parser emits an init segment before any fragment"
@@ -165,12 +176,13 @@ class LiveInput:
         placed = self._timeline.place(item, self.init)
         frame = binary_frame(placed.data)
         self.preview.push(placed, now, frame=frame)
-        for listener in self.listeners:
+        for listener in () if self.muted else self.listeners:
             listener(self, placed, frame)
         if placed.keyframe:
             self._note_keyframe(placed)
         self._window.append((now, len(placed.data)))
-        self._metrics.relay_fragments.labels(input=self.id).inc()
+        if not self.mirror:
+            self._metrics.relay_fragments.labels(input=self.id).inc()
 
     def _note_keyframe(self, fragment: MediaFragment) -> None:
         video = self.init.video if self.init is not None else None

@@ -68,6 +68,9 @@ class Program:
         self._on_switch = on_switch
         self._slate_size = settings.slate_size
         self._card = card
+        #: Where the program's outputs go instead of this instance's viewers: set by the
+        #: cluster (the leader writes them to Redis, whence every instance's edge delivers).
+        self.sink: Callable[[list[Output]], None] | None = None
         self.slate = SlatePlayer(stage.id, slates, env.clock, self)
         for live in self.inputs.values():
             live.listeners.append(self._on_item)
@@ -224,13 +227,24 @@ class Program:
         self.switcher.forget(live.id)
 
     def _apply(self, outputs: list[Output]) -> None:
+        if self.sink is not None:
+            for output in outputs:
+                if isinstance(output, Switched):
+                    self._switched(output)
+            if outputs:
+                self.sink(outputs)
+            return
+        self.deliver(outputs)
+
+    def deliver(self, outputs: list[Output]) -> None:
+        """Send ``outputs`` to this instance's viewers (WebSocket and LL-HLS)."""
         now = self._clock.monotonic()
         for output in outputs:
             if isinstance(output, Reinit):
                 self.fanout.set_init(output.init)
             elif isinstance(output, Emit):
                 self.fanout.push(output.fragment, now)
-            elif isinstance(output, Switched):
+            elif isinstance(output, Switched) and self.sink is None:
                 self._switched(output)
             for listener in self.outputs:
                 listener(output)

@@ -58,7 +58,7 @@ class LiveTicks:
         for output in hub.hls.values():
             output.viewers()
         for program in hub.programs.values():
-            count = program.viewer_count
+            count = hub.viewer_count(program.stage.id)
             if count != program.announced_viewers:
                 program.announced_viewers = count
                 program.fanout.broadcast({"type": "viewers", "stage": program.stage.id, "count": count})
@@ -73,7 +73,7 @@ class LiveTicks:
     def stalls_once(self) -> None:
         hub = self._hub
         now = self._clock.monotonic()
-        for live in hub.inputs.values():
+        for live in hub.sources.values():
             live.preview.drop_stalled(now)
         for program in hub.programs.values():
             if dropped := program.fanout.drop_stalled(now):
@@ -99,7 +99,7 @@ class LiveTicks:
                     "bitrate": round(live.bitrate(now)),
                     "fragment_age": None if age is None else round(age, 3),
                     "viewers": watching.get(live.id, 0),
-                    "preview_viewers": len(live.preview.viewers),
+                    "preview_viewers": len(hub.sources[live.id].preview.viewers) + live.remote_previews,
                 }
             )
 

@@ -27,10 +27,12 @@ holds blocking playlist reloads and preload-hinted part requests until
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from server.media.types import InitSegment, MediaFragment, TrackKind
 
@@ -56,6 +58,38 @@ class Part:
     duration: float
     independent: bool
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentStart:
+    """Where a segment started, in another packager of the same program: its numbers, the
+    discontinuities before it, the playlist's target duration and GOP then, its date."""
+
+    msn: int
+    part: int
+    init_number: int
+    discontinuities: int
+    discontinuity: bool
+    target: int
+    gop: float
+    date: float
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SegmentStart:
+        """What :meth:`to_json` gave (KeyError, TypeError or ValueError if it is not that)."""
+        return cls(
+            msn=int(data["msn"]),
+            part=int(data["part"]),
+            init_number=int(data["init_number"]),
+            discontinuities=int(data["discontinuities"]),
+            discontinuity=bool(data["discontinuity"]),
+            target=int(data["target"]),
+            gop=float(data["gop"]),
+            date=float(data["date"]),
+        )
 
 
 @dataclass(slots=True)
@@ -129,8 +163,38 @@ class Packager:
         self._close()
         self._pending_discontinuity = bool(self.segments)
 
-    def add(self, fragment: MediaFragment, *, wall_time: float) -> Part:
-        """One program fragment, received at ``wall_time`` (Unix seconds); returns its part."""
+    def start_of(self, part: Part) -> SegmentStart | None:
+        """If ``part`` (just added) starts a segment: what another packager of the same
+        program needs to start that segment exactly so (:meth:`add` with ``restart``)."""
+        if part.index != 0:
+            return None
+        segment = self.segment(part.msn)
+        if segment is None:
+            return None
+        before = self._removed_discontinuities
+        for other in self.segments:
+            if other is segment:
+                break
+            before += other.discontinuity
+        return SegmentStart(
+            msn=part.msn,
+            part=part.number,
+            init_number=segment.init,
+            discontinuities=before,
+            discontinuity=segment.discontinuity,
+            target=self._target,
+            gop=self._gop,
+            date=segment.date,
+        )
+
+    def add(self, fragment: MediaFragment, *, wall_time: float, restart: SegmentStart | None = None) -> Part:
+        """One program fragment, received at ``wall_time`` (Unix seconds); returns its part.
+
+        ``restart``: the fragment starts a segment as another packager started it
+        (:meth:`start_of` there): this packager drops its window and goes on from there,
+        numbering, dating and cutting what follows exactly as that one does."""
+        if restart is not None:
+            self._restart(restart)
         init = self.init
         if init is None:
             raise ValueError("a fragment before any init segment")
@@ -156,6 +220,8 @@ class Packager:
                 # of the segment before (a date must not fall inside two whole segments).
                 back = min(OVERLAP, last.duration / 2)
                 date = max(date, end - back) if self._pending_discontinuity else end
+            if restart is not None:
+                date = restart.date
             open_ = Segment(self._next_msn, self._init_number, self._pending_discontinuity, date)
             self._next_msn += 1
             self._pending_discontinuity = False
@@ -165,6 +231,22 @@ class Packager:
         self._version += 1
         open_.parts.append(part)
         return part
+
+    def _restart(self, start: SegmentStart) -> None:
+        init = self.init
+        if init is None:
+            raise ValueError("a restart before any init segment")
+        self.segments.clear()
+        self.inits = {start.init_number: init}
+        self._init_number = start.init_number
+        self._next_msn = start.msn
+        self._next_part = start.part
+        self._removed_discontinuities = start.discontinuities
+        self._pending_discontinuity = start.discontinuity
+        self._target = start.target
+        self._gop = start.gop
+        self._since_keyframe = 0.0
+        self._version += 1
 
     def _full(self, segment: Segment) -> bool:
         """Whether ``segment`` should end before a keyframe fragment."""

@@ -80,6 +80,15 @@ class Switcher:
         self._timeline = Timeline()
         self._need_keyframe = False
 
+    def resume(self, init: InitSegment, last: MediaFragment | None) -> None:
+        """Continue a program someone else made: its viewers have ``init`` and last got
+        ``last`` (on the program's timeline). The first source then goes on air without a
+        re-init if its decoder configuration is the same, its first fragment placed right
+        after ``last``."""
+        self.init = init
+        if last is not None:
+            self._timeline.continue_after(last, init)
+
     def source_init(self, source: str, init: InitSegment) -> list[Output]:
         """``source`` has (a new) init segment; re-inits the program if it is the one on air."""
         self._inits[source] = init

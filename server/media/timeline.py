@@ -43,6 +43,17 @@ class Timeline:
         """The latest end of any output track so far, in seconds."""
         return max((Fraction(end, scale) for end, scale in self._ends.values()), default=Fraction(0))
 
+    def continue_after(self, fragment: MediaFragment, init: InitSegment) -> None:
+        """Carry on after ``fragment``, the last one placed on this output timeline by
+        someone else (another instance that made the program before): the next fragment is
+        placed at its end, with the sequence number after its own, as after a splice."""
+        self._ends = {
+            traf.track_id: (traf.base_decode_time + traf.duration, self._timescale(init, traf.track_id))
+            for traf in fragment.tracks
+        }
+        self._sequence = fragment.sequence_number
+        self.splice()
+
     def splice(self) -> None:
         """The next placed fragment starts a new source (or the same one from its start)."""
         self._segment = _Segment()

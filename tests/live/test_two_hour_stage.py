@@ -163,9 +163,9 @@ async def test_two_hours_of_a_stage_on_the_manual_clock() -> None:
             await until(t("10:10:00"))
             async with publishing(hub, "remote", clips["remote"]):
                 await until(t("10:20:00"))
-                hub.take("main", "cam-a")  # a producer cuts to the room for two minutes
+                await hub.take("main", "cam-a")  # a producer cuts to the room for two minutes
                 await until(t("10:22:00"))
-                hub.resume("main")
+                await hub.resume("main")
                 await until(t("11:12:00"))
     finally:
         await tasks.close()

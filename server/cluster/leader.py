@@ -1,0 +1,341 @@
+"""Leading stages: the lease loop, and the program of each stage led here written to Redis.
+
+:class:`Leadership` is one loop per instance (a supervised task). Every ``RENEW_INTERVAL``
+it renews the leases it holds and looks at the others; a free lease is taken after this
+instance's rendezvous rank times :data:`~server.cluster.lease.RANK_DELAY`, so the stages
+spread over the instances and the preferred one wins a race. A lease that cannot be renewed
+before it may have expired (by our clock, with a margin) is given up.
+
+Taking the lead of a stage (:meth:`Leadership.step_up`) picks up where the last leader
+stopped: the inputs' mirrors are caught up on their GOPs, the program stream is replayed
+into the leader's *shadow* LL-HLS packager (so part and segment numbers go on), the switcher
+continues the program's timeline after the last fragment in Redis (decode times never go
+back; no re-init when the decoder configuration is the same) and the producer's mode (a
+manual take) is restored. From then on the program's outputs go to a :class:`StageWriter`,
+which appends them with the fenced ``WRITE`` script: once the lease is someone else's,
+nothing more is written, and this instance steps down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from server.clock import Clock
+from server.cluster.edge import Edge
+from server.cluster.entries import ProgramEntry, ProgramKind
+from server.cluster.lease import (
+    LEASE_TTL,
+    RENEW_INTERVAL,
+    Term,
+    acquire_delay,
+    lease_value,
+    parse_lease,
+    preference,
+)
+from server.cluster.plane import Plane
+from server.cluster.replica import NewFragment, NewInit, NewSource, ProgramReplica, add_to, hls_stamp
+from server.errors import ForumcastError
+from server.live.automation import Mode
+from server.live.hub import LiveHub
+from server.live.program import Program
+from server.media.hls import Packager
+from server.media.switcher import Emit, Output, Reinit, Switched, Switcher
+
+log = logging.getLogger("forumcast.cluster")
+
+#: Entries a program stream keeps, in LL-HLS windows: enough for a late edge to fill its own.
+WINDOWS_KEPT = 2
+#: Seconds a writer waits before trying Redis again.
+RETRY_AFTER = 0.1
+#: Seconds an instance waits at start before it leads anything (it hears of the others first).
+SETTLE = 1.5
+#: Seconds between two hand-overs of a stage to the instance that should lead it.
+REBALANCE_EVERY = 5.0
+
+
+def _discard(outputs: list[Output]) -> None:
+    """A follower's program makes nothing: its viewers get the leader's."""
+
+
+class StageWriter:
+    """The program of one stage led here, appended to its stream in order, fenced."""
+
+    def __init__(
+        self, plane: Plane, program: Program, epoch: int, shadow: Packager, clock: Clock, *, maxlen: int
+    ):
+        self.plane = plane
+        self.program = program
+        self.epoch = epoch
+        self.shadow = shadow
+        self._clock = clock
+        self._maxlen = maxlen
+        self._pending: list[ProgramEntry] = []
+        self._state: dict[str, Any] | None = None
+        self._control: dict[str, Any] | None = None
+        self._wake = asyncio.Event()
+        #: Set when a write found the lease gone.
+        self.lost = asyncio.Event()
+
+    def sink(self, outputs: list[Output]) -> None:
+        """The program's outputs, as stream entries (stamped by the shadow packager)."""
+        for output in outputs:
+            if isinstance(output, Reinit):
+                self.shadow.set_init(output.init)
+                self._pending.append(ProgramEntry(ProgramKind.INIT, self.epoch, output.init.data))
+            elif isinstance(output, Switched):
+                self.shadow.discontinuity()
+                self._pending.append(
+                    ProgramEntry(
+                        ProgramKind.SWITCH,
+                        self.epoch,
+                        source=output.source,
+                        previous=output.previous or "",
+                        reinit=output.reinit,
+                    )
+                )
+            elif isinstance(output, Emit):
+                wall = self._clock.wall()
+                part = self.shadow.add(output.fragment, wall_time=wall)
+                stamp = hls_stamp(part, self.shadow.start_of(part))
+                self._pending.append(
+                    ProgramEntry(ProgramKind.FRAGMENT, self.epoch, output.fragment.data, wall=wall, hls=stamp)
+                )
+        self._wake.set()
+
+    def announce(self, state: dict[str, Any], control: dict[str, Any]) -> None:
+        self._state, self._control = state, control
+        self._wake.set()
+
+    async def run(self) -> None:
+        stage = self.program.stage.id
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            entries, self._pending = self._pending, []
+            state, control = self._state, self._control
+            self._state = self._control = None
+            try:
+                written = await self.plane.write_program(
+                    stage, self.epoch, entries, maxlen=self._maxlen, state=state, control=control
+                )
+            except (RedisError, OSError) as exc:
+                log.warning("stage %s: could not write the program (%s); retrying", stage, exc)
+                self._pending[:0] = entries
+                self._state = self._state or state
+                self._control = self._control or control
+                self._wake.set()
+                await self._clock.sleep(RETRY_AFTER)
+                continue
+            if not written:
+                log.warning(
+                    "stage %s: the lease (epoch %d) is someone else's: nothing written", stage, self.epoch
+                )
+                self.lost.set()
+                return
+
+
+class Leadership:
+    def __init__(
+        self,
+        plane: Plane,
+        hub: LiveHub,
+        edge: Edge,
+        clock: Clock,
+        *,
+        live_instances: Callable[[], list[str]],
+        announce: Callable[[Program], None],
+        ttl: float = LEASE_TTL,
+        renew_interval: float = RENEW_INTERVAL,
+        settle: float = SETTLE,
+    ) -> None:
+        self._plane = plane
+        self._hub = hub
+        self._edge = edge
+        self._clock = clock
+        self._live_instances = live_instances
+        self._announce = announce
+        self.ttl = ttl
+        self.renew_interval = renew_interval
+        self.terms: dict[str, Term] = {}
+        self.writers: dict[str, StageWriter] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: Every stage's leader as last seen: (instance, epoch), or None.
+        self.leaders: dict[str, tuple[str, int] | None] = dict.fromkeys(hub.programs)
+        self._free_since: dict[str, float] = {}
+        self._rebalanced = clock.monotonic()
+        self._handed: dict[str, float] = {}
+        #: Seconds to wait at start before taking any lease.
+        self.settle = settle
+        settings = hub.env.settings
+        per_window = settings.hls_window * settings.hls_target_duration / settings.hls_part_target
+        self._maxlen = int(WINDOWS_KEPT * per_window) + 20
+        for program in hub.programs.values():
+            program.sink = _discard
+
+    def leads(self, stage: str) -> bool:
+        return stage in self.terms
+
+    async def run(self) -> None:
+        """Renew, give up and take leases, forever (a supervised task)."""
+        # Instances starting together first hear of each other, so the stages spread.
+        await self._clock.sleep(self.settle)
+        try:
+            while True:
+                await self.tick()
+                await self._clock.sleep(self.renew_interval / 2)
+        finally:
+            for stage in list(self.terms):
+                self.step_down(stage, "shutting down")
+
+    async def tick(self) -> None:
+        clock, names, instance = self._clock, self._plane.names, self._plane.instance
+        for stage, term in list(self.terms.items()):
+            writer = self.writers[stage]
+            if writer.lost.is_set():
+                self.step_down(stage, "lease lost (fenced)")
+                continue
+            now = clock.monotonic()
+            if now - term.renewed >= self.renew_interval:
+                try:
+                    renewed = await self._plane.renew(names.lease(stage), term.epoch, self.ttl)
+                except (RedisError, OSError) as exc:
+                    log.warning("stage %s: could not renew the lease (%s)", stage, exc)
+                else:
+                    if not renewed:
+                        self.step_down(stage, "lease lost")
+                        continue
+                    term.renewed = now
+            if not term.valid(clock.monotonic()):
+                self.step_down(stage, "lease expired before it could be renewed")
+        others = [stage for stage in self._hub.programs if stage not in self.terms]
+        try:
+            values = await self._plane.leases([names.lease(stage) for stage in others])
+        except (RedisError, OSError):
+            return
+        now = clock.monotonic()
+        live = self._live_instances()
+        self._rebalance(now, live)
+        for stage, value in zip(others, values, strict=True):
+            self.leaders[stage] = parse_lease(value)
+            if value is not None:
+                self._free_since.pop(stage, None)
+                continue
+            since = self._free_since.setdefault(stage, now)
+            if now - since < acquire_delay(stage, instance, live):
+                continue
+            if now - self._handed.get(stage, -REBALANCE_EVERY) < REBALANCE_EVERY:
+                continue  # just handed over: give the other instance time to take it
+            try:
+                sent = clock.monotonic()
+                epoch = await self._plane.acquire(names.lease(stage), names.epoch(stage), self.ttl)
+                if epoch:
+                    await self.step_up(stage, epoch, sent)
+            except (RedisError, OSError) as exc:
+                log.warning("stage %s: could not take the lead (%s)", stage, exc)
+                if stage in self.terms:
+                    self.step_down(stage, "Redis failed while taking the lead")
+
+    def _rebalance(self, now: float, live: list[str]) -> None:
+        """Hand over one stage that another live instance should lead, if this one leads
+        more than its share (after instances joined); at most one per :data:`REBALANCE_EVERY`."""
+        if now - self._rebalanced < REBALANCE_EVERY or len(live) < 2:
+            return
+        share = -(-len(self._hub.programs) // len(live))
+        if len(self.terms) <= share:
+            return
+        instance = self._plane.instance
+        for stage in sorted(self.terms):
+            if preference(stage, live)[0] != instance:
+                self._rebalanced = self._handed[stage] = now
+                self.step_down(stage, f"handing over to {preference(stage, live)[0]} (rebalancing)")
+                return
+
+    async def step_up(self, stage: str, epoch: int, sent: float) -> None:
+        hub, plane = self._hub, self._plane
+        program = hub.programs[stage]
+        self.terms[stage] = Term(epoch, lease_value(plane.instance, epoch), sent, self.ttl)
+        self._free_since.pop(stage, None)
+        self.leaders[stage] = (plane.instance, epoch)
+        program.switcher = switcher = Switcher()
+        await self._edge.watch_inputs(d.id for d in program.stage.inputs)
+        for id_, live in program.inputs.items():  # what the mirrors have, the switcher needs
+            if live.init is not None and live.publisher is not None:
+                switcher.source_init(id_, live.init)
+        shadow, replica = await self._shadow(stage)
+        local = self._edge.replicas[stage]
+        init = replica.init or local.init
+        last = replica.last if replica.last is not None else local.last
+        if not replica.in_step and local.in_step:
+            shadow = copy.deepcopy(hub.hls[stage].packager)  # the stream was lost (Redis restarted)
+        if init is not None:
+            switcher.resume(init, last)
+        control = await plane.get_json(plane.names.program_control(stage))
+        program.automation.resume()
+        if isinstance(control, dict) and control.get("mode") == Mode.MANUAL.value and control.get("source"):
+            program.automation.take(str(control["source"]))
+        writer = StageWriter(plane, program, epoch, shadow, self._clock, maxlen=self._maxlen)
+        self.writers[stage] = writer
+        program.sink = writer.sink
+        self._tasks[stage] = asyncio.create_task(writer.run(), name=f"cluster-write-{stage}")
+        hub.env.metrics.stage_leader.labels(stage=stage).set(1)
+        hub.env.metrics.leader_changes.labels(stage=stage).inc()
+        log.info("stage %s: leading (epoch %d)", stage, epoch)
+        hub.supervise(program)
+        self._announce(program)
+
+    async def _shadow(self, stage: str) -> tuple[Packager, ProgramReplica]:
+        """A packager replayed from the program stream, in step with the last leader's."""
+        settings = self._hub.env.settings
+        shadow = Packager(
+            target_duration=settings.hls_target_duration,
+            window=settings.hls_window,
+            part_target=settings.hls_part_target,
+        )
+        replica = ProgramReplica(max_box_size=settings.max_box_size)
+        init, entries = await self._plane.program_history(stage)
+        feed = [ProgramEntry(ProgramKind.INIT, 0, init)] if init else []
+        for _, fields in entries:
+            try:
+                feed.append(ProgramEntry.parse(fields))
+            except ForumcastError:
+                continue
+        for entry in feed:
+            try:
+                change = replica.apply(entry)
+            except ForumcastError:
+                continue
+            if isinstance(change, NewInit):
+                shadow.set_init(change.init)
+            elif isinstance(change, NewSource):
+                shadow.discontinuity()
+            elif isinstance(change, NewFragment) and change.hls is not None:
+                replica.check(change.hls, add_to(shadow, change.fragment, change.hls))
+        return shadow, replica
+
+    def step_down(self, stage: str, why: str) -> None:
+        term = self.terms.pop(stage, None)
+        if term is None:
+            return
+        self.writers.pop(stage, None)
+        task = self._tasks.pop(stage, None)
+        if task is not None:
+            task.cancel()
+        program = self._hub.programs[stage]
+        program.sink = _discard
+        program.slate.stop()
+        self._hub.env.metrics.stage_leader.labels(stage=stage).set(0)
+        self.leaders[stage] = None
+        log.warning("stage %s: no longer leading (epoch %d): %s", stage, term.epoch, why)
+        if term.valid(self._clock.monotonic()):
+            asyncio.get_running_loop().create_task(self._release(stage, term.epoch))
+
+    async def _release(self, stage: str, epoch: int) -> None:
+        with contextlib.suppress(RedisError, OSError):  # else it expires on its own
+            await self._plane.release(self._plane.names.lease(stage), epoch)

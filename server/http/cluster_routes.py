@@ -1,0 +1,81 @@
+"""``GET /api/v1/cluster``: the live instances and who leads each stage.
+
+For ops and producers (a producer sees the stages its token covers). Without Redis there is
+one instance, this one, leading every stage at epoch 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from server.errors import AuthError
+from server.http.access import principal
+from server.http.keys import CLUSTER, CONFIG, EVENT, LIVE
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/cluster")
+async def cluster(request: web.Request) -> web.Response:
+    who = principal(request)
+    if not (who.is_ops or who.role == "producer"):
+        raise AuthError("auth.forbidden", "this needs an ops or producer token")
+    app = request.app
+    hub = app[LIVE]
+    stages = [s.id for s in app[EVENT].stages if who.is_ops or who.can_produce(s.id)]
+    instances: list[dict[str, Any]]
+    leaders: dict[str, dict[str, Any] | None]
+    if CLUSTER in app:
+        node = app[CLUSTER]
+        instances = [_instance(d) for d in node.registry.instances()]
+        known = node.leadership.leaders
+        leaders = {
+            stage: None
+            if known.get(stage) is None
+            else {"instance": known[stage][0], "epoch": known[stage][1]}  # type: ignore[index]
+            for stage in stages
+        }
+    else:
+        config = app[CONFIG]
+        me = {
+            "id": config.instance(),
+            "address": f"{config.host}:{config.port}",
+            "viewers": {
+                s: {"ws": p.viewer_count, "hls": hub.hls[s].viewers()} for s, p in hub.programs.items()
+            },
+            "publishers": sorted(i for i, live in hub.inputs.items() if live.publisher is not None),
+            "leads": list(hub.programs),
+        }
+        instances = [_instance(me)]
+        leaders = {stage: {"instance": me["id"], "epoch": 0} for stage in stages}
+    return web.json_response(
+        {
+            "redis": CLUSTER in app,
+            "instances": instances,
+            "stages": [{"id": stage, "leader": leaders[stage]} for stage in stages],
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _leader(leader: tuple[str, int] | None) -> dict[str, Any] | None:
+    return None if leader is None else {"instance": leader[0], "epoch": leader[1]}
+
+
+def _instance(description: dict[str, Any]) -> dict[str, Any]:
+    viewers = description.get("viewers", {})
+    return {
+        "id": description.get("id"),
+        "address": description.get("address"),
+        "started": description.get("started"),
+        "viewers": sum(v.get("ws", 0) + v.get("hls", 0) for v in viewers.values() if isinstance(v, dict)),
+        "viewers_by_stage": viewers,
+        "publishers": len(description.get("publishers", [])),
+        "leads": description.get("leads", []),
+    }
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_routes(routes)
