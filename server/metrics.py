@@ -168,7 +168,7 @@ class Metrics:
         )
         self.stage_leader = Gauge(
             "forumcast_stage_leader",
-            "1 on the instance that makes the stage's program now (with Redis), else 0",
+            "1 on the instance that makes the stage's program now (always 1 without Redis), else 0",
             ["stage"],
             registry=r,
         )
@@ -181,8 +181,11 @@ class Metrics:
         self.cluster_instances = Gauge(
             "forumcast_cluster_instances", "Live instances sharing the event (1 without Redis)", registry=r
         )
+        # alone (no Redis) this instance is the whole cluster and leads every stage; a cluster
+        # node sets both from what Redis says as it starts
+        self.cluster_instances.set(1)
         for stage in stages:
-            self.stage_leader.labels(stage=stage).set(0)
+            self.stage_leader.labels(stage=stage).set(1)
             self.stage_live.labels(stage=stage).set(0)
             self.schedule_delays.labels(stage=stage)
             self.relay_dropped.labels(stage=stage)

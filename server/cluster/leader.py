@@ -168,6 +168,8 @@ class Leadership:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         #: Every stage's leader as last seen: (instance, epoch), or None.
         self.leaders: dict[str, tuple[str, int] | None] = dict.fromkeys(hub.programs)
+        for stage in hub.programs:
+            hub.env.metrics.stage_leader.labels(stage=stage).set(0)
         self._free_since: dict[str, float] = {}
         self._rebalanced = clock.monotonic()
         self._handed: dict[str, float] = {}

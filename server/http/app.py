@@ -55,6 +55,7 @@ from server.http.keys import (
     REVOCATIONS,
     SCHEDULE,
     SCHEDULER,
+    STARTED,
     STORE,
     STREAM_KEYS,
     TASKS,
@@ -170,9 +171,14 @@ async def _join_cluster(app: web.Application, hub: LiveHub) -> ClusterNode:
     """With Redis, instances share the event: this one's node, caught up before it serves."""
     config, clock = app[CONFIG], app[CLOCK]
     plane = Plane(config.redis_url, ClusterNames.of(app[EVENT].id), instance=config.instance())
-    started = datetime.fromtimestamp(clock.wall(), UTC).isoformat(timespec="seconds")
     node = ClusterNode(
-        hub, plane, clock, app[BUS], app[SCHEDULE], address=f"{config.host}:{config.port}", started=started
+        hub,
+        plane,
+        clock,
+        app[BUS],
+        app[SCHEDULE],
+        address=f"{config.host}:{config.port}",
+        started=app[STARTED],
     )
     app[CLUSTER] = node
     for attempt in range(3):
@@ -218,6 +224,7 @@ def create_app(
     app[STREAM_KEYS] = StreamKeys(tokens, config.stream_keys, inputs=(i.id for i in event.inputs()))
     app[REVOCATIONS] = Revocations()
     app[CLOCK] = clock = clock or SystemClock()
+    app[STARTED] = datetime.fromtimestamp(clock.wall(), UTC).isoformat(timespec="seconds")
     app[BUS] = EventBus()
     app[METRICS] = metrics = Metrics(stage.id for stage in event.stages)
     app[TASKS] = Supervisor(clock, metrics)

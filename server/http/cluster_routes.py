@@ -12,7 +12,7 @@ from aiohttp import web
 
 from server.errors import AuthError
 from server.http.access import principal
-from server.http.keys import CLUSTER, CONFIG, EVENT, LIVE
+from server.http.keys import CLUSTER, CONFIG, EVENT, LIVE, STARTED
 
 routes = web.RouteTableDef()
 
@@ -31,17 +31,13 @@ async def cluster(request: web.Request) -> web.Response:
         node = app[CLUSTER]
         instances = [_instance(d) for d in node.registry.instances()]
         known = node.leadership.leaders
-        leaders = {
-            stage: None
-            if known.get(stage) is None
-            else {"instance": known[stage][0], "epoch": known[stage][1]}  # type: ignore[index]
-            for stage in stages
-        }
+        leaders = {stage: _leader(known.get(stage)) for stage in stages}
     else:
         config = app[CONFIG]
         me = {
             "id": config.instance(),
             "address": f"{config.host}:{config.port}",
+            "started": app[STARTED],
             "viewers": {
                 s: {"ws": p.viewer_count, "hls": hub.hls[s].viewers()} for s, p in hub.programs.items()
             },

@@ -28,6 +28,8 @@ from server.supervisor import Supervisor
 
 CONFIG = web.AppKey("config", Config)
 CLOCK = web.AppKey("clock", Clock)
+#: When this instance started (ISO 8601, UTC), as ``/api/v1/cluster`` shows it.
+STARTED = web.AppKey("started", str)
 BUS = web.AppKey("bus", EventBus)
 METRICS = web.AppKey("metrics", Metrics)
 TOKENS = web.AppKey("tokens", Tokens)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +47,9 @@ async def test_metrics_content_and_promtool(serve: Serve, tmp_path: Path) -> Non
     )
     assert 'forumcast_stage_live{stage="main"} 1.0' in lines
     assert 'forumcast_stage_live{stage="europe"} 0.0' in lines
+    # alone, without Redis, this instance is the cluster and leads every stage
+    assert "forumcast_cluster_instances 1.0" in lines
+    assert 'forumcast_stage_leader{stage="main"} 1.0' in lines
     for stage in ("main", "forum-a", f"closed-{TOKENS.pseudonym('closed')}", "europe"):
         for protocol in ("ws", "hls"):
             assert f'forumcast_viewers{{protocol="{protocol}",stage="{stage}"}} 0.0' in lines
@@ -73,7 +77,13 @@ async def test_metrics_can_require_an_ops_token(serve: Serve) -> None:
 
 async def test_health_and_readiness_on_memory(serve: Serve) -> None:
     client = await serve()
-    assert await (await client.get("/healthz")).json() == {"status": "ok"}
+    # the instance is named hostname:port (the configured port) unless instance_id says otherwise
+    assert await (await client.get("/healthz")).json() == {
+        "status": "ok",
+        "instance": f"{socket.gethostname()}:8080",
+    }
+    named = await serve(instance_id="shenzhen-a")
+    assert await (await named.get("/healthz")).json() == {"status": "ok", "instance": "shenzhen-a"}
     ready = await client.get("/readyz")
     assert ready.status == 200
     assert (await ready.json())["checks"]["store"] == {"kind": "memory", "ok": True}
