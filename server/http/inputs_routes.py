@@ -11,7 +11,7 @@ from aiohttp import web
 from server import audit
 from server.errors import AuthError
 from server.http.access import principal
-from server.http.keys import CLOCK, LIVE, STORE, STREAM_KEYS
+from server.http.keys import CLOCK, CLUSTER, CONFIG, LIVE, STORE, STREAM_KEYS
 from server.live.inputs import LiveInput
 from server.media.types import TrackKind
 from server.stream_keys import StreamKeys
@@ -19,7 +19,12 @@ from server.stream_keys import StreamKeys
 routes = web.RouteTableDef()
 
 
-def input_json(keys: StreamKeys, live: LiveInput, now: float) -> dict[str, Any]:
+def input_json(
+    keys: StreamKeys, live: LiveInput, now: float, *, here: str, elsewhere: str | None = None
+) -> dict[str, Any]:
+    """``here``: this instance's id. ``elsewhere``: in a cluster, the instance whose publisher
+    feeds the input when it is not this one (``live`` is then this instance's mirror of it,
+    read back from Redis, if it watches one)."""
     init = live.init
     tracks = []
     for track in init.tracks if init is not None else ():
@@ -36,24 +41,17 @@ def input_json(keys: StreamKeys, live: LiveInput, now: float) -> dict[str, Any]:
                     "channels": track.channels,
                 }
             )
-    publisher = live.publisher
     age = live.fragment_age(now)
     return {
         "id": live.id,
         "stage": live.decl.stage,
         "title": live.decl.title,
         "kind": live.decl.kind.value,
-        "state": live.state.value,
+        "state": live.state.value if elsewhere is None or live.is_up(now) else "live",
         "up": live.is_up(now),
         "on_air": live.on_air,
         "preview": bool(live.preview.viewers),
-        "publisher": None
-        if publisher is None
-        else {
-            "kind": publisher.kind,
-            "remote": publisher.remote,
-            "seconds": round(now - publisher.started, 1),
-        },
+        "publisher": _publisher(live, now, here=here, elsewhere=elsewhere),
         "bitrate": round(live.bitrate(now)),
         "fragment_age": None if age is None else round(age, 3),
         "gop_seconds": None if live.gop_seconds is None else round(live.gop_seconds, 3),
@@ -61,6 +59,20 @@ def input_json(keys: StreamKeys, live: LiveInput, now: float) -> dict[str, Any]:
         "tracks": tracks,
         "preview_viewers": len(live.preview.viewers),
         "stream_key": keys.key(live.id),
+    }
+
+
+def _publisher(live: LiveInput, now: float, *, here: str, elsewhere: str | None) -> dict[str, Any] | None:
+    if elsewhere is not None:  # what this instance knows of a publisher on another: where it is
+        return {"instance": elsewhere, "kind": None, "remote": None, "seconds": None}
+    publisher = live.publisher
+    if publisher is None:
+        return None
+    return {
+        "instance": here,
+        "kind": publisher.kind,
+        "remote": publisher.remote,
+        "seconds": round(now - publisher.started, 1),
     }
 
 
@@ -72,7 +84,17 @@ async def list_inputs(request: web.Request) -> web.Response:
     if not shown and who.role != "producer":
         raise AuthError("auth.forbidden", "this needs a producer token")
     now, keys = request.app[CLOCK].monotonic(), request.app[STREAM_KEYS]
-    return web.json_response({"inputs": [input_json(keys, live, now) for live in shown]})
+    here = request.app[CONFIG].instance()
+    if CLUSTER not in request.app:
+        return web.json_response({"inputs": [input_json(keys, live, now, here=here) for live in shown]})
+    # In a cluster the publisher may be connected to another instance: show this instance's
+    # mirror of the input when it has one, and say where the publisher is.
+    registry, listed = request.app[CLUSTER].registry, []
+    for live in shown:
+        elsewhere = None if live.publisher is not None else registry.holder(live.id)
+        mirror = hub.sources.get(live.id) if elsewhere is not None else None
+        listed.append(input_json(keys, mirror or live, now, here=here, elsewhere=elsewhere))
+    return web.json_response({"inputs": listed})
 
 
 @routes.post("/api/v1/inputs/{input}/key/rotate")

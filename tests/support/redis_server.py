@@ -77,14 +77,19 @@ def answers_ping(port: int, timeout: float = 0.2) -> bool:
 
 
 class RedisServer:
-    """One private ``redis-server`` bound to 127.0.0.1, without any persistence.
+    """One private ``redis-server`` bound to 127.0.0.1, without persistence unless ``aof``.
 
     The port is chosen once, so :meth:`restart` brings the server back where clients
     expect it, which is what reconnection tests need.
     """
 
-    def __init__(self, workdir: Path, *, port: int | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, port: int | None = None, password: str | None = None, aof: bool = False
+    ) -> None:
+        """``aof``: keep the data in an append-only file (fsync'd every write) in ``workdir``,
+        so a restart brings it back, as a production Redis does."""
         self.workdir = Path(workdir)
+        self.aof = aof
         self.port = port if port is not None else free_port()
         self.password = password
         self.binary = find_redis_server()
@@ -110,9 +115,10 @@ class RedisServer:
             self.binary,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
-            # No RDB/AOF: every start is empty, and nothing is written outside workdir.
+            # No RDB, and AOF only if asked: nothing is written outside workdir.
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.aof else "no",
+            "--appendfsync", "always",
             "--dir", str(self.workdir),
             "--logfile", str(self._log),
         ]  # fmt: skip
@@ -131,7 +137,7 @@ class RedisServer:
         proc.wait(timeout=READY_TIMEOUT)
 
     def restart(self) -> None:
-        """Stop, then start again on the same port (with empty data)."""
+        """Stop, then start again on the same port (with empty data unless ``aof``)."""
         self.stop()
         self.start()
 
