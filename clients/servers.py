@@ -19,10 +19,29 @@ the same URL after the backoff). The asyncio adapters (:mod:`clients.publisher`,
 
 from __future__ import annotations
 
+import argparse
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from clients.connection import Backoff, ClientError
+from clients.connection import DEFAULT_SERVER, Backoff, ClientError
+
+
+def add_server_option(parser: argparse.ArgumentParser) -> None:
+    """``--server URL`` for a client command: repeatable, each a URL or a comma-separated list."""
+    parser.add_argument(
+        "--server",
+        action="append",
+        metavar="URL",
+        help="server address; repeat it or give a comma-separated list to fail over between equal"
+        f" instances, in order (default $FORUMCAST_SERVER or {DEFAULT_SERVER})",
+    )
+
+
+def servers_from(args: argparse.Namespace) -> list[str]:
+    """The addresses :func:`add_server_option` collected, else ``$FORUMCAST_SERVER``, else the default."""
+    given: list[str] | None = args.server
+    return split_servers(given or os.environ.get("FORUMCAST_SERVER") or DEFAULT_SERVER)
 
 
 def split_servers(values: str | Iterable[str]) -> list[str]:
