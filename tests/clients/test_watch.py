@@ -17,8 +17,8 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from clients.source import Clip, split
 from clients.connection import Backoff
+from clients.source import Clip, split
 from clients.watch import add_arguments, main, watch
 from clients.watcher import Watcher
 from server.encoding.testpattern import PatternSettings, encode_clip
