@@ -9,8 +9,9 @@ another publisher took over on purpose, or give up because something must be fix
 
 Given several server URLs (equal instances behind a balancer), a reconnection goes to the
 next one, with one backoff per full round (:class:`~clients.servers.ServerRotation`): the
-instance it lands on continues the input's timeline, as the same instance does after a
-takeover. :attr:`Publisher.url` is the URL in use; each connection is logged with it.
+instance it lands on (sharing the cluster's Redis) continues the input's timeline, as the
+same instance does after a takeover. :attr:`Publisher.url` is the URL in use; each
+connection is logged with it.
 ``forumcast publish`` (:mod:`clients.publish`) is the command around :func:`publish`.
 """
 
