@@ -91,7 +91,8 @@ class JsonReport:
 
 @dataclass(slots=True)
 class WatchReport(JsonReport):
-    url: str = ""
+    url: str = ""  # the last server URL watched (without its token)
+    connections: int = 0  # connections that opened (more than one when the watcher reconnected)
     ttff_ms: float | None = None
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
@@ -147,6 +148,17 @@ class WatchProbe:
         self._parser: Fmp4Parser | None = None
         self._inits = 0
         self._live = False  # past the first GOP (the join burst)
+
+    @property
+    def fragments(self) -> int:
+        """Media fragments received so far, over every connection."""
+        return self._report.fragments
+
+    def connected(self, url: str) -> None:
+        """A connection to ``url`` opened; the server starts it with an init segment, which
+        counts as a re-init after the first connection (it is one, in the recording)."""
+        self._report.connections += 1
+        self._report.url = url
 
     # --- messages -------------------------------------------------------------------------
 

@@ -17,9 +17,10 @@ from collections.abc import AsyncIterable
 from pathlib import Path
 from typing import Any
 
-from clients.connection import DEFAULT_SERVER, ClientError, Refused, Verdict, publish_url
+from clients.connection import ClientError, Refused, Verdict, publish_url
 from clients.outbox import Item, OutboxStats
 from clients.publisher import publish
+from clients.servers import add_server_option, servers_from
 from clients.source import file_items, load_clip, pattern_items
 from server.encoding.testpattern import PatternSettings, parse_bitrate
 
@@ -28,11 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``forumcast publish --input ID --key K (FILE | --test-pattern) [...]``."""
     parser.add_argument("file", nargs="?", type=Path, metavar="FILE", help="an MP4/fMP4 file (stream copy)")
     parser.add_argument("--test-pattern", action="store_true", help="publish a live test pattern instead")
-    parser.add_argument(
-        "--server",
-        default=os.environ.get("FORUMCAST_SERVER", DEFAULT_SERVER),
-        help=f"server address (default $FORUMCAST_SERVER or {DEFAULT_SERVER})",
-    )
+    add_server_option(parser)
     parser.add_argument(
         "--input", required=True, dest="input_id", metavar="ID", help="the input to publish to"
     )
@@ -102,13 +99,13 @@ def main(args: argparse.Namespace) -> int:
         print("forumcast publish: a stream key is needed (--key or $FORUMCAST_STREAM_KEY)", file=sys.stderr)
         return 2
     try:
-        url = publish_url(args.server, args.input_id)
+        urls = [publish_url(server, args.input_id) for server in servers_from(args)]
         if args.test_pattern:
             source = pattern_items(_settings(args))
         else:
             clip = load_clip(args.file, fragment_ms=args.fragment_ms)
             source = file_items(clip, loop=args.loop)
-        return asyncio.run(_run(args, url, source))
+        return asyncio.run(_run(args, urls, source))
     except (ClientError, ValueError) as exc:
         print(f"forumcast publish: {exc}", file=sys.stderr)
         return 1 if isinstance(exc, Refused) else 2
@@ -116,7 +113,7 @@ def main(args: argparse.Namespace) -> int:
         return 130
 
 
-async def _run(args: argparse.Namespace, url: str, source: AsyncIterable[Item]) -> int:
+async def _run(args: argparse.Namespace, urls: list[str], source: AsyncIterable[Item]) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -136,9 +133,10 @@ async def _run(args: argparse.Namespace, url: str, source: AsyncIterable[Item]) 
         if line:
             print(line, flush=True)
 
-    print(f"publishing to {url}", flush=True)
+    others = f" (then {', '.join(urls[1:])})" if len(urls) > 1 else ""
+    print(f"publishing to {urls[0]}{others}", flush=True)
     report = await publish(
-        url,
+        urls,
         args.key,
         source,
         takeover=args.takeover,
@@ -152,7 +150,8 @@ async def _run(args: argparse.Namespace, url: str, source: AsyncIterable[Item]) 
     print(
         f"published {stats.fragments_sent} fragments ({stats.bytes_sent / 1e6:.1f} MB)"
         f" in {report.seconds:.1f} s over {report.connections} connection(s),"
-        f" {stats.fragments_dropped} dropped; {report.ended}",
+        f" {stats.fragments_dropped} dropped; {report.ended}"
+        + (f" (last server {report.url})" if len(urls) > 1 else ""),
         flush=True,
     )
     return 1 if report.verdict is Verdict.TAKEN_OVER else 0

@@ -6,6 +6,12 @@ the socket, one reads the server's JSON events (tally, stats, error). When the c
 ends, :func:`~clients.connection.classify_close` decides: reconnect after a backoff (always
 with ``takeover=1``, so our own half-dead previous connection cannot block us), stop because
 another publisher took over on purpose, or give up because something must be fixed.
+
+Given several server URLs (equal instances behind a balancer), a reconnection goes to the
+next one, with one backoff per full round (:class:`~clients.servers.ServerRotation`): the
+instance it lands on (sharing the cluster's Redis) continues the input's timeline, as the
+same instance does after a takeover. :attr:`Publisher.url` is the URL in use; each
+connection is logged with it.
 ``forumcast publish`` (:mod:`clients.publish`) is the command around :func:`publish`.
 """
 
@@ -14,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +31,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from clients.connection import Backoff, Outcome, Refused, Verdict, classify_close, classify_status
 from clients.outbox import Item, Outbox, OutboxStats
+from clients.servers import ServerRotation
+
+log = logging.getLogger("forumcast.clients")
 
 #: Largest WebSocket message sent; bigger init segments or fragments go in several (the
 #: server parses a byte stream, so message boundaries carry no meaning).
@@ -39,11 +49,12 @@ class PublishReport:
     ended: str = ""  # why publishing stopped, in words
     verdict: Verdict | None = None  # how the last connection ended (None: we ended it)
     on_air: bool = False  # the last tally
+    url: str = ""  # the server URL of the last connection (attempt)
     outbox: OutboxStats | None = None
 
 
 async def publish(
-    url: str,
+    url: str | Iterable[str],
     key: str,
     source: AsyncIterable[Item],
     *,
@@ -57,53 +68,49 @@ async def publish(
     open_timeout: float = 10.0,
     max_message: int = MAX_MESSAGE,
 ) -> PublishReport:
-    """Publish ``source`` to ``url`` (``ws://host/ws/publish/{input}``) until it ends, ``stop``
-    is set, ``duration`` seconds pass, or another publisher takes over.
+    """Publish ``source`` to ``url`` (``ws://host/ws/publish/{input}``, or several such URLs
+    of equal instances, tried in turn) until it ends, ``stop`` is set, ``duration`` seconds
+    pass, or another publisher takes over.
 
     Raises :class:`~clients.connection.Refused` when the server refuses for good (bad key,
     unknown input, busy input without ``takeover``, refused media).
     """
-    publisher = _Publisher(
+    publisher = Publisher(
         url,
         key,
         source,
-        stop=stop or asyncio.Event(),
+        stop=stop,
         on_event=on_event,
-        backoff=backoff or Backoff(),
+        backoff=backoff,
         open_timeout=open_timeout,
         max_message=max_message,
     )
-    status = on_status or (lambda _: None)
-    loop = asyncio.get_running_loop()
-    timer = loop.call_later(duration, publisher.stop.set) if duration is not None else None
-    try:
-        return await publisher.run(takeover=takeover, reconnect=reconnect, status=status)
-    finally:
-        if timer is not None:
-            timer.cancel()
+    return await publisher.run(takeover=takeover, reconnect=reconnect, duration=duration, on_status=on_status)
 
 
-class _Publisher:
-    """The state one :func:`publish` call shares between its connections."""
+class Publisher:
+    """One publishing run: the state :func:`publish` shares between its connections.
+
+    Made and run by :func:`publish`; make one directly to watch :attr:`url` while it runs.
+    """
 
     def __init__(
         self,
-        url: str,
+        urls: str | Iterable[str],
         key: str,
         source: AsyncIterable[Item],
         *,
-        stop: asyncio.Event,
-        on_event: Events | None,
-        backoff: Backoff,
-        open_timeout: float,
-        max_message: int,
+        stop: asyncio.Event | None = None,
+        on_event: Events | None = None,
+        backoff: Backoff | None = None,
+        open_timeout: float = 10.0,
+        max_message: int = MAX_MESSAGE,
     ) -> None:
-        self.url = url
+        self.servers = ServerRotation(urls, backoff=backoff)
         self.key = key
         self.source = source
-        self.stop = stop
+        self.stop = stop or asyncio.Event()
         self.on_event = on_event
-        self.backoff = backoff
         self.open_timeout = open_timeout
         self.max_message = max_message
         self.outbox = Outbox()
@@ -111,7 +118,31 @@ class _Publisher:
         self.wake = asyncio.Event()  # the outbox may have something to send
         self.online = asyncio.Event()  # the first connection is up
 
-    async def run(self, *, takeover: bool, reconnect: bool, status: Callable[[str], None]) -> PublishReport:
+    @property
+    def url(self) -> str:
+        """The server URL in use (or to be tried next, between connections)."""
+        return self.servers.current
+
+    async def run(
+        self,
+        *,
+        takeover: bool = False,
+        reconnect: bool = True,
+        duration: float | None = None,
+        on_status: Callable[[str], None] | None = None,
+    ) -> PublishReport:
+        """Publish until the source ends, :attr:`stop` is set, ``duration`` seconds pass or
+        another publisher takes over (see :func:`publish`)."""
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(duration, self.stop.set) if duration is not None else None
+        try:
+            status = on_status or (lambda _: None)
+            return await self._run(takeover=takeover, reconnect=reconnect, status=status)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def _run(self, *, takeover: bool, reconnect: bool, status: Callable[[str], None]) -> PublishReport:
         started = time.monotonic()
         pumping = asyncio.create_task(self._pump(), name="publish-source")
         report = self.report
@@ -120,9 +151,8 @@ class _Publisher:
             while not self.stop.is_set():
                 _raise_if_failed(pumping)
                 sent = self.outbox.stats.fragments_sent
+                report.url = self.url
                 outcome = await self._connection(_with_takeover(self.url, takeover or attempt > 0), pumping)
-                if self.outbox.stats.fragments_sent > sent:
-                    self.backoff.reset()  # that connection worked: a blip should cost a short delay
                 if outcome is None:
                     report.ended = "source ended" if self.outbox.drained else "stopped"
                     report.verdict = None
@@ -133,8 +163,13 @@ class _Publisher:
                 if outcome.verdict is not Verdict.RETRY or not reconnect:
                     report.ended = outcome.reason
                     break
-                delay = self.backoff.next_delay()
-                status(f"{outcome.reason}; reconnecting in {delay:.1f} s")
+                # A connection that carried media resets the backoff: a blip costs a short delay.
+                following = self.servers.ended(carried_media=self.outbox.stats.fragments_sent > sent)
+                delay = following.delay
+                if len(self.servers.urls) == 1:
+                    status(f"{outcome.reason}; reconnecting in {delay:.1f} s")
+                else:
+                    status(f"{outcome.reason}; reconnecting to {following.url} in {delay:.1f} s")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), delay)
                 attempt += 1
@@ -174,6 +209,7 @@ class _Publisher:
                 close_timeout=2,
             ) as ws:
                 self.report.connections += 1
+                log.info("publishing to %s", url)
                 self.outbox.connected()
                 self.online.set()
                 self.wake.set()

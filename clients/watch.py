@@ -1,10 +1,9 @@
 """``forumcast watch``: probe a stage (or a producer's input preview) as a viewer would.
 
-The I/O shell around :class:`~clients.probe.WatchProbe`: connect, hand every message with
-its arrival times to the probe, append every binary message to the recording, and stop at
-the server's close, after ``--duration`` seconds, or on Ctrl-C. :func:`watch` returns a
-:class:`~clients.probe.WatchReport` and never raises for what the server does (a refusal is
-a report with ``refused`` set), so a load tester can run hundreds of them side by side.
+The command around :func:`clients.watcher.watch` (the WebSocket viewer, measured by
+:class:`~clients.probe.WatchProbe`): it stops at the server's close, after ``--duration``
+seconds, or on Ctrl-C. Given several servers (``--server`` repeated or a comma-separated
+list), or ``--reconnect``, it reconnects after a drop, to the next server in turn.
 
 The recording (``--record``) is exactly what the viewer received: the init segment, then
 the fragments — a fragmented MP4 that plays as-is with ffmpeg, VLC or any MSE player. On a
@@ -34,23 +33,13 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from clients.connection import (
-    DEFAULT_SERVER,
-    ClientError,
-    classify_close,
-    classify_status,
-    hls_url,
-    watch_url,
-)
+from clients.connection import ClientError, classify_status, hls_url, watch_url
 from clients.hls_heartbeat import keep_counted
 from clients.hls_playlist_reader import (
     PlaylistError,
@@ -60,10 +49,11 @@ from clients.hls_playlist_reader import (
 )
 from clients.hls_probe import Fetch, HlsProbe
 from clients.hls_report import HlsReport
-from clients.probe import WatchProbe, WatchReport
+from clients.probe import WatchReport
+from clients.servers import add_server_option, servers_from
+from clients.watcher import MAX_MESSAGE, watch
 
-#: Largest message accepted from the server: a keyframe fragment of a high-bitrate input.
-MAX_MESSAGE = 64 * 2**20
+__all__ = ["MAX_MESSAGE", "add_arguments", "main", "watch", "watch_hls"]
 
 
 class _Refusable(Protocol):
@@ -82,87 +72,6 @@ def _finished(probe: _Probe[_R], *, closed: str, refused: bool) -> _R:
     report = probe.finish(now=time.monotonic(), closed=closed)
     report.refused = refused
     return report
-
-
-async def watch(
-    url: str,
-    *,
-    duration: float | None = None,
-    record: Path | None = None,
-    stop: asyncio.Event | None = None,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
-    open_timeout: float = 10.0,
-    max_message: int = MAX_MESSAGE,
-) -> WatchReport:
-    """Watch ``url`` (``ws://host/ws/watch/{stage}[?token=…]``) until the server closes,
-    ``duration`` seconds pass or ``stop`` is set; what was seen, measured."""
-    stop = stop or asyncio.Event()
-    # The token stays out of the report: summaries end up in tickets and chat.
-    probe = WatchProbe(url.split("?", 1)[0], started=time.monotonic())
-    refused = False
-    closed = ""
-    recording = record.open("wb") if record is not None else None
-    try:
-        async with connect(
-            url,
-            open_timeout=open_timeout,
-            max_size=max_message,
-            compression=None,  # media does not compress; the server does not offer it either
-            ping_interval=20,
-            close_timeout=2,
-        ) as ws:
-            closed = await _receive(ws, probe, recording, stop, duration, on_event)
-            if not closed:
-                closed = classify_close(ws.close_code, ws.close_reason or "").reason
-    except InvalidStatus as exc:
-        refused = True
-        closed = classify_status(exc.response.status_code, bytes(exc.response.body or b"")).reason
-    except (OSError, TimeoutError, InvalidHandshake) as exc:
-        refused = True
-        closed = f"cannot connect ({exc or type(exc).__name__})"
-    finally:
-        if recording is not None:
-            recording.close()
-    return _finished(probe, closed=closed, refused=refused)
-
-
-async def _receive(
-    ws: ClientConnection,
-    probe: WatchProbe,
-    recording: IO[bytes] | None,
-    stop: asyncio.Event,
-    duration: float | None,
-    on_event: Callable[[dict[str, Any]], None] | None,
-) -> str:
-    """Read until the server closes (``""``) or we stop (why, in words)."""
-
-    async def read() -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for message in ws:
-                if isinstance(message, str):
-                    event = probe.on_text(message)
-                    if event is not None and on_event is not None:
-                        on_event(event)
-                    continue
-                probe.on_binary(message, mono=time.monotonic(), wall=time.time())
-                if recording is not None:
-                    recording.write(message)
-
-    reader = asyncio.create_task(read(), name="watch-read")
-    stopper = asyncio.create_task(stop.wait(), name="watch-stop")
-    try:
-        done, _ = await asyncio.wait({reader, stopper}, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-    if reader in done:
-        reader.result()
-        return ""
-    reason = "stopped" if stopper in done else "duration reached"
-    await ws.close(1000, reason)
-    reader.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await reader
-    return reason
 
 
 # --- HLS ----------------------------------------------------------------------------------------
@@ -317,11 +226,7 @@ async def _download(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``forumcast watch --stage ID [--input ID] [--token T] [--duration S] [--record F] [--json]``."""
-    parser.add_argument(
-        "--server",
-        default=os.environ.get("FORUMCAST_SERVER", DEFAULT_SERVER),
-        help=f"server address (default $FORUMCAST_SERVER or {DEFAULT_SERVER})",
-    )
+    add_server_option(parser)
     parser.add_argument("--stage", help="the stage whose program to watch")
     parser.add_argument(
         "--input", dest="input_id", metavar="ID", help="watch one input's preview instead (producer token)"
@@ -338,6 +243,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="follow the stage's Low-Latency HLS (/live/STAGE/index.m3u8) instead of its WebSocket",
     )
+    parser.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="reconnect after a drop (always, given several servers: to the next one)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--events", action="store_true", help="print server events as they arrive")
 
@@ -347,11 +257,14 @@ def main(args: argparse.Namespace) -> int:
     if args.hls:
         return _main_hls(args)
     try:
-        url = watch_url(args.server, stage=args.stage, input_id=args.input_id, token=args.token)
+        urls = [
+            watch_url(server, stage=args.stage, input_id=args.input_id, token=args.token)
+            for server in servers_from(args)
+        ]
     except ClientError as exc:
         print(f"forumcast watch: {exc}", file=sys.stderr)
         return 2
-    report = asyncio.run(_run(args, url))
+    report = asyncio.run(_run(args, urls))
     print(report.to_json() if args.json else report.describe(), flush=True)
     return 0 if report.fragments and not report.refused else 1
 
@@ -360,7 +273,10 @@ def _main_hls(args: argparse.Namespace) -> int:
     try:
         if args.input_id:
             raise ClientError("--hls watches a stage's program; an input's preview is WebSocket only")
-        url = hls_url(args.server, stage=args.stage, token=args.token)
+        servers = servers_from(args)
+        if len(servers) > 1:
+            raise ClientError("--hls follows one server (give --server once)")
+        url = hls_url(servers[0], stage=args.stage, token=args.token)
     except ClientError as exc:
         print(f"forumcast watch: {exc}", file=sys.stderr)
         return 2
@@ -383,11 +299,19 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run(args: argparse.Namespace, url: str) -> WatchReport:
+async def _run(args: argparse.Namespace, urls: list[str]) -> WatchReport:
     stop = _stop_on_signals()
 
     def show(event: dict[str, Any]) -> None:
         if args.events:
             print(f"event: {event}", file=sys.stderr, flush=True)
 
-    return await watch(url, duration=args.duration, record=args.record, stop=stop, on_event=show)
+    return await watch(
+        urls,
+        duration=args.duration,
+        record=args.record,
+        stop=stop,
+        on_event=show,
+        on_status=lambda line: print(line, file=sys.stderr, flush=True),
+        reconnect=args.reconnect or len(urls) > 1,
+    )

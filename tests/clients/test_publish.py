@@ -67,3 +67,21 @@ async def test_cli_publishes_the_test_pattern(capsys: pytest.CaptureFixture[str]
     assert received.items[0].video is not None
     assert len(fragments(received)) >= 2
     assert fragments(received)[0].keyframe
+
+
+async def test_cli_with_two_servers_moves_on_to_the_second(capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = FakeIngest(close_after={1: (2, 1001, None)}), FakeIngest()
+    async with running(first), running(second):
+        servers = [
+            i.url.removesuffix("/ws/publish/stern-uk").replace("ws://", "http://") for i in (first, second)
+        ]
+        argv = ["--input", "stern-uk", "--key", KEY, "--test-pattern", "--duration", "1.5"]
+        argv += ["--size", "320x180", "--gop", "5", "--server", servers[0], "--server", servers[1]]
+        assert await asyncio.to_thread(main, _args(*argv)) == 0
+    out = capsys.readouterr().out
+    assert f"publishing to {first.url} (then {second.url})" in out
+    assert f"server going away (scripted); reconnecting to {second.url} in 0.0 s" in out
+    assert f"; stopped (last server {second.url})" in out
+    (moved,) = second.connections
+    assert moved.path == "/ws/publish/stern-uk?takeover=1"
+    assert len(fragments(moved)) >= 1

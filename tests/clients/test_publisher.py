@@ -15,7 +15,7 @@ from websockets.http11 import Request, Response
 
 from clients.connection import Backoff, Refused, Verdict
 from clients.outbox import Item
-from clients.publisher import publish
+from clients.publisher import Publisher, publish
 from clients.source import Clip, split
 from server.encoding.testpattern import PatternSettings, encode_clip
 from server.media.fmp4 import Fmp4Parser
@@ -206,3 +206,61 @@ async def test_server_events_reach_the_caller(pattern: Clip) -> None:
     async with running(ingest):
         await publish(ingest.url, KEY, live(pattern), on_event=seen.append)
     assert [event["type"] for event in seen[:2]] == ["tally", "stats"]
+
+
+async def test_several_servers_a_drop_moves_on_to_the_next_with_takeover(pattern: Clip) -> None:
+    first, second = FakeIngest(close_after={1: (3, 1001, None)}), FakeIngest()
+    statuses: list[str] = []
+    async with running(first), running(second):
+        publisher = Publisher([first.url, second.url], KEY, live(pattern, interval=0.02))
+        assert publisher.url == first.url
+        report = await publisher.run(on_status=statuses.append)
+    assert publisher.url == second.url
+    assert report.url == second.url
+    assert report.connections == 2
+    assert report.ended == "source ended"
+    assert len(first.connections) == 1
+    (moved,) = second.connections
+    assert moved.path == "/ws/publish/stern-uk?takeover=1"
+    assert isinstance(moved.items[0], InitSegment)
+    assert fragments(moved)[0].keyframe
+    assert fragments(moved)[-1].data == pattern.fragments[-1].data
+    assert statuses == [f"server going away (scripted); reconnecting to {second.url} in 0.0 s"]
+
+
+async def test_several_servers_an_unreachable_one_is_skipped_without_waiting(pattern: Clip) -> None:
+    statuses: list[str] = []
+    async with running(FakeIngest()) as ingest:
+        report = await publish(
+            ["ws://127.0.0.1:9/ws/publish/stern-uk", ingest.url],
+            KEY,
+            live(pattern),
+            backoff=Backoff(initial=5),
+            on_status=statuses.append,
+        )
+    assert report.ended == "source ended"
+    assert report.connections == 1
+    (received,) = ingest.connections
+    assert received.path == "/ws/publish/stern-uk?takeover=1"
+    assert len(statuses) == 1
+    assert statuses[0].startswith("cannot connect")
+    assert statuses[0].endswith(f"; reconnecting to {ingest.url} in 0.0 s")  # not the 5 s backoff
+
+
+async def test_several_unreachable_servers_back_off_once_per_round(pattern: Clip) -> None:
+    statuses: list[str] = []
+    report = await publish(
+        ["ws://127.0.0.1:9/ws/publish/x", "ws://127.0.0.1:7/ws/publish/x"],
+        KEY,
+        live(pattern),
+        duration=0.6,
+        backoff=Backoff(initial=0.1),
+        on_status=statuses.append,
+    )
+    assert report.connections == 0
+    delays = [float(status.rsplit(" in ", 1)[1].removesuffix(" s")) for status in statuses]
+    assert delays[:4] == [0.0, 0.1, 0.0, 0.2]
+    assert [s.split("reconnecting to ")[1].split(" in ")[0] for s in statuses[:2]] == [
+        "ws://127.0.0.1:7/ws/publish/x",
+        "ws://127.0.0.1:9/ws/publish/x",
+    ]

@@ -17,8 +17,10 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from clients.connection import Backoff
 from clients.source import Clip, split
 from clients.watch import add_arguments, main, watch
+from clients.watcher import Watcher
 from server.encoding.testpattern import PatternSettings, encode_clip
 
 
@@ -32,13 +34,15 @@ class FakeStage:
     """forumcast's ``/ws/watch/{stage}`` as a viewer sees it, playing ``pattern`` once.
 
     ``skip`` leaves fragments out (by sequence number), ``reinit_at`` sends a re-init before
-    that sequence number, ``hold`` keeps the connection open at the end instead of closing.
+    that sequence number, ``hold`` keeps the connection open at the end instead of closing,
+    ``going_away_after`` closes with 1001 after that many fragments (an instance shutting down).
     """
 
     pattern: Clip
     skip: set[int] = field(default_factory=set)
     reinit_at: int | None = None
     hold: bool = False
+    going_away_after: int | None = None
     token: str | None = None
     url: str = ""
     paths: list[str] = field(default_factory=list)
@@ -57,7 +61,10 @@ class FakeStage:
         await ws.send(json.dumps({"type": "init", "mime": init.mime}))
         await ws.send(init.data)
         await ws.send(json.dumps({"type": "viewers", "count": 7}))
-        for fragment in self.pattern.fragments:
+        for sent, fragment in enumerate(self.pattern.fragments):
+            if sent == self.going_away_after:
+                await ws.close(1001)
+                return
             if fragment.sequence_number == self.reinit_at:
                 await ws.send(json.dumps({"type": "reinit", "mime": init.mime}))
                 await ws.send(init.data)
@@ -177,3 +184,68 @@ async def test_cli_prints_a_summary_as_json(pattern: Clip, capsys: pytest.Captur
 def test_cli_needs_a_stage_or_an_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(_args("--server", "http://127.0.0.1:9")) == 2
     assert "--stage" in capsys.readouterr().err
+
+
+async def test_several_servers_a_drop_moves_on_to_the_next(pattern: Clip, tmp_path: Path) -> None:
+    record = tmp_path / "moved.mp4"
+    statuses: list[str] = []
+    async with (
+        running(FakeStage(pattern, going_away_after=4)) as first,
+        running(FakeStage(pattern)) as second,
+    ):
+        watcher = Watcher([first.url, second.url + "?token=t"], backoff=Backoff(initial=5))
+        assert watcher.url == first.url
+        report = await watcher.run(record=record, reconnect=True, on_status=statuses.append)
+    assert watcher.url == second.url + "?token=t"
+    assert statuses == [f"server going away; reconnecting to {second.url} in 0.0 s"]
+    assert report.connections == 2
+    assert report.url == second.url  # the token stays out of the report
+    assert report.fragments == 4 + len(pattern.fragments)
+    assert report.reinits == 1  # the second server's init segment
+    assert report.closed == "closed by the server"
+    assert not report.refused
+    assert record.read_bytes().count(b"ftyp") == 2
+
+
+async def test_reconnecting_past_an_unreachable_server_until_the_duration(pattern: Clip) -> None:
+    async with running(FakeStage(pattern, hold=True)) as stage:
+        report = await watch(
+            ["ws://127.0.0.1:9/ws/watch/main", stage.url],
+            reconnect=True,
+            duration=0.5,
+            backoff=Backoff(initial=5),
+        )
+    assert report.connections == 1
+    assert report.fragments == len(pattern.fragments)
+    assert report.closed == "duration reached"
+    assert not report.refused
+
+
+async def test_reconnecting_to_nothing_is_refused_at_the_end(pattern: Clip) -> None:
+    report = await watch(
+        ["ws://127.0.0.1:9/ws/watch/main", "ws://127.0.0.1:7/ws/watch/main"],
+        reconnect=True,
+        duration=0.3,
+        backoff=Backoff(initial=0.05),
+    )
+    assert report.connections == 0
+    assert report.refused
+    assert report.closed == "duration reached"
+
+
+async def test_cli_with_two_servers_continues_on_the_second(
+    pattern: Clip, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with (
+        running(FakeStage(pattern, going_away_after=3)) as first,
+        running(FakeStage(pattern)) as second,
+    ):
+        servers = [s.url.removesuffix("/ws/watch/main").replace("ws://", "http://") for s in (first, second)]
+        args = _args("--server", ",".join(servers), "--stage", "main", "--json")
+        assert await asyncio.to_thread(main, args) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["connections"] == 2
+    assert summary["url"] == second.url
+    assert summary["fragments"] == 3 + len(pattern.fragments)
+    assert f"reconnecting to {second.url} in 0.0 s" in captured.err
