@@ -44,7 +44,7 @@ from exhibits.modelstore import ModelAsset, ModelStore
 from exhibits.pipeline import Limits
 from exhibits.serving import BlobCache
 from exhibits.settings import ExhibitionSettings
-from exhibits.shared import SharedExhibition, check_blob_size
+from exhibits.shared import SharedExhibition
 from exhibits.spool import Spool, Spooled
 from exhibits.workers import Workers, ingest_demo, ingest_upload
 from server.errors import ForumcastError
@@ -225,14 +225,8 @@ class Exhibition:
         return asset
 
     async def _commit_shared(self, shared: SharedExhibition, asset: ModelAsset, glbs: list[bytes]) -> None:
-        """Every LOD to Redis (all checked first: a refused one stores nothing), then to the
-        local cache, then the manifest: whoever sees it can fetch its files."""
-        for info, data in zip(asset.lods, glbs, strict=True):
-            check_blob_size(len(data), limit=shared.max_blob_bytes, what=f"LOD {info.level} of the model")
-        for info, data in zip(asset.lods, glbs, strict=True):
-            await shared.put_blob(info.sha256, data, what=f"LOD {info.level} of the model")
-            await asyncio.to_thread(self.models.put, data)
-        await shared.publish_model(asset)  # the next rescan reads it with any other change
+        await shared.share_model(asset, glbs)  # the next rescan reads it with any other change
+        await asyncio.to_thread(lambda: [self.models.put(data) for data in glbs])
 
     # -- uploads --------------------------------------------------------------------
 

@@ -95,6 +95,15 @@ class SharedExhibition:
 
     # -- models ---------------------------------------------------------------------
 
+    async def share_model(self, asset: ModelAsset, glbs: list[bytes]) -> None:
+        """Every LOD of ``asset`` (all checked first: a refused one stores nothing), then the
+        manifest, so whoever sees the manifest can fetch its files."""
+        for info, data in zip(asset.lods, glbs, strict=True):
+            check_blob_size(len(data), limit=self.max_blob_bytes, what=f"LOD {info.level} of the model")
+        for info, data in zip(asset.lods, glbs, strict=True):
+            await self.put_blob(info.sha256, data, what=f"LOD {info.level} of the model")
+        await self.publish_model(asset)
+
     async def publish_model(self, asset: ModelAsset) -> int:
         """Make ``asset`` its exhibit's model for every instance; returns the new version."""
         text = json.dumps(asset.to_json(), ensure_ascii=False)

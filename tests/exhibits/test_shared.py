@@ -23,8 +23,9 @@ from exhibits.settings import ExhibitionSettings
 from exhibits.shared import SharedExhibition
 from server.schedule.model import Event
 from server.store.redis import connect
-from tests.conftest import Serve, server_config
+from tests.conftest import FIXTURES, Serve, server_config
 from tests.exhibits import assets
+from tests.exhibits.test_cli_ingest import CATALOG, ingest
 from tests.exhibits.test_exhibit_routes import EXHIBITOR, finished, upload
 from tests.support.redis_server import RedisServer
 
@@ -173,3 +174,29 @@ async def test_demo_models_are_built_once_when_two_instances_start_together(
         assert {e.id: a.asset(e.id) for e in catalog} == {e.id: b.asset(e.id) for e in catalog}
     finally:
         await asyncio.gather(a.close(), b.close())
+
+
+async def test_a_local_ingest_with_redis_configured_reaches_every_instance(
+    serve: Serve, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = await two_instances(serve, tmp_path, redis_url)
+    source = tmp_path / "tower.stl"
+    source.write_bytes(assets.export(assets.tower(), "stl"))
+    monkeypatch.setenv("FORUMCAST_REDIS_URL", redis_url)
+    monkeypatch.setenv("FORUMCAST_EVENT", str(FIXTURES / "event.yaml"))
+    args = [
+        "--exhibit",
+        "dk-wind-01",
+        "--unit",
+        "mm",
+        "--catalog",
+        CATALOG,
+        "--data-dir",
+        str(tmp_path / "cli"),
+    ]
+    done = await asyncio.to_thread(ingest, str(source), *args)
+    assert done.returncode == 0, done.stderr
+    model_a, model_b = await model_of(a, "dk-wind-01"), await model_of(b, "dk-wind-01")
+    assert model_a == model_b
+    for lod in model_a["lods"]:
+        assert await (await a.get(lod["url"])).read() == await (await b.get(lod["url"])).read()
