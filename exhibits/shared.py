@@ -24,14 +24,18 @@ needs fewer triangles or smaller textures.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from exhibits.lease import BuildLease
 from exhibits.modelstore import ModelAsset
 from exhibits.settings import MAX_SHARED_BLOB_BYTES
 from server.errors import ForumcastError
+from server.store.base import StoreUnavailable
 from server.store.codec import key_prefix
 
 #: Seconds a job's record outlives its last change.
@@ -57,6 +61,15 @@ def check_blob_size(size: int, *, limit: int, what: str) -> None:
             f"{what} is {size} bytes; files shared between instances may be at most {limit} bytes "
             "(upload a model with fewer triangles or smaller textures)",
         )
+
+
+@contextmanager
+def _answering() -> Iterator[None]:
+    """For what a request waits on: Redis failing is ``store.unavailable`` (503), not a 500."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(f"the exhibition's Redis is unavailable: {type(exc).__name__}") from exc
 
 
 class SharedExhibition:
@@ -89,7 +102,8 @@ class SharedExhibition:
         return bool(await self.client.set(self.blob_key(sha), data, nx=True))
 
     async def get_blob(self, sha: str) -> bytes | None:
-        data = await self.client.get(self.blob_key(sha))
+        with _answering():
+            data = await self.client.get(self.blob_key(sha))
         # The client reads bytes (decode_responses=False); str only satisfies redis-py's types.
         return data.encode() if isinstance(data, str) else data
 
@@ -139,7 +153,8 @@ class SharedExhibition:
         await self.client.set(f"{self._p}job:{record['id']}", json.dumps(record), ex=JOB_TTL)
 
     async def load_job(self, job_id: str) -> dict[str, Any] | None:
-        text = await self.client.get(f"{self._p}job:{job_id}")
+        with _answering():
+            text = await self.client.get(f"{self._p}job:{job_id}")
         if text is None:
             return None
         record = json.loads(text)

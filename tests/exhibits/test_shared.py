@@ -74,7 +74,9 @@ async def hall_after(client: Any, before: bytes | None = None) -> bytes:
     return glb
 
 
-async def test_the_hall_is_built_once_for_two_instances(serve: Serve, tmp_path: Path, redis_url: str) -> None:
+async def test_the_hall_is_built_once_for_two_instances(
+    serve: Serve, tmp_path: Path, redis_url: str, event: Event
+) -> None:
     a, b = await two_instances(serve, tmp_path, redis_url)
     from_a, from_b = await (await a.get("/hall.glb")).read(), await (await b.get("/hall.glb")).read()
     assert from_a == from_b and len(from_a) > 1000
@@ -82,7 +84,7 @@ async def test_the_hall_is_built_once_for_two_instances(serve: Serve, tmp_path: 
     assert await builds(a) == {"hall": 1}
     # The builder let go of its lease; the other one fetched the scene rather than building it.
     raw = redis.asyncio.Redis.from_url(redis_url)
-    assert [key async for key in raw.scan_iter("forumcast:*:build-lease:*")] == []
+    assert [key async for key in raw.scan_iter(f"forumcast:{event.id}:build-lease:*")] == []
     await raw.aclose()
     fetched = [client.app[EXHIBITION].blobs.fetched for client in (a, b)]
     assert sorted(fetched) == [0, 1]
@@ -134,7 +136,7 @@ async def test_a_model_file_over_the_shared_limit_is_refused(
     # Nothing of it was stored or published: Redis holds the hall scene and no model.
     shared = a.app[EXHIBITION].shared
     raw = redis.asyncio.Redis.from_url(redis_url)
-    blobs = [key async for key in raw.scan_iter("forumcast:*:blob:*")]
+    blobs = [key async for key in raw.scan_iter(shared.blob_key("*"))]
     await raw.aclose()
     assert blobs == [shared.blob_key(await a.app[EXHIBITION].hall_sha()).encode()]
     assert await shared.models() == (0, {})
