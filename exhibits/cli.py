@@ -2,8 +2,10 @@
 
 Locally (the default) the pipeline runs in this process and the result is committed to
 the model store under ``--data-dir``, where a running server with the same data dir
-picks it up within seconds. With ``--server URL --token TOKEN`` the file is uploaded to
-``POST /api/v1/exhibits/{id}/model`` and the job is followed until it ends.
+picks it up within seconds; with ``redis_url`` configured it also goes to the event's
+Redis (:mod:`exhibits.shared`), where every instance picks it up. With ``--server URL
+--token TOKEN`` the file is uploaded to ``POST /api/v1/exhibits/{id}/model`` and the job
+is followed until it ends.
 
 A refused model (every ``model.*`` error), an unknown exhibit or a bad flag prints one
 line on stderr and exits with code 2; the model store is left as it was. What the
@@ -23,13 +25,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
+from redis.exceptions import RedisError
 
-from exhibits.app import configured_catalog, configured_limits
+from exhibits.app import configured_catalog, configured_limits, open_shared
 from exhibits.exhibit_routes import asset_json
 from exhibits.modelstore import ModelAsset, ModelStore, sha256_hex
 from exhibits.pipeline import ingest_quietly
-from server.config import load_config
+from server.config import Config, load_config
 from server.errors import ForumcastError
+from server.schedule.loader import demo_event, load_event_file
 
 EXIT_USAGE = 2
 
@@ -117,11 +121,26 @@ def _ingest_here(args: argparse.Namespace) -> int:
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             source=f"upload:{sha256_hex(data)}",
         )
-        ModelStore(Path(config.data_dir)).commit(asset, [lod.glb for lod in result.lods])
+        glbs = [lod.glb for lod in result.lods]
+        if config.redis_url:  # the instances of the event read their models from Redis
+            namespace = (load_event_file(config.event) if config.event else demo_event()).id
+            asyncio.run(_share(config, namespace, asset, glbs))
+        ModelStore(Path(config.data_dir)).commit(asset, glbs)
     except ForumcastError as exc:
         return _fail(f"{args.file.name}: {exc.message}" if exc.code.startswith("model.") else exc.message)
+    except (RedisError, OSError) as exc:
+        return _fail(f"could not store the model in Redis: {type(exc).__name__}")
     _report(asset_json(asset), args.json, time.perf_counter() - started)
     return 0
+
+
+async def _share(config: Config, namespace: str, asset: ModelAsset, glbs: list[bytes]) -> None:
+    shared = open_shared(config, namespace)
+    assert shared is not None
+    try:
+        await shared.share_model(asset, glbs)
+    finally:
+        await shared.close()
 
 
 def _report(model: dict[str, Any], as_json: bool, seconds: float | None) -> None:

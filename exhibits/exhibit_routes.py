@@ -200,7 +200,7 @@ async def upload_model(request: web.Request) -> web.Response:
 @routes.get("/api/v1/jobs/{job}")
 async def get_job(request: web.Request) -> web.Response:
     exhibition = request.app[EXHIBITION]
-    job = exhibition.jobs.get(request.match_info["job"])
+    job = await exhibition.job(request.match_info["job"])
     require_exhibitor(request, job.exhibit)
     return web.json_response(job.to_json(asset_json))
 
@@ -223,16 +223,23 @@ async def _stored_glb(request: web.Request, sha: str, *, immutable: bool) -> web
 async def get_model(request: web.Request) -> web.StreamResponse:
     exhibition = request.app[EXHIBITION]
     sha = request.match_info["sha"]
-    # A cached model is known to exist: only a miss costs a stat.
-    if not exhibition.cache.has(sha) and not (SHA256.match(sha) and exhibition.models.has(sha)):
+    # A cached model is known to exist: only a miss costs a stat (and, with Redis, one
+    # fetch into the data dir if no instance here had it yet).
+    if not exhibition.cache.has(sha) and not (
+        SHA256.match(sha) and (exhibition.models.has(sha) or await exhibition.blobs.ensure(sha))
+    ):
         raise ForumcastError("model.unknown", f"no model {sha}")
     return await _stored_glb(request, sha, immutable=True)
 
 
 @routes.get("/hall.glb")
 async def get_hall_glb(request: web.Request) -> web.StreamResponse:
+    exhibition = request.app[EXHIBITION]
+    sha = await exhibition.hall_sha()
+    if not exhibition.cache.has(sha):
+        await exhibition.blobs.ensure(sha)  # built by another instance: fetched once
     # The hall changes when models do: revalidated (ETag) rather than cached for a year.
-    return await _stored_glb(request, await request.app[EXHIBITION].hall_sha(), immutable=False)
+    return await _stored_glb(request, sha, immutable=False)
 
 
 @routes.route("OPTIONS", "/models/{sha}.glb")

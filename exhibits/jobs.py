@@ -6,7 +6,9 @@ is done, its result is the stored :class:`~exhibits.modelstore.ModelAsset`; when
 its error is the code and message the pipeline gave (``model.*``), exactly what a
 synchronous refusal would have said. Jobs live in this process's memory, at most
 ``keep`` of them (the oldest finished ones go first): the job URL is for following an
-upload, while the exhibit's model itself is in the model store.
+upload, while the exhibit's model itself is in the model store. With Redis, every change
+is also handed to ``on_change`` as a :meth:`Job.to_record` (:mod:`exhibits.job_mirror`
+copies it to Redis), so any instance can answer the job URL (:meth:`Job.from_record`).
 """
 
 from __future__ import annotations
@@ -68,6 +70,41 @@ class Job:
         if state in (JobState.DONE, JobState.FAILED):
             self.finished = time.time()
 
+    def to_record(self) -> dict[str, Any]:
+        """Everything about the job as JSON-compatible data (what other instances read)."""
+        return {
+            "id": self.id,
+            "exhibit": self.exhibit,
+            "filename": self.filename,
+            "size": self.size,
+            "state": self.state.value,
+            "progress": self.progress,
+            "step": self.step,
+            "created": self.created,
+            "started": self.started,
+            "finished": self.finished,
+            "asset": self.asset.to_json() if self.asset is not None else None,
+            "error": {"code": self.error.code, "message": self.error.message} if self.error else None,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Job:
+        asset, error = record.get("asset"), record.get("error")
+        return cls(
+            id=str(record["id"]),
+            exhibit=str(record["exhibit"]),
+            filename=str(record["filename"]),
+            size=int(record["size"]),
+            state=JobState(record["state"]),
+            progress=float(record["progress"]),
+            step=str(record["step"]),
+            created=float(record["created"]),
+            started=record.get("started"),
+            finished=record.get("finished"),
+            asset=ModelAsset.from_json(asset) if asset else None,
+            error=ForumcastError(error["code"], error["message"]) if error else None,
+        )
+
     def to_json(self, render_asset: Callable[[ModelAsset], dict[str, Any]]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "id": self.id,
@@ -90,6 +127,10 @@ class Job:
         return body
 
 
+def unknown_job(job_id: str) -> ForumcastError:
+    return ForumcastError("job.unknown", f"no job {job_id!r}")
+
+
 class Busy(ForumcastError):
     """Too many jobs (429): ``model.busy`` for one exhibit, ``ingest.queue_full`` for all;
     ``retry_after`` in whole seconds goes into the ``Retry-After`` header."""
@@ -106,21 +147,31 @@ Committer = Callable[[Job, IngestResult], Awaitable[ModelAsset]]
 class Jobs:
     """The jobs of this process, run one task each."""
 
-    def __init__(self, *, keep: int = 500) -> None:
+    def __init__(self, *, keep: int = 500, on_change: Callable[[Job], None] | None = None) -> None:
         self.keep = keep
         self._jobs: dict[str, Job] = {}
+        self._on_change = on_change
+
+    def _changed(self, job: Job) -> None:
+        if self._on_change is not None:
+            self._on_change(job)
 
     def create(self, exhibit: str, filename: str, size: int) -> Job:
         job = Job(id=secrets.token_urlsafe(12), exhibit=exhibit, filename=filename, size=size)
         self._jobs[job.id] = job
         self._forget_old()
+        self._changed(job)
         return job
 
     def get(self, job_id: str) -> Job:
-        try:
-            return self._jobs[job_id]
-        except KeyError:
-            raise ForumcastError("job.unknown", f"no job {job_id!r}") from None
+        job = self.find(job_id)
+        if job is None:
+            raise unknown_job(job_id)
+        return job
+
+    def find(self, job_id: str) -> Job | None:
+        """This process's job ``job_id``, if it has one."""
+        return self._jobs.get(job_id)
 
     def queued(self) -> int:
         """Jobs waiting for a worker."""
@@ -143,12 +194,14 @@ class Jobs:
             # Workers report in order, but never let a late report move the bar back.
             job.progress = max(job.progress, min(1.0, fraction))
             job.step = step
+            self._changed(job)
 
         try:
             result = await runner(job, progress)
             if job.state is JobState.QUEUED:
                 job.move(JobState.RUNNING)
             job.step = "storing"
+            self._changed(job)
             job.asset = await commit(job, result)
             job.progress = 1.0
             job.step = "done"
@@ -162,6 +215,7 @@ class Jobs:
             job.error = ForumcastError("internal.error", "the model could not be processed (internal error)")
             job.step = "failed"
             job.move(JobState.FAILED)
+        self._changed(job)
         return job
 
     def _forget_old(self) -> None:

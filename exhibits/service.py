@@ -13,32 +13,40 @@
   model built and run through the pipeline, in the background at start, and cached in
   the data dir (a restart reuses them);
 * ``/hall.glb``: rebuilt in a worker whenever a smallest LOD changes (debounced), stored
-  content-addressed, and reused across restarts while its inputs are the same.
+  content-addressed, and reused across restarts while its inputs are the same
+  (:mod:`exhibits.hall_builder`).
+
+With Redis (:mod:`exhibits.shared`) the instances of one event share all of it: model
+files are blobs in Redis, fetched once into the local data dir by an instance that lacks
+one; the exhibits' manifests are a Redis hash with a version every instance polls; jobs
+are mirrored to Redis (:mod:`exhibits.job_mirror`), so any instance answers a job URL; the
+demo models and each hall scene are built by one instance under a lease.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from exhibits.catalog import Catalog, Exhibit
 from exhibits.hall import HallLayout, layout_hall
-from exhibits.jobs import Busy, Job, Jobs
+from exhibits.hall_builder import HallBuilder
+from exhibits.job_mirror import JobMirror
+from exhibits.jobs import Busy, Job, Jobs, unknown_job
+from exhibits.local_blobs import LocalBlobs
 from exhibits.model import IngestResult
-from exhibits.modelstore import SHA256, ModelAsset, ModelStore
+from exhibits.modelstore import ModelAsset, ModelStore
 from exhibits.pipeline import Limits
 from exhibits.serving import BlobCache
 from exhibits.settings import ExhibitionSettings
+from exhibits.shared import SharedExhibition
 from exhibits.spool import Spool, Spooled
-from exhibits.workers import Workers, build_hall, ingest_demo, ingest_upload
+from exhibits.workers import Workers, ingest_demo, ingest_upload
 from server.errors import ForumcastError
 from server.metrics import Metrics
 
@@ -46,10 +54,10 @@ log = logging.getLogger("forumcast.exhibits")
 
 #: Bump when the procedural models or the pipeline change what a demo model looks like.
 DEMO_MODELS_VERSION = "demo-1"
-#: Bump when the hall scene's construction changes.
-HALL_VERSION = "hall-1"
 UNITS = ("mm", "cm", "m", "in")
 UPS = ("y", "z")
+#: Seconds between looks for another instance's demo models.
+DEMO_POLL_SECONDS = 0.5
 #: Seconds a refused upload is told to wait (``Retry-After``): about one small job's run.
 RETRY_AFTER = 10
 
@@ -64,6 +72,7 @@ class Exhibition:
         *,
         metrics: Metrics | None = None,
         settings: ExhibitionSettings | None = None,
+        shared: SharedExhibition | None = None,
     ) -> None:
         settings = settings or ExhibitionSettings()
         self.catalog = catalog
@@ -71,7 +80,10 @@ class Exhibition:
         self.metrics = metrics
         self.limits = Limits(max_upload_bytes=settings.max_upload_bytes, max_triangles=settings.max_triangles)
         self.workers = Workers(processes=settings.workers, metrics=metrics)
-        self.jobs = Jobs()
+        #: Redis, when several instances serve the event (None: this instance alone).
+        self.shared = shared
+        self.mirror = JobMirror(shared.save_job) if shared is not None else None
+        self.jobs = Jobs(on_change=self.mirror.changed if self.mirror is not None else None)
         self.spool = Spool(models.root / "spool")
         self.max_jobs_per_exhibitor = settings.max_jobs_per_exhibitor
         self.max_queued_jobs = settings.max_queued_jobs
@@ -79,13 +91,20 @@ class Exhibition:
         self._uploading: dict[str, int] = {}
         self.cache = BlobCache(max_bytes=settings.cache_bytes)
         self.layout: HallLayout = layout_hall(list(catalog))
-        self.rescan_seconds = settings.rescan_seconds
+        self.rescan_seconds = settings.rescan_seconds if shared is None else settings.shared_rescan_seconds
         self._assets: dict[str, ModelAsset] = {}
         self._stamps: dict[str, int | None] = {}
+        self._shared_version = -1
+        self.blobs = LocalBlobs(models, shared)
         self._tasks: set[asyncio.Task[object]] = set()
-        self._hall_sha: str | None = None
-        self._hall_bytes: int | None = None
-        self._hall_ready = asyncio.Event()
+        self.hall = HallBuilder(
+            models=models,
+            workers=self.workers,
+            layout=self.layout,
+            catalog=catalog,
+            shared=shared,
+            ensure_local=self.blobs.ensure if shared is not None else None,
+        )
         self._hall_wanted = asyncio.Event()
         self.demo_pending = 0
         self._demo_done = asyncio.Event()
@@ -105,7 +124,10 @@ class Exhibition:
         self.demo_pending = len(wanted)  # counted before the hall's first build, which waits for them
         if wanted:
             self._demo_done.clear()
-        self._spawn(self._build_demo_models(wanted))
+        if self.shared is None:
+            self._spawn(self._build_demo_models(wanted))
+        else:
+            self._spawn(self._demo_models_shared(self.shared))
 
     async def rescan_loop(self) -> None:
         """Pick up models stored by another process (the CLI) and rebuild the hall for them."""
@@ -124,6 +146,10 @@ class Exhibition:
                 await task
         await self.workers.close()
         await asyncio.to_thread(self.spool.clear)
+        if self.mirror is not None:
+            await self.mirror.close()
+        if self.shared is not None:
+            await self.shared.close()
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task: asyncio.Task[object] = asyncio.create_task(work)
@@ -145,10 +171,22 @@ class Exhibition:
         return self.jobs.active(exhibit_id) > 0 or (exhibit.demo and self.demo_pending > 0)
 
     def hall_bytes(self) -> int | None:
-        return self._hall_bytes
+        return self.hall.bytes
+
+    async def job(self, job_id: str) -> Job:
+        """The job, run here or (with Redis) by any instance; ``job.unknown`` (404) if none."""
+        job = self.jobs.find(job_id)
+        if job is None and self.shared is not None:
+            record = await self.shared.load_job(job_id)
+            job = Job.from_record(record) if record is not None else None
+        if job is None:
+            raise unknown_job(job_id)
+        return job
 
     async def rescan(self) -> bool:
-        """Re-read manifests that changed on disk; True if any exhibit's model changed."""
+        """Re-read the models that changed (on disk, or in Redis); True if any did."""
+        if self.shared is not None:
+            return await self._rescan_shared(self.shared)
         ids = [exhibit.id for exhibit in self.catalog]
         stamps = await asyncio.to_thread(lambda: {i: self.models.manifest_stamp(i) for i in ids})
         changed = [i for i in ids if stamps[i] != self._stamps.get(i)]
@@ -163,14 +201,32 @@ class Exhibition:
                 self._assets[exhibit_id], self._stamps[exhibit_id] = entry
         return True
 
+    async def _rescan_shared(self, shared: SharedExhibition) -> bool:
+        if await shared.version() == self._shared_version:
+            return False
+        version, assets = await shared.models()
+        ids = {exhibit.id for exhibit in self.catalog}
+        assets = {exhibit: asset for exhibit, asset in assets.items() if exhibit in ids}
+        changed = assets != self._assets
+        self._assets, self._shared_version = assets, version
+        return changed
+
     async def _commit(self, exhibit_id: str, result: IngestResult, source: str) -> ModelAsset:
         created = datetime.now(UTC).isoformat(timespec="seconds")
         asset = ModelAsset.from_result(exhibit_id, result, created=created, source=source)
-        await asyncio.to_thread(self.models.commit, asset, [lod.glb for lod in result.lods])
+        glbs = [lod.glb for lod in result.lods]
+        if self.shared is None:
+            await asyncio.to_thread(self.models.commit, asset, glbs)
+            self._stamps[exhibit_id] = await asyncio.to_thread(self.models.manifest_stamp, exhibit_id)
+        else:
+            await self._commit_shared(self.shared, asset, glbs)
         self._assets[exhibit_id] = asset
-        self._stamps[exhibit_id] = await asyncio.to_thread(self.models.manifest_stamp, exhibit_id)
         self._hall_wanted.set()
         return asset
+
+    async def _commit_shared(self, shared: SharedExhibition, asset: ModelAsset, glbs: list[bytes]) -> None:
+        await shared.share_model(asset, glbs)  # the next rescan reads it with any other change
+        await asyncio.to_thread(lambda: [self.models.put(data) for data in glbs])
 
     # -- uploads --------------------------------------------------------------------
 
@@ -275,6 +331,8 @@ class Exhibition:
                     ingest_demo, f"demo-{exhibit.id}", exhibit, self.limits, owner="demo"
                 )
                 await self._commit(exhibit.id, result, current)
+                if self.shared is not None:
+                    await self.shared.count_build("demo-model")
             except ForumcastError as exc:
                 log.error("demo model for %s refused: %s", exhibit.id, exc.message)
             except Exception:
@@ -288,18 +346,29 @@ class Exhibition:
         if wanted:
             log.info("demo models ready")
 
-    # -- the hall -------------------------------------------------------------------
+    async def _demo_models_shared(self, shared: SharedExhibition) -> None:
+        """One instance builds the missing demo models for all, under the lease ``demo-models``;
+        the others wait for its manifests (and take over if it dies: the lease runs out)."""
+        lease = shared.lease("demo-models")
+        try:
+            while True:
+                if await self.rescan():
+                    self._hall_wanted.set()
+                if not self._demo_wanted():
+                    return
+                async with lease.holding() as mine:
+                    if mine:
+                        await self.rescan()  # the last holder may have finished just now
+                        wanted = self._demo_wanted()
+                        self.demo_pending = len(wanted)
+                        await self._build_demo_models(wanted)
+                        return
+                await asyncio.sleep(DEMO_POLL_SECONDS)
+        finally:
+            self.demo_pending = 0
+            self._demo_done.set()
 
-    def _hall_inputs(self) -> tuple[str, dict[str, Path]]:
-        smallest = {
-            exhibit_id: self.models.path(asset.lods[-1].sha256)
-            for exhibit_id, asset in sorted(self._assets.items())
-            if asset.lods
-        }
-        key = json.dumps(
-            [HALL_VERSION, [e.id for e in self.catalog], {k: p.stem for k, p in smallest.items()}]
-        )
-        return hashlib.sha256(key.encode()).hexdigest(), smallest
+    # -- the hall -------------------------------------------------------------------
 
     async def hall_loop(self) -> None:
         """Rebuild the hall scene once per burst of model changes."""
@@ -310,7 +379,7 @@ class Exhibition:
             await self._demo_done.wait()
             self._hall_wanted.clear()
             try:
-                await self._build_hall()
+                await self.hall.build(dict(self._assets), superseded=self._hall_wanted.is_set)
             except ForumcastError as exc:
                 log.error("could not build the hall scene: %s", exc.message)
                 if exc.code == "ingest.worker_lost":
@@ -318,38 +387,6 @@ class Exhibition:
             except Exception:
                 log.exception("could not build the hall scene")
 
-    async def _build_hall(self) -> None:
-        key, smallest = self._hall_inputs()
-        index = self.models.root / "hall.json"
-        known = await asyncio.to_thread(_read_json, index)
-        known_sha = str(known.get("sha", ""))
-        if (
-            known.get("inputs") == key
-            and SHA256.match(known_sha)
-            and await asyncio.to_thread(self.models.has, known_sha)
-        ):
-            self._hall_sha = known_sha
-            self._hall_bytes = await asyncio.to_thread(
-                lambda: self.models.path(str(known["sha"])).stat().st_size
-            )
-        else:
-            data = await self.workers.run(build_hall, self.layout, list(self.catalog), smallest, owner="hall")
-            sha, _ = await asyncio.to_thread(self.models.put, data)
-            await asyncio.to_thread(index.write_text, json.dumps({"inputs": key, "sha": sha}))
-            self._hall_sha, self._hall_bytes = sha, len(data)
-            log.info("hall scene %s: %d bytes, %d models", sha[:12], len(data), len(smallest))
-        self._hall_ready.set()
-
     async def hall_sha(self) -> str:
         """The sha256 of the current hall GLB, waiting for the first build if needed."""
-        await self._hall_ready.wait()
-        assert self._hall_sha is not None
-        return self._hall_sha
-
-
-def _read_json(path: Path) -> dict[str, object]:
-    try:
-        data = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return await self.hall.sha()

@@ -23,6 +23,11 @@ RESCAN_SECONDS = 5.0
 MAX_JOBS_PER_EXHIBITOR = 2
 #: Ingest jobs waiting for a worker in total (429 ``ingest.queue_full`` above).
 MAX_QUEUED_JOBS = 16
+#: Largest model file (a LOD, the hall scene) shared through Redis, bytes (``model.too_large``
+#: above; see :mod:`exhibits.shared` for why Redis strings are kept this small).
+MAX_SHARED_BLOB_BYTES = 32 * 2**20
+#: Seconds between looks for models stored by other instances (a GET of a counter), with Redis.
+SHARED_RESCAN_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,3 +39,5 @@ class ExhibitionSettings:
     rescan_seconds: float = RESCAN_SECONDS
     max_jobs_per_exhibitor: int = MAX_JOBS_PER_EXHIBITOR
     max_queued_jobs: int = MAX_QUEUED_JOBS
+    max_shared_blob_bytes: int = MAX_SHARED_BLOB_BYTES
+    shared_rescan_seconds: float = SHARED_RESCAN_SECONDS

@@ -149,6 +149,10 @@ class Config:
         default=_EXHIBITION.max_queued_jobs,
         metadata=_doc("ingest jobs waiting for a worker in total (429 ingest.queue_full above)"),
     )
+    max_shared_blob_bytes: int = field(
+        default=_EXHIBITION.max_shared_blob_bytes,
+        metadata=_doc("largest model file shared between instances through Redis, bytes (413 above)"),
+    )
     model_compression: str = field(
         default="opt-in", metadata=_doc("gzip/br for model files: off, opt-in (?compress=1) or auto")
     )
@@ -272,6 +276,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         "max_upload_bytes",
         "max_triangles",
         "model_cache_bytes",
+        "max_shared_blob_bytes",
         "hls_window",
         "max_viewers_per_ip",
         "max_viewers",
