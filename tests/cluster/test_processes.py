@@ -10,6 +10,7 @@ kills or pauses an instance brings it back before it ends.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 import statistics
 import time
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 import redis
 
-from server.media.types import MediaFragment
+from server.media.types import InitSegment, MediaFragment
 from tests.support.cluster import Cluster, Instance, Recording, decode_errors
 
 STAGE = "main"
@@ -51,6 +52,13 @@ def assert_timeline(fragments: list[MediaFragment]) -> None:
             end = ends.get(track.track_id)
             assert end is None or track.base_decode_time >= end, (track.track_id, end, track.base_decode_time)
             ends[track.track_id] = track.base_decode_time + track.duration
+
+
+def assert_reinit_only_for_a_new_configuration(inits: list[InitSegment]) -> None:
+    """A viewer is re-initialised only when the decoder configuration changes (the slate's
+    picture, say, while a publisher moves to another instance), never for the same one."""
+    configs = [tuple(t.config for t in init.tracks) for init in inits]
+    assert all(a != b for a, b in itertools.pairwise(configs)), len(configs)
 
 
 def program_of(instance: Instance) -> dict[str, Any]:
@@ -134,7 +142,9 @@ def test_one_program_byte_identical_on_three_instances_across_takes(cluster: Clu
     tails = [s[-common + 10 :] for s in streams]
     assert tails[0] == tails[1] == tails[2]
     for recording in recordings[:3]:
-        assert_timeline(recording.parsed()[1])
+        inits, fragments = recording.parsed()
+        assert len(inits) == 1  # takes between inputs of one configuration: no re-init
+        assert_timeline(fragments)
     assert decode_errors(recordings[1].stream(), tmp_path / "b.mp4") == ""
     # the switches reached every viewer as `now` events: main-playout, then main-cam
     for recording in recordings[:3]:
@@ -158,13 +168,15 @@ def test_ll_hls_is_the_same_on_every_instance(cluster: Cluster) -> None:
         time.sleep(0.2)
     # the same playlist, up to the last part the first instance had
     assert lines[: last + 1] == other[: last + 1]
-    uris = [line.split('URI="')[1].split('"')[0] for line in lines[: last + 1] if 'URI="' in line]
-    uris += [line for line in lines[: last + 1] if line and not line.startswith("#")]
-    assert (
-        any("/init/" in u for u in uris)
-        and any("/part/" in u for u in uris)
-        and any("/seg/" in u for u in uris)
-    )
+    # in playlist order: the init, then the newest segments and parts (older ones may
+    # leave the window while we fetch)
+    listed = [
+        line.split('URI="')[1].split('"')[0] if 'URI="' in line else line
+        for line in lines[: last + 1]
+        if 'URI="' in line or (line and not line.startswith("#"))
+    ]
+    uris = [listed[0], *listed[-12:]]
+    assert "/init/" in uris[0] and any("/part/" in u for u in uris) and any("/seg/" in u for u in uris)
     base = f"/live/{STAGE}/"
     for uri in uris:
         path = uri if uri.startswith("/") else base + uri
@@ -199,14 +211,16 @@ def test_a_killed_leader_is_replaced_and_viewers_stay(cluster: Cluster, tmp_path
         for recording in recordings:
             assert recording.close_code is None  # still connected
             inits, fragments = recording.parsed()
-            assert len(inits) == 1  # no re-init: the same decoder configuration
+            assert_reinit_only_for_a_new_configuration(inits)
             assert_timeline(fragments)
             after = [t for t, _ in recording.media if t > replaced["killed"]]
             assert after, "nothing arrived after the kill"
             gap = max(
                 later - earlier for earlier, later in zip([replaced["killed"], *after], after, strict=False)
             )
-            assert gap < 3.0, gap
+            # the freeze: the lease's TTL, then the input's next keyframe (benchmarked in
+            # tests/bench/bench_cluster.py); here only that it ends
+            assert gap < 5.0, gap
             assert decode_errors(recording.stream(), tmp_path / "across.mp4") == ""
     finally:
         restore(cluster, victim)
@@ -241,31 +255,49 @@ def test_a_paused_leader_is_fenced_and_comes_back_as_a_follower(cluster: Cluster
     client.close()
 
 
-def test_viewers_of_a_killed_instance_leave_the_count(cluster: Cluster) -> None:
-    a, b, c = cluster.instances
+def test_the_publishers_instance_killed(cluster: Cluster, tmp_path: Path) -> None:
+    """The instance the publishers and two viewers are connected to dies: the publishers
+    reconnect to the next server on their list and the program continues; the dead
+    instance's viewers leave the global count within a heartbeat's TTL (3 s)."""
+    [held] = {i["publisher"]["instance"] for i in cluster.wait_publishing(cluster.instances[0]).values()}
+    a = cluster.by_name(held)  # the publishers' instance, with two viewers
+    c, b = [i for i in cluster.instances if i is not a]  # one viewer on c; b counts
     result: dict[str, Any] = {}
 
-    async def scenario() -> None:
+    async def scenario() -> list[Recording]:
         viewers = [Recording(f"{i.ws}/ws/watch/{STAGE}") for i in (a, a, c)]
-        tasks = [asyncio.ensure_future(v.run(14)) for v in viewers]
+        tasks = [asyncio.ensure_future(v.run(16)) for v in viewers]
         await asyncio.sleep(3)
-        result["before"] = await asyncio.to_thread(lambda: program_of(b)["viewers"])
+        result["before"] = (await asyncio.to_thread(program_of, b))["viewers"]
         await asyncio.to_thread(a.kill)
-        killed = time.monotonic()
+        killed = result["killed"] = time.monotonic()
         while time.monotonic() - killed < 8:
-            if await asyncio.to_thread(lambda: program_of(b)["viewers"]) == 1:
+            if (await asyncio.to_thread(program_of, b))["viewers"] == 1:
                 result["left_after"] = time.monotonic() - killed
                 break
             await asyncio.sleep(0.1)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        listed = await asyncio.to_thread(cluster.wait_publishing, b, 10)
+        result["moved_to"] = {i["publisher"]["instance"] for i in listed.values()}
+        await asyncio.to_thread(wait_source, cluster, "main-cam", 10)
+        result["back_after"] = time.monotonic() - killed
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        return [r for r in done if isinstance(r, Recording)]
 
     try:
-        asyncio.run(scenario())
+        recordings = asyncio.run(scenario())
         assert result["before"] == 3
-        # the heartbeat's TTL is 3 s: the dead instance's two viewers are gone by then
         assert result.get("left_after", 99) < 4.0, result
+        assert len(result["moved_to"]) == 1 and held not in result["moved_to"], result
+        [survivor] = [r for r in recordings if r.url.startswith(c.ws)]
+        assert survivor.close_code is None
+        inits, fragments = survivor.parsed()
+        assert_reinit_only_for_a_new_configuration(inits)
+        assert_timeline(fragments)
+        assert [t for t, _ in survivor.media if t > result["killed"] + result["back_after"]]
+        assert decode_errors(survivor.stream(), tmp_path / "moved.mp4") == ""
     finally:
         restore(cluster, a)
+        # the publishers stay where they are now; the next tests do not mind where
 
 
 def test_redis_restart_freezes_and_resumes_keeping_delays_and_meetings(cluster: Cluster) -> None:
@@ -302,6 +334,6 @@ def test_redis_restart_freezes_and_resumes_keeping_delays_and_meetings(cluster: 
         assert_timeline(recording.parsed()[1])
     # what the store held came back with Redis (its AOF)
     status, stage = c.get(f"/api/v1/stages/{STAGE}", role=None)
-    assert status == 200 and stage["delay"]["minutes"] == 7, stage.get("delay")
+    assert status == 200 and stage["delay_minutes"] == 7, stage
     status, listed = c.get(f"/api/v1/exhibits/{exhibit}/meeting-requests")
     assert status == 200 and [r["id"] for r in listed["meeting_requests"]] == [made["id"]]

@@ -100,7 +100,7 @@ class Publisher:
                     "--key",
                     TOKENS.stream_key(input_id),
                     "--server",
-                    servers[0],
+                    ",".join(servers),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
