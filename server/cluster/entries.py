@@ -91,12 +91,16 @@ class ProgramEntry:
     epoch: int
     data: bytes = b""
     #: SWITCH: the new source and the one before it ("" for none), and whether a re-init came.
+    #: FRAGMENT: ``source`` is the input it came from ("" for the slate).
     source: str = ""
     previous: str = ""
     reinit: bool = False
     #: FRAGMENT: the leader's wall clock (Unix seconds) and the packager's state before it.
     wall: float = 0.0
     hls: dict[str, Any] | None = None
+    #: FRAGMENT: the source it came from and how its decode times were moved (per track),
+    #: so a next leader continues that source exactly where this one stopped.
+    offsets: dict[int, int] | None = None
 
     def fields(self) -> dict[bytes, bytes]:
         out = {b"t": self.kind.value.encode(), b"e": str(self.epoch).encode()}
@@ -109,6 +113,9 @@ class ProgramEntry:
         if self.kind is ProgramKind.FRAGMENT:
             out[b"w"] = repr(self.wall).encode()
             out[b"h"] = json.dumps(self.hls, separators=(",", ":")).encode()
+            if self.source and self.offsets:
+                out[b"s"] = self.source.encode()
+                out[b"o"] = json.dumps({str(k): v for k, v in self.offsets.items()}).encode()
         return out
 
     @classmethod
@@ -140,4 +147,17 @@ class ProgramEntry:
             ) from None
         if not isinstance(hls, dict):
             raise ForumcastError("cluster.bad_entry", "program fragment's packager state is not an object")
-        return cls(kind, epoch, data, wall=wall, hls=hls)
+        source, offsets = _placement(fields)
+        return cls(kind, epoch, data, wall=wall, hls=hls, source=source, offsets=offsets)
+
+
+def _placement(fields: Fields) -> tuple[str, dict[int, int] | None]:
+    """A fragment's source and offsets (both absent from a fragment of the slate)."""
+    if b"s" not in fields or b"o" not in fields:
+        return "", None
+    try:
+        raw = json.loads(_field(fields, b"o"))
+        offsets = {int(k): int(v) for k, v in raw.items()}
+    except (ValueError, AttributeError, TypeError):
+        raise ForumcastError("cluster.bad_entry", "program fragment with bad offsets") from None
+    return _text(fields, b"s"), offsets

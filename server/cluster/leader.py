@@ -44,6 +44,7 @@ from server.cluster.replica import NewFragment, NewInit, NewSource, ProgramRepli
 from server.errors import ForumcastError
 from server.live.automation import Mode
 from server.live.hub import LiveHub
+from server.live.inputs import LiveInput
 from server.live.program import Program
 from server.media.hls import Packager
 from server.media.switcher import Emit, Output, Reinit, Switched, Switcher
@@ -62,6 +63,31 @@ REBALANCE_EVERY = 5.0
 
 def _discard(outputs: list[Output]) -> None:
     """A follower's program makes nothing: its viewers get the leader's."""
+
+
+def _portable(offsets: dict[int, int] | None, mirror: LiveInput | None) -> dict[int, int] | None:
+    """A program fragment's offsets from its input's *stream* (not this instance's mirror of
+    it, which moves the stream's times by its own :attr:`~LiveInput.placement`)."""
+    if not offsets or mirror is None:
+        return None
+    placement = mirror.placement
+    if set(placement) != set(offsets):
+        return None
+    return {track: offset + placement[track] for track, offset in offsets.items()}
+
+
+def _continuation(
+    program: Program, source: str, portable: dict[int, int] | None
+) -> tuple[str | None, dict[int, int] | None]:
+    """The input the last leader's last fragment came from and the offsets that continue it
+    through this instance's mirror, if it can be continued (else the next keyframe decides)."""
+    mirror = program.inputs.get(source)
+    if not portable or mirror is None:
+        return None, None
+    placement = mirror.placement
+    if set(placement) != set(portable):
+        return None, None  # the mirror has not placed a fragment of this publisher yet
+    return source, {track: offset - placement[track] for track, offset in portable.items()}
 
 
 class StageWriter:
@@ -104,8 +130,17 @@ class StageWriter:
                 wall = self._clock.wall()
                 part = self.shadow.add(output.fragment, wall_time=wall)
                 stamp = hls_stamp(part, self.shadow.start_of(part))
+                offsets = _portable(output.offsets, self.program.inputs.get(output.source))
                 self._pending.append(
-                    ProgramEntry(ProgramKind.FRAGMENT, self.epoch, output.fragment.data, wall=wall, hls=stamp)
+                    ProgramEntry(
+                        ProgramKind.FRAGMENT,
+                        self.epoch,
+                        output.fragment.data,
+                        wall=wall,
+                        hls=stamp,
+                        source=output.source if offsets else "",
+                        offsets=offsets,
+                    )
                 )
         self._wake.set()
 
@@ -272,12 +307,15 @@ class Leadership:
                 switcher.source_init(id_, live.init)
         shadow, replica = await self._shadow(stage)
         local = self._edge.replicas[stage]
-        init = replica.init or local.init
-        last = replica.last if replica.last is not None else local.last
+        # the newest of what the stream holds and what this instance read (Redis restarted,
+        # say, and the stream is gone)
+        newest = replica if replica.last is not None or local.last is None else local
+        init = newest.init or replica.init or local.init
         if not replica.in_step and local.in_step:
-            shadow = copy.deepcopy(hub.hls[stage].packager)  # the stream was lost (Redis restarted)
+            shadow = copy.deepcopy(hub.hls[stage].packager)
+        continued, offsets = _continuation(program, newest.last_source, newest.last_offsets)
         if init is not None:
-            switcher.resume(init, last)
+            switcher.resume(init, newest.last, source=continued, offsets=offsets)
         control = await plane.get_json(plane.names.program_control(stage))
         program.automation.resume()
         if isinstance(control, dict) and control.get("mode") == Mode.MANUAL.value and control.get("source"):
@@ -285,6 +323,9 @@ class Leadership:
         writer = StageWriter(plane, program, epoch, shadow, self._clock, maxlen=self._maxlen)
         self.writers[stage] = writer
         program.sink = writer.sink
+        if continued is not None and switcher.current == continued:
+            # what the last leader had not sent yet is in the mirror's cache: out at once
+            program.catch_up(continued)
         self._tasks[stage] = asyncio.create_task(writer.run(), name=f"cluster-write-{stage}")
         hub.env.metrics.stage_leader.labels(stage=stage).set(1)
         hub.env.metrics.leader_changes.labels(stage=stage).inc()

@@ -74,6 +74,10 @@ class ProgramReplica:
         self.init: InitSegment | None = None
         #: The last fragment read (on the program's timeline).
         self.last: MediaFragment | None = None
+        #: The input ``last`` came from ("" for the slate) and how it was placed on the
+        #: program's timeline: what a next leader needs to continue that input exactly.
+        self.last_source = ""
+        self.last_offsets: dict[int, int] | None = None
         #: The highest leader epoch seen.
         self.epoch = 0
         #: Whether the packager fed from here is in step with the leader's.
@@ -99,7 +103,7 @@ class ProgramReplica:
         if len(items) != 1 or not isinstance(items[0], MediaFragment):
             raise ForumcastError("cluster.bad_entry", "a program fragment entry that is not one fragment")
         fragment = items[0]
-        self.last = fragment
+        self.last, self.last_source, self.last_offsets = fragment, entry.source, entry.offsets
         return NewFragment(fragment, self._hls_step(entry, fragment))
 
     def _feed(self, parser: Fmp4Parser, data: bytes) -> list[object]:

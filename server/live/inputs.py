@@ -126,6 +126,13 @@ class LiveInput:
         for callback in self.on_gone:
             callback(self)
 
+    @property
+    def placement(self) -> dict[int, int]:
+        """How this input moves its publisher's decode times now, per track (what a mirror
+        adds to its stream's times): with a program's offsets, a mapping from the shared
+        stream to the program that any instance can apply with its own mirror."""
+        return self._timeline.offsets
+
     def is_up(self, now: float | None = None) -> bool:
         """Publishing: a publisher, an init segment, bytes within ``stall_after`` and a
         whole fragment within :data:`MAX_FRAGMENT_GAP`."""

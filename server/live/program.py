@@ -211,6 +211,13 @@ class Program:
             self.supervise(self.session)
         self._apply(self.switcher.feed(live.id, item))
 
+    def catch_up(self, source: str) -> None:
+        """Feed ``source``'s cached fragments (its GOP so far) to the switcher again: after a
+        :meth:`~server.media.switcher.Switcher.resume` that continues it, the ones the last
+        leader had not sent go out now, the others are skipped."""
+        for fragment, _ in list(self.inputs[source].preview.cache):
+            self._apply(self.switcher.feed(source, fragment))
+
     def slate_card(self) -> SlateCard:
         return self._card()
 

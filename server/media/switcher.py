@@ -54,6 +54,8 @@ class Emit:
 
     fragment: MediaFragment
     source: str
+    #: How the source's decode times were moved, per track (:attr:`Timeline.offsets`).
+    offsets: dict[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +81,38 @@ class Switcher:
         self._inits: dict[str, InitSegment] = {}
         self._timeline = Timeline()
         self._need_keyframe = False
+        #: After :meth:`resume` with a source: its fragments already out are skipped until
+        #: the one that continues the program exactly (or, after a gap, a keyframe).
+        self._resuming = False
 
-    def resume(self, init: InitSegment, last: MediaFragment | None) -> None:
+    def resume(
+        self,
+        init: InitSegment,
+        last: MediaFragment | None,
+        *,
+        source: str | None = None,
+        offsets: dict[int, int] | None = None,
+    ) -> None:
         """Continue a program someone else made: its viewers have ``init`` and last got
         ``last`` (on the program's timeline). The first source then goes on air without a
         re-init if its decoder configuration is the same, its first fragment placed right
-        after ``last``."""
+        after ``last``.
+
+        With ``source`` (on air in ``last``, whose init this switcher has) and the
+        ``offsets`` it was placed with, that source stays on air and continues unspliced
+        from its fragment after ``last``: no keyframe wait, nothing shown twice, nothing
+        skipped. Fragments of it already out are dropped; if the next one leaves a gap, the
+        program splices at the source's next keyframe instead."""
         self.init = init
-        if last is not None:
-            self._timeline.continue_after(last, init)
+        if last is None:
+            return
+        self._timeline.continue_after(last, init)
+        if source is not None and offsets and source in self._inits:
+            self.current = source
+            if self.pending == source:
+                self.pending = None
+            self._timeline.follow(offsets)
+            self._resuming = True
 
     def source_init(self, source: str, init: InitSegment) -> list[Output]:
         """``source`` has (a new) init segment; re-inits the program if it is the one on air."""
@@ -98,6 +123,7 @@ class Switcher:
         # with a keyframe; splice there.
         self._timeline.splice()
         self._need_keyframe = True
+        self._resuming = False
         return self._adopt(init)
 
     def forget(self, source: str) -> None:
@@ -131,6 +157,14 @@ class Switcher:
             return out
         if source != self.current or source not in self._inits:
             return []
+        if self._resuming:
+            fits = self._timeline.fits(fragment)
+            if fits < 0:
+                return []  # the last leader sent it already
+            self._resuming = False
+            if fits > 0:  # a hole: what the last leader sent is not followed by this
+                self._timeline.splice()
+                self._need_keyframe = True
         if self._need_keyframe:
             if not fragment.keyframe:
                 return []
@@ -142,6 +176,7 @@ class Switcher:
         self.current = source
         self.pending = None
         self._need_keyframe = False
+        self._resuming = False
         self._timeline.splice()
         out = self._adopt(self._inits[source])
         out.append(Switched(source, previous, reinit=bool(out)))
@@ -156,4 +191,5 @@ class Switcher:
         return [Reinit(init)]
 
     def _emit(self, source: str, fragment: MediaFragment) -> Emit:
-        return Emit(self._timeline.place(fragment, self._inits[source]), source)
+        placed = self._timeline.place(fragment, self._inits[source])
+        return Emit(placed, source, self._timeline.offsets)

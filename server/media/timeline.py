@@ -58,6 +58,33 @@ class Timeline:
         """The next placed fragment starts a new source (or the same one from its start)."""
         self._segment = _Segment()
 
+    @property
+    def offsets(self) -> dict[int, int]:
+        """What the source on air is moved by, per track (in its timescale): with the source's
+        own decode times, all another placer needs to go on exactly where this one stopped."""
+        return dict(self._segment.offsets)
+
+    def follow(self, offsets: dict[int, int]) -> None:
+        """Place the next fragments with ``offsets`` (another placer's :attr:`offsets` for the
+        same source): after :meth:`continue_after`, the same source continues unspliced."""
+        self._segment = _Segment(shift=Fraction(0), offsets=dict(offsets))
+
+    def fits(self, fragment: MediaFragment) -> int:
+        """Where ``fragment`` would land under the offsets in force: -1 before the end of what
+        was placed (already out), 0 exactly at it on every track, 1 after a gap (or on a
+        track the offsets do not cover)."""
+        verdict = 0
+        for traf in fragment.tracks:
+            offset, end = self._segment.offsets.get(traf.track_id), self._ends.get(traf.track_id)
+            if offset is None or end is None:
+                return 1
+            start = traf.base_decode_time + offset
+            if start < end[0]:
+                return -1
+            if start > end[0]:
+                verdict = 1
+        return verdict
+
     def place(self, fragment: MediaFragment, init: InitSegment) -> MediaFragment:
         """``fragment`` moved onto the output timeline (a new object; the input is untouched)."""
         segment = self._segment

@@ -284,3 +284,49 @@ def test_requesting_the_source_on_air_cancels_a_pending_switch(name: str) -> Non
     assert switcher.pending == other
     switcher.request(name)
     assert switcher.pending is None and switcher.current == name
+
+
+def _made_by_one(count: int) -> tuple[InitSegment, tuple[MediaFragment, ...], list[Emit]]:
+    """Source "a" on air from its first keyframe: what one switcher made of ``count`` fragments."""
+    init, fragments = source("a")
+    first = Switcher()
+    first.source_init("a", init)
+    first.request("a")
+    emits = [o for f in fragments[:count] for o in first.feed("a", f) if isinstance(o, Emit)]
+    return init, fragments, emits
+
+
+def test_resume_continues_another_switchers_source_byte_for_byte() -> None:
+    """A next leader's switcher, given the last fragment out and the offsets it was placed
+    with, continues the same source exactly: the fragments it had not sent, byte for byte
+    what the first one would have sent, and nothing twice (the cache it is fed starts earlier)."""
+    init, fragments, emits = _made_by_one(30)
+    assert len(emits) == 30 and emits[12].offsets
+    second = Switcher()
+    second.source_init("a", init)
+    second.resume(init, emits[11].fragment, source="a", offsets=emits[11].offsets)
+    assert second.current == "a" and second.pending is None
+    out = [o for f in fragments[5:30] for o in second.feed("a", f)]  # its cache reaches back
+    assert all(isinstance(o, Emit) for o in out)  # no switch, no re-init
+    assert [o.fragment.data for o in out if isinstance(o, Emit)] == [e.fragment.data for e in emits[12:30]]
+
+
+def test_resume_after_a_hole_waits_for_a_keyframe_and_never_goes_back() -> None:
+    init, fragments, emits = _made_by_one(12)
+    second = Switcher()
+    second.source_init("a", init)
+    second.resume(init, emits[11].fragment, source="a", offsets=emits[11].offsets)
+    # fragments 12..14 were lost: 15 onwards would leave a hole, so nothing until a keyframe
+    later = fragments[15:40]
+    out = [o for f in later for o in second.feed("a", f) if isinstance(o, Emit)]
+    first_keyframe = next(i for i, f in enumerate(later) if f.keyframe)
+    assert len(out) == len(later) - first_keyframe and out[0].fragment.keyframe
+    end = emits[11].fragment.tracks[0]
+    resumed = out[0].fragment.tracks[0]
+    # spliced at the end: not back, and at most one frame on (audio may have ended later)
+    assert (
+        0
+        <= resumed.base_decode_time - (end.base_decode_time + end.duration)
+        <= end.duration // end.sample_count
+    )
+    assert out[0].fragment.sequence_number == emits[11].fragment.sequence_number + 1
