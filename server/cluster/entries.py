@@ -101,6 +101,8 @@ class ProgramEntry:
     #: FRAGMENT: the source it came from and how its decode times were moved (per track),
     #: so a next leader continues that source exactly where this one stopped.
     offsets: dict[int, int] | None = None
+    #: FRAGMENT: the input stream's publisher whose times ``offsets`` apply to.
+    publisher: str = ""
 
     def fields(self) -> dict[bytes, bytes]:
         out = {b"t": self.kind.value.encode(), b"e": str(self.epoch).encode()}
@@ -116,6 +118,7 @@ class ProgramEntry:
             if self.source and self.offsets:
                 out[b"s"] = self.source.encode()
                 out[b"o"] = json.dumps({str(k): v for k, v in self.offsets.items()}).encode()
+                out[b"u"] = self.publisher.encode()
         return out
 
     @classmethod
@@ -148,7 +151,8 @@ class ProgramEntry:
         if not isinstance(hls, dict):
             raise ForumcastError("cluster.bad_entry", "program fragment's packager state is not an object")
         source, offsets = _placement(fields)
-        return cls(kind, epoch, data, wall=wall, hls=hls, source=source, offsets=offsets)
+        publisher = _text(fields, b"u") if offsets else ""
+        return cls(kind, epoch, data, wall=wall, hls=hls, source=source, offsets=offsets, publisher=publisher)
 
 
 def _placement(fields: Fields) -> tuple[str, dict[int, int] | None]:

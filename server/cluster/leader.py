@@ -65,28 +65,30 @@ def _discard(outputs: list[Output]) -> None:
     """A follower's program makes nothing: its viewers get the leader's."""
 
 
-def _portable(offsets: dict[int, int] | None, mirror: LiveInput | None) -> dict[int, int] | None:
-    """A program fragment's offsets from its input's *stream* (not this instance's mirror of
-    it, which moves the stream's times by its own :attr:`~LiveInput.placement`)."""
-    if not offsets or mirror is None:
-        return None
+def _portable(offsets: dict[int, int] | None, mirror: LiveInput | None) -> tuple[dict[int, int] | None, str]:
+    """A program fragment's offsets from its input's *stream* (not from this instance's
+    mirror of it, which moves the stream's times by its own :attr:`~LiveInput.placement`),
+    and the stream publisher they hold for (another publisher has another clock)."""
+    if not offsets or mirror is None or mirror.publisher is None:
+        return None, ""
     placement = mirror.placement
     if set(placement) != set(offsets):
-        return None
-    return {track: offset + placement[track] for track, offset in offsets.items()}
+        return None, ""
+    return {track: offset + placement[track] for track, offset in offsets.items()}, mirror.publisher.remote
 
 
 def _continuation(
-    program: Program, source: str, portable: dict[int, int] | None
+    program: Program, source: str, portable: dict[int, int] | None, publisher: str
 ) -> tuple[str | None, dict[int, int] | None]:
     """The input the last leader's last fragment came from and the offsets that continue it
-    through this instance's mirror, if it can be continued (else the next keyframe decides)."""
+    through this instance's mirror, if it can be continued: the same publisher, whose
+    fragments the mirror has placed (else the source's next keyframe decides)."""
     mirror = program.inputs.get(source)
-    if not portable or mirror is None:
+    if not portable or mirror is None or mirror.publisher is None or mirror.publisher.remote != publisher:
         return None, None
     placement = mirror.placement
     if set(placement) != set(portable):
-        return None, None  # the mirror has not placed a fragment of this publisher yet
+        return None, None
     return source, {track: offset - placement[track] for track, offset in portable.items()}
 
 
@@ -130,7 +132,7 @@ class StageWriter:
                 wall = self._clock.wall()
                 part = self.shadow.add(output.fragment, wall_time=wall)
                 stamp = hls_stamp(part, self.shadow.start_of(part))
-                offsets = _portable(output.offsets, self.program.inputs.get(output.source))
+                offsets, publisher = _portable(output.offsets, self.program.inputs.get(output.source))
                 self._pending.append(
                     ProgramEntry(
                         ProgramKind.FRAGMENT,
@@ -140,6 +142,7 @@ class StageWriter:
                         hls=stamp,
                         source=output.source if offsets else "",
                         offsets=offsets,
+                        publisher=publisher,
                     )
                 )
         self._wake.set()
@@ -313,7 +316,9 @@ class Leadership:
         init = newest.init or replica.init or local.init
         if not replica.in_step and local.in_step:
             shadow = copy.deepcopy(hub.hls[stage].packager)
-        continued, offsets = _continuation(program, newest.last_source, newest.last_offsets)
+        continued, offsets = _continuation(
+            program, newest.last_source, newest.last_offsets, newest.last_publisher
+        )
         if init is not None:
             switcher.resume(init, newest.last, source=continued, offsets=offsets)
         control = await plane.get_json(plane.names.program_control(stage))

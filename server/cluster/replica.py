@@ -78,6 +78,7 @@ class ProgramReplica:
         #: program's timeline: what a next leader needs to continue that input exactly.
         self.last_source = ""
         self.last_offsets: dict[int, int] | None = None
+        self.last_publisher = ""
         #: The highest leader epoch seen.
         self.epoch = 0
         #: Whether the packager fed from here is in step with the leader's.
@@ -104,6 +105,7 @@ class ProgramReplica:
             raise ForumcastError("cluster.bad_entry", "a program fragment entry that is not one fragment")
         fragment = items[0]
         self.last, self.last_source, self.last_offsets = fragment, entry.source, entry.offsets
+        self.last_publisher = entry.publisher
         return NewFragment(fragment, self._hls_step(entry, fragment))
 
     def _feed(self, parser: Fmp4Parser, data: bytes) -> list[object]:

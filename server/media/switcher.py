@@ -84,6 +84,7 @@ class Switcher:
         #: After :meth:`resume` with a source: its fragments already out are skipped until
         #: the one that continues the program exactly (or, after a gap, a keyframe).
         self._resuming = False
+        self._behind_keyframes = 0
 
     def resume(
         self,
@@ -113,6 +114,7 @@ class Switcher:
                 self.pending = None
             self._timeline.follow(offsets)
             self._resuming = True
+            self._behind_keyframes = 0
 
     def source_init(self, source: str, init: InitSegment) -> list[Output]:
         """``source`` has (a new) init segment; re-inits the program if it is the one on air."""
@@ -159,10 +161,13 @@ class Switcher:
             return []
         if self._resuming:
             fits = self._timeline.fits(fragment)
-            if fits < 0:
-                return []  # the last leader sent it already
+            if fits < 0 and not (fragment.keyframe and self._behind_keyframes):
+                # the last leader sent it already (the cache it comes from holds one GOP:
+                # a second keyframe still behind means this copy lags, so splice there)
+                self._behind_keyframes += fragment.keyframe
+                return []
             self._resuming = False
-            if fits > 0:  # a hole: what the last leader sent is not followed by this
+            if fits != 0:  # a hole after what the last leader sent, or a lagging copy
                 self._timeline.splice()
                 self._need_keyframe = True
         if self._need_keyframe:

@@ -12,7 +12,7 @@ from server.errors import ForumcastError
 def test_a_program_fragment_carries_its_source_and_placement() -> None:
     entry = ProgramEntry(
         ProgramKind.FRAGMENT, 7, b"moof", wall=1607216400.25, hls={"n": 3}, source="main-cam",
-        offsets={1: 90000, 2: -480},
+        offsets={1: 90000, 2: -480}, publisher="a/7",
     )  # fmt: skip
     assert ProgramEntry.parse(entry.fields()) == entry
     slate = ProgramEntry(ProgramKind.FRAGMENT, 7, b"moof", wall=1.5, hls={"n": 4})

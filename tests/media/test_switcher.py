@@ -306,7 +306,8 @@ def test_resume_continues_another_switchers_source_byte_for_byte() -> None:
     second.source_init("a", init)
     second.resume(init, emits[11].fragment, source="a", offsets=emits[11].offsets)
     assert second.current == "a" and second.pending is None
-    out = [o for f in fragments[5:30] for o in second.feed("a", f)]  # its cache reaches back
+    assert fragments[10].keyframe and not any(f.keyframe for f in fragments[11:15])
+    out = [o for f in fragments[10:30] for o in second.feed("a", f)]  # its cache: the GOP so far
     assert all(isinstance(o, Emit) for o in out)  # no switch, no re-init
     assert [o.fragment.data for o in out if isinstance(o, Emit)] == [e.fragment.data for e in emits[12:30]]
 
@@ -330,3 +331,17 @@ def test_resume_after_a_hole_waits_for_a_keyframe_and_never_goes_back() -> None:
         <= end.duration // end.sample_count
     )
     assert out[0].fragment.sequence_number == emits[11].fragment.sequence_number + 1
+
+
+def test_resume_from_a_lagging_copy_splices_at_its_second_keyframe_behind() -> None:
+    """Fed from two GOPs before the last fragment out (a copy of the input that lags), the
+    switcher does not wait for it to catch up: at the second keyframe still behind it
+    splices, repeating a moment of picture on a timeline that still only goes forward."""
+    init, fragments, emits = _made_by_one(20)
+    second = Switcher()
+    second.source_init("a", init)
+    second.resume(init, emits[19].fragment, source="a", offsets=emits[19].offsets)
+    out = [o for f in fragments[0:12] for o in second.feed("a", f) if isinstance(o, Emit)]
+    assert len(out) == 7 and out[0].fragment.keyframe  # from fragment 5, the second keyframe
+    end = emits[19].fragment.tracks[0]
+    assert out[0].fragment.tracks[0].base_decode_time >= end.base_decode_time + end.duration
