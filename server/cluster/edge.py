@@ -185,7 +185,7 @@ class Edge:
         elif isinstance(change, NewSource):
             hls.packager.discontinuity()
         elif isinstance(change, NewFragment):
-            program.fanout.push(change.fragment, self._clock.monotonic())
+            program.fanout.push(change.fragment, self._hub.env.clock.monotonic())
             step = change.hls
             if step is not None:
                 part = hls.add(change.fragment, wall_time=step.wall, restart=step.restart)

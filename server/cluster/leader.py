@@ -325,7 +325,8 @@ class Leadership:
         program.automation.resume()
         if isinstance(control, dict) and control.get("mode") == Mode.MANUAL.value and control.get("source"):
             program.automation.take(str(control["source"]))
-        writer = StageWriter(plane, program, epoch, shadow, self._clock, maxlen=self._maxlen)
+        # the program's wall clock (its LL-HLS dates) is the service's, like a single instance's
+        writer = StageWriter(plane, program, epoch, shadow, hub.env.clock, maxlen=self._maxlen)
         self.writers[stage] = writer
         program.sink = writer.sink
         if continued is not None and switcher.current == continued:

@@ -168,8 +168,11 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _join_cluster(app: web.Application, hub: LiveHub) -> ClusterNode:
-    """With Redis, instances share the event: this one's node, caught up before it serves."""
-    config, clock = app[CONFIG], app[CLOCK]
+    """With Redis, instances share the event: this one's node, caught up before it serves.
+
+    The cluster's timers (leases, heartbeats, retries) run on real time whatever the
+    service's clock: what they guard expires in Redis, which keeps real time."""
+    config, clock = app[CONFIG], SystemClock()
     plane = Plane(config.redis_url, ClusterNames.of(app[EVENT].id), instance=config.instance())
     node = ClusterNode(
         hub,
@@ -199,7 +202,7 @@ async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
     hub = app[LIVE]
     if CLUSTER in app:  # one instance publishes the demo pictures for all
         node = app[CLUSTER]
-        demo = lambda: while_leading(node.plane, app[CLOCK], "demo", lambda: run_demo(hub))  # noqa: E731
+        demo = lambda: while_leading(node.plane, SystemClock(), "demo", lambda: run_demo(hub))  # noqa: E731
     else:
         demo = lambda: run_demo(hub)  # noqa: E731
     async with app[TASKS].running("demo", demo):
