@@ -44,7 +44,9 @@ def leader_entries(seconds: float, *, switch_every: int = 23) -> list[ProgramEnt
                 wall += 0.2
                 part = shadow.add(output.fragment, wall_time=wall)
                 stamp = hls_stamp(part, shadow.start_of(part))
-                entries.append(ProgramEntry(ProgramKind.FRAGMENT, 1, output.fragment.data, wall=wall, hls=stamp))
+                entries.append(
+                    ProgramEntry(ProgramKind.FRAGMENT, 1, output.fragment.data, wall=wall, hls=stamp)
+                )
 
     sources = {"a": loop_fragments(a_init, a_frags), "b": loop_fragments(b_init, b_frags)}
     write(switcher.request("a", cut=Cut.KEYFRAME))
@@ -69,7 +71,10 @@ def replay(entries: list[ProgramEntry], init: bytes | None = None) -> Packager:
         elif isinstance(change, NewSource):
             packager.discontinuity()
         elif isinstance(change, NewFragment) and change.hls is not None:
-            replica.check(change.hls, packager.add(change.fragment, wall_time=change.hls.wall, restart=change.hls.restart))
+            replica.check(
+                change.hls,
+                packager.add(change.fragment, wall_time=change.hls.wall, restart=change.hls.restart),
+            )
     return packager
 
 
