@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from server.cluster.names import ClusterNames
+from server.cluster.plane import Plane
 from server.store import StoreUnavailable, key_prefix
 from server.store.redis import RedisStore, connect
 from server.store.sentinel import SentinelURL, parse_sentinel_url
@@ -73,6 +75,18 @@ async def test_the_store_keeps_working_across_a_failover(deployment: SentinelDep
         assert await store.items("log") == ["first", "second"]
     finally:
         await store.close()
+
+
+async def test_the_cluster_plane_takes_the_same_url(deployment: SentinelDeployment) -> None:
+    # The media plane's binary clients come from the same factory: a lease through the sentinels.
+    names = ClusterNames.of("sentinel")
+    plane = Plane(deployment.url, names, instance="a")
+    try:
+        assert await plane.acquire(names.lease("main"), names.epoch("main"), ttl=5.0) == 1
+        assert await plane.leases([names.lease("main")]) == ["a|1"]
+        assert await plane.reader.ping()
+    finally:
+        await plane.close()
 
 
 def _replica_has(deployment: SentinelDeployment) -> str:
