@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+import redis
 
+from server.shared_secret import SECRET_KEY
+from server.store import key_prefix
 from tests.test_cli import free_port
 
 #: The longest the pool may take to have every worker serving.
@@ -118,7 +121,8 @@ def redis_pids(data: Path) -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if str(data).encode() in cmdline and b"redis" in cmdline and alive(int(entry.name)):
+            program = cmdline.split(b"\0")[0].split(b" ")[0]  # redis-server retitles itself
+            if str(data).encode() in cmdline and program.endswith(b"redis-server") and alive(int(entry.name)):
                 found.append(int(entry.name))
     return found
 
@@ -208,3 +212,31 @@ def test_without_any_redis_server_the_pool_names_the_package(tmp_path: Path) -> 
     assert result.returncode == 2, result.stderr
     assert "redis-server" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_dead_redis_is_started_again_with_its_data(pool: Pool) -> None:
+    every_worker(pool, 2)
+    [redis_pid] = redis_pids(pool.data)
+    time.sleep(1.1)  # appendfsync everysec: the shared secret is on disk by now
+    os.kill(redis_pid, signal.SIGKILL)
+    deadline = time.monotonic() + STARTUP
+    while not [pid for pid in redis_pids(pool.data) if pid != redis_pid]:
+        assert time.monotonic() < deadline, "the pool did not start its redis again"
+        time.sleep(0.05)
+    assert any("embedded redis died" in line for line in pool.errors)
+    socket_path = pool.data / "redis" / "redis.sock"
+    deadline = time.monotonic() + STARTUP
+    while True:
+        try:
+            with redis.Redis(unix_socket_path=str(socket_path)) as raw:
+                assert raw.get(key_prefix("gdcs2020") + SECRET_KEY)  # replayed from the AOF
+                break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    # The workers ride the restart out: both still serve, and accept their tokens.
+    [token, *_] = pool.tokens()
+    for (status, _), (inputs_status, _) in every_worker(pool, 2, token).values():
+        assert (status, inputs_status) == (200, 200)
+    assert pool.stop() == 0
+    assert redis_pids(pool.data) == []

@@ -80,6 +80,7 @@ class WorkerPool:
         self._context = multiprocessing.get_context("spawn")
         self._redis = None if config.redis_url else EmbeddedRedis(config.data_dir)
         self._redis_deaths = 0
+        self._redis_started = 0.0
         self._stopping = threading.Event()
         self.slots: list[Slot] = []
 
@@ -90,6 +91,7 @@ class WorkerPool:
             url = self.config.redis_url
             if self._redis is not None:
                 self._redis.start()
+                self._redis_started = time.monotonic()
                 url = self._redis.url
             self.slots = [
                 Slot(k, worker_config(self.config, k, url)) for k in range(1, self.config.workers + 1)
@@ -127,12 +129,14 @@ class WorkerPool:
         while not self._stopping.wait(POLL):
             now = time.monotonic()
             if self._redis is not None and not self._redis.running:
-                self._redis_deaths += 1
+                ran = now - self._redis_started
+                self._redis_deaths = 1 if ran >= HEALTHY_AFTER else self._redis_deaths + 1
                 wait = backoff(self._redis_deaths)
                 log.error("embedded redis died: starting it again in %.1f s", wait)
                 if self._stopping.wait(wait):
                     break
                 self._redis.start()
+                self._redis_started = time.monotonic()
             for slot in self.slots:
                 process = slot.process
                 if process is not None and process.exitcode is not None:
