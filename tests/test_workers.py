@@ -127,6 +127,20 @@ def redis_pids(data: Path) -> list[int]:
     return found
 
 
+def in_group(pgid: int) -> list[int]:
+    """Live processes of process group ``pgid`` (a worker's group id is its pid)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
 @pytest.fixture
 def pool(tmp_path: Path) -> Iterator[Pool]:
     running = Pool(tmp_path / "data")
@@ -173,7 +187,7 @@ def test_two_workers_share_the_port_the_embedded_redis_and_one_secret(pool: Pool
     assert pool.stop() == 0
     assert time.monotonic() - started < 8, "the pool did not stop gracefully"
     assert redis_pids(pool.data) == []
-    assert not [pid for pid in workers if alive(pid)]
+    assert not [pid for pid in workers if alive(pid) or in_group(pid)]
     assert "did not stop" not in "".join(pool.errors)
 
 
@@ -186,6 +200,7 @@ def test_a_dead_worker_is_started_again(pool: Pool) -> None:
         assert time.monotonic() < deadline, "the pool did not notice its dead worker"
         time.sleep(0.05)
     assert set(every_worker(pool, 2)) == set(seen)
+    assert in_group(victim) == []  # what the killed worker had started went with it
     assert pool.stop() == 0
 
 

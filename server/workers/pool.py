@@ -16,6 +16,7 @@ only and each worker gets exactly one SIGTERM; they get SIGTERM too should the p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -141,6 +142,7 @@ class WorkerPool:
                 process = slot.process
                 if process is not None and process.exitcode is not None:
                     code = process.exitcode
+                    _kill_group(process.pid)
                     process.close()
                     slot.process = None
                     if code == EXIT_USAGE:
@@ -173,6 +175,15 @@ class WorkerPool:
                 log.warning("worker %s did not stop in time: killed", process.name)
                 process.kill()
                 process.join()
+            _kill_group(process.pid)
+
+
+def _kill_group(pid: int | None) -> None:
+    """Kill what is left of a worker's process group (its group id is its pid): the processes
+    it started (the 3D ingest pool) outlive a worker that was killed, holding its pipes."""
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def run_workers(config: Config, serve: Serve) -> int:
