@@ -31,7 +31,9 @@ from server.logs import setup_logging
 from server.revocations import Revocations
 from server.schedule.loader import demo_event, load_event_file
 from server.schedule.model import Event
-from server.store import open_store
+from server.shared_secret import SECRET_KEY, shared_secret
+from server.store import StoreUnavailable, key_prefix, open_store
+from server.workers.pool import run_workers
 
 log = logging.getLogger("forumcast")
 
@@ -67,6 +69,9 @@ def build_parser(extra: Iterable[Command] = ()) -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--redis-url", dest="redis_url", help="shared state in Redis (default: in memory)")
+    serve.add_argument(
+        "--workers", type=int, help="instances on this machine sharing the port (Redis embedded if none)"
+    )
     serve.add_argument("--data-dir", dest="data_dir")
     serve.add_argument("--event", metavar="FILE", help="event file (.yaml or frab/pretalx .json)")
     serve.add_argument(
@@ -116,23 +121,31 @@ def load_event(config: Config, *, now: datetime) -> Event:
     return demo_event(now=now, real_dates=config.real_dates)
 
 
-def serve(config: Config) -> int:
+def serve(config: Config, *, reuse_port: bool = False) -> int:
+    """Run the service: one instance here, or (``workers`` > 1) a supervised pool of them."""
     setup_logging(config.log_format, config.log_level)
+    if config.workers > 1:
+        try:
+            return run_workers(config, serve_worker)
+        except ConfigError as exc:
+            return _fail(exc.message)
     try:
         event = load_event(config, now=datetime.now(UTC))
     except ScheduleError as exc:
         print(f"forumcast: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
-    secret = config.secret
-    if not secret:
-        secret = Tokens.random_secret()
-        log.warning("no secret configured: tokens are signed with a random secret and end with this process")
+    try:
+        secret = _secret(config, event.id)
+    except StoreUnavailable as exc:
+        print(f"forumcast: {exc.message}", file=sys.stderr)
+        return 1
     tokens = Tokens(secret, config.previous_secrets)
     if not config.secret:
         producer = tokens.issue("producer", ttl=timedelta(hours=24), subject="demo-producer")
         print(f"producer token (all stages, 24h): {producer}", flush=True)
     log.info(
-        "serving %s (%d stages, %d sessions%s) on http://%s:%d",
+        "%s: serving %s (%d stages, %d sessions%s) on http://%s:%d",
+        config.instance(),
         event.id,
         len(event.stages),
         len(event.sessions),
@@ -155,9 +168,32 @@ def serve(config: Config) -> int:
         # Thousands of viewers may (re)connect at once after a network blip; the default 128
         # overflows and costs them seconds of SYN retries.
         backlog=4096,
+        # Workers of one pool share the port; the kernel spreads connections over them.
+        reuse_port=reuse_port or None,
     )
     log.info("stopped")
     return 0
+
+
+def serve_worker(config: Config) -> int:
+    """One worker of ``serve --workers N`` (run in its own process by the pool)."""
+    return serve(config, reuse_port=True)
+
+
+def _secret(config: Config, namespace: str) -> str:
+    """The configured secret; else one kept in the shared Redis; else a random one for this run."""
+    if config.secret:
+        return config.secret
+    if config.redis_url:
+        secret = asyncio.run(shared_secret(config.redis_url, namespace))
+        log.warning(
+            "no secret configured: tokens are signed with a secret generated once and kept in Redis "
+            "(key %s), valid on every instance sharing it; configure 'secret' in production",
+            key_prefix(namespace) + SECRET_KEY,
+        )
+        return secret
+    log.warning("no secret configured: tokens are signed with a random secret and end with this process")
+    return Tokens.random_secret()
 
 
 def token(config: Config, args: argparse.Namespace) -> int:
@@ -230,7 +266,8 @@ def main(argv: Sequence[str] | None = None, *, extra: Iterable[Command] = ()) ->
     flags = {
         k: v
         for k, v in vars(args).items()
-        if k in ("host", "port", "redis_url", "data_dir", "event", "real_dates", "log_format", "log_level")
+        if k in ("host", "port", "redis_url", "workers", "data_dir", "event", "real_dates")
+        or k in ("log_format", "log_level")
     }
     try:
         config = load_config(args.config, overrides=flags)

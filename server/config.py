@@ -42,7 +42,13 @@ def _doc(text: str) -> dict[str, str]:
 class Config:
     host: str = field(default="0.0.0.0", metadata=_doc("interface to listen on"))  # noqa: S104
     port: int = field(default=8080, metadata=_doc("TCP port to listen on (1-65535)"))
-    redis_url: str = field(default="", metadata=_doc("redis:// URL of the shared store; empty = in-memory"))
+    redis_url: str = field(
+        default="",
+        metadata=_doc(
+            "redis://, unix:// or redis+sentinel:// URL of the shared store; empty = in-memory"
+            " (or an embedded Redis with workers > 1)"
+        ),
+    )
     instance_id: str = field(
         default="", metadata=_doc("this instance's name in the cluster; empty = hostname:port")
     )
@@ -272,6 +278,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     if key in ("max_box_size", "gop_cache_bytes", "send_budget", "viewer_send_buffer") and result < 4096:
         raise ConfigError(f"config: {where} must be at least 4096 bytes, got {result}")
     if key in (
+        "workers",
         "ingest_workers",
         "max_upload_bytes",
         "max_triangles",

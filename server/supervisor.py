@@ -32,6 +32,8 @@ BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 #: A run that lasted this long resets the backoff, seconds.
 HEALTHY_AFTER = 30.0
+#: Seconds to wait for a cancelled task before cancelling it again (see Supervisor.stop).
+RECANCEL_AFTER = 0.1
 
 Factory = Callable[[], Coroutine[Any, Any, Any]]
 
@@ -90,7 +92,12 @@ class Supervisor:
         self.status.pop(name, None)
         if task is None:
             return
-        task.cancel()
+        # Cancel until it is done: a library may swallow a cancellation (redis-py's blocking
+        # reads do, redis/redis-py#2028), and a loop around such a call would run on, holding
+        # up the shutdown. A guard against that bug, on the event loop's own time.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=RECANCEL_AFTER)
         with contextlib.suppress(asyncio.CancelledError):
             await task
         self._metrics.task_up.labels(task=name).set(0)

@@ -44,6 +44,7 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ("prot = 1\n", {}, "unknown key 'prot'"),
         ('port = "eighty"\n', {}, "'port' in"),
         ("port = 70000\n", {}, "between 1 and 65535"),
+        ("workers = 0\n", {}, "'workers' in"),
         ("real_dates = 3\n", {}, "must be true or false"),
         ('log_format = "xml"\n', {}, "must be one of text, json"),
         ("shutdown_timeout = -1\n", {}, "must be positive"),

@@ -86,3 +86,24 @@ async def test_a_task_that_returns_is_finished_and_cancellation_is_not_a_failure
     await supervisor.stop("forever")
     assert failures(metrics, "forever") == 0.0 and failures(metrics, "done") == 0.0
     await supervisor.close()
+
+
+async def test_a_task_that_swallows_its_cancellation_is_stopped_all_the_same() -> None:
+    # As redis-py's blocking reads sometimes do (redis/redis-py#2028): the loop would run on.
+    supervisor = Supervisor(ManualClock(at("2020-12-06T09:00:00+08:00")), Metrics())
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed += 1
+
+    supervisor.start("stubborn", stubborn)
+    await settle()
+    await asyncio.wait_for(supervisor.stop("stubborn"), timeout=5)
+    assert swallowed == 1

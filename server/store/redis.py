@@ -37,6 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.store.base import Hits, StoreUnavailable
 from server.store.codec import decode_value, encode_value, key_prefix
+from server.store.sentinel import is_sentinel_url, sentinel_client
 
 
 def _split_userinfo(url: str) -> tuple[str, str, str, str] | None:
@@ -106,6 +107,9 @@ def connect(
 ) -> Redis:
     """A ``redis.asyncio`` client for ``url`` with our retry policy (see :meth:`RedisStore.from_url`).
 
+    ``url`` is ``redis://``, ``rediss://``, ``unix://`` or ``redis+sentinel://`` (the master
+    of a Sentinel-managed service, see :mod:`server.store.sentinel`).
+
     The store uses it with text replies; the cluster's media plane with ``decode_responses=False``
     (fragments are bytes). Nothing is dialled here; an invalid URL raises StoreUnavailable.
     """
@@ -123,13 +127,15 @@ def connect(
         retries,
         supported_errors=(RedisConnectionError, RedisTimeoutError),
     )
+    options: dict[str, Any] = {
+        "retry": retry,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
+        "decode_responses": decode_responses,
+    }
     try:
-        client: Redis = Redis.from_url(
-            url,
-            retry=retry,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            decode_responses=decode_responses,
+        client: Redis = (
+            sentinel_client(url, **options) if is_sentinel_url(url) else Redis.from_url(url, **options)
         )
     except ValueError as exc:
         # redis-py's messages name the problem ("Port could not be cast to integer
@@ -164,7 +170,8 @@ class RedisStore:
         backoff_cap: float = 1.0,
         socket_timeout: float = 2.0,
     ) -> RedisStore:
-        """A store on the Redis at ``url`` (``redis://``, ``rediss://`` or ``unix://``).
+        """A store on the Redis at ``url`` (``redis://``, ``rediss://``, ``unix://`` or
+        ``redis+sentinel://``).
 
         ``retries``: attempts after the first one, per command, on connection errors and
             timeouts (0 = fail at the first error).
