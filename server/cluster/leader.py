@@ -316,6 +316,8 @@ class Leadership:
         init = newest.init or replica.init or local.init
         if not replica.in_step and local.in_step:
             shadow = copy.deepcopy(hub.hls[stage].packager)
+        if init is not None and shadow.init is None:
+            shadow.set_init(init)  # the stream lost its init (Redis restarted empty): ours, then
         continued, offsets = _continuation(
             program, newest.last_source, newest.last_offsets, newest.last_publisher
         )
