@@ -3,7 +3,10 @@
 
 - ``server/media`` (the sans-I/O core) imports no asyncio, aiohttp, redis or websockets, and of
   our modules only ``server.errors`` and itself.
-- ``server/schedule`` and ``server/store`` import nothing of ``server/live`` or ``server/http``.
+- ``server/schedule`` and ``server/store`` import nothing of ``server/live``, ``server/cluster``
+  or ``server/http``; ``server/live`` nothing of ``server/cluster`` or ``server/http`` (a
+  cluster plugs into the hub through its ``Cluster`` protocol); ``server/cluster`` nothing of
+  ``server/http``.
 - Nothing under ``server/`` or ``exhibits/`` imports ``clients/`` (the top layer).
 - No circle among our modules, and no import of our modules inside a function (the way
   circles used to be dodged).
@@ -79,9 +82,16 @@ def violations(found: Imports, packages: tuple[str, ...] = OURS) -> list[str]:
             problems += [f"{module} imports {t} (the media core needs none of our modules)"
                          for t in sorted(ours)
                          if t != "server.errors" and not t.startswith("server.media")]  # fmt: skip
-        if module.startswith(("server.schedule", "server.store")):
-            problems += [f"{module} imports {t} (a lower layer reaching up)" for t in sorted(ours)
-                         if t.startswith(("server.live", "server.http"))]  # fmt: skip
+        above = {
+            "server.schedule": ("server.live", "server.cluster", "server.http"),
+            "server.store": ("server.live", "server.cluster", "server.http"),
+            "server.live": ("server.cluster", "server.http"),
+            "server.cluster": ("server.http",),
+        }
+        for layer, higher in above.items():
+            if module == layer or module.startswith(layer + "."):
+                problems += [f"{module} imports {t} (a lower layer reaching up)" for t in sorted(ours)
+                             if t.startswith(higher)]  # fmt: skip
         if module.startswith(("server", "exhibits")):
             problems += [f"{module} imports {t} (the clients are the top layer)" for t in sorted(targets)
                          if t == "clients" or t.startswith("clients.")]  # fmt: skip
@@ -123,14 +133,21 @@ def test_the_checker_finds_every_kind_of_crossing(tmp_path: Path) -> None:
             "server/http/__init__.py": "",
             "server/http/app.py": "from server.live.hub import LiveHub\nfrom clients import cli\n",
             "server/store/__init__.py": "def f():\n    from server.http import app\n",
+            "server/cluster/__init__.py": "",
+            "server/cluster/node.py": "from server.http import keys\n",
+            "server/live/program.py": "from server.cluster import node\n",
             "clients/__init__.py": "",
             "clients/cli.py": "from server.http.app import create_app\n",
         },
     )
     found = read_imports(tmp_path)
     assert violations(found) == [
+        "server.cluster.node imports server.http (a lower layer reaching up)",
         "server.http.app imports clients (the clients are the top layer)",
         "server.http.app imports clients.cli (the clients are the top layer)",
+        "server.live.hub imports server.http.app (a lower layer reaching up)",
+        "server.live.program imports server.cluster (a lower layer reaching up)",
+        "server.live.program imports server.cluster.node (a lower layer reaching up)",
         "server.media.fmp4 imports asyncio (I/O in the media core)",
         "server.media.fmp4 imports server.live (the media core needs none of our modules)",
         "server.media.fmp4 imports server.live.hub (the media core needs none of our modules)",
