@@ -266,6 +266,14 @@ function renderProgram() {
     ? `⏳ Waiting for a keyframe of ${sourceLabel(pending.source)} · 等待关键帧`
     : "");
   if (typeof program?.viewers === "number") showViewers(program.viewers);
+  // With several instances: which one makes this stage's program (a takeover shows here)
+  // (the API's answer says; a `now` event leaves the last answer shown)
+  if (program && "leader" in program) {
+    $("program-leader-row").hidden = false;
+    setText($("program-leader"), program.leader
+      ? `${program.leader.instance} · term ${program.leader.epoch}`
+      : "none — taking over · 正在接管");
+  }
   $("program-state").dataset.source = program?.source || "";
 }
 

@@ -253,7 +253,8 @@ async def _publish_child(server: str, key: str, sent_log: Path, duration: float)
                     log.write(f"{fragment_marks(item.data[:PREFIX])[0]} {time.time():.6f}\n")
                 yield item
 
-        report = await publish(publish_url(server, INPUT), key, tapped(), duration=duration, stop=stopping)
+        urls = [publish_url(one, INPUT) for one in server.split(",")]  # several: a cluster's instances
+        report = await publish(urls, key, tapped(), duration=duration, stop=stopping)
     print(f"publisher: {report.outbox}; {report.ended}", flush=True)
     return 0
 

@@ -132,8 +132,9 @@ def test_one_program_byte_identical_on_three_instances_across_takes(cluster: Clu
         listed = cluster.wait_publishing(instance)
         assert {listed[i]["publisher"]["instance"] for i in cluster.publishers} == {"a"}
     recordings, counts = asyncio.run(both())
-    # six viewers over three instances: every instance says six
+    # six viewers over three instances: every instance says six, and who makes the program
     assert counts == [6, 6, 6]
+    assert {program_of(i)["leader"]["instance"] for i in cluster.instances} == {leader}
     streams = [r.fragment_bytes() for r in recordings[:3]]
     assert all(r.close_code is None for r in recordings)
     common = min(len(s) for s in streams)
