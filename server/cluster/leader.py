@@ -40,7 +40,15 @@ from server.cluster.lease import (
     preference,
 )
 from server.cluster.plane import Plane
-from server.cluster.replica import NewFragment, NewInit, NewSource, ProgramReplica, add_to, hls_stamp
+from server.cluster.replica import (
+    NewFragment,
+    NewInit,
+    NewSource,
+    ProgramReplica,
+    add_to,
+    end_of,
+    hls_stamp,
+)
 from server.errors import ForumcastError
 from server.live.automation import Mode
 from server.live.hub import LiveHub
@@ -310,11 +318,12 @@ class Leadership:
                 switcher.source_init(id_, live.init)
         shadow, replica = await self._shadow(stage)
         local = self._edge.replicas[stage]
-        # the newest of what the stream holds and what this instance read (Redis restarted,
-        # say, and the stream is gone)
-        newest = replica if replica.last is not None or local.last is None else local
+        # the newer of what the stream holds and what this instance read: the stream may be
+        # gone (Redis restarted empty) or behind (a replica promoted before it had it all)
+        behind = end_of(replica.last) < end_of(local.last)
+        newest = local if behind else replica
         init = newest.init or replica.init or local.init
-        if not replica.in_step and local.in_step:
+        if (behind or not replica.in_step) and local.in_step:
             shadow = copy.deepcopy(hub.hls[stage].packager)
         if init is not None and shadow.init is None:
             shadow.set_init(init)  # the stream lost its init (Redis restarted empty): ours, then

@@ -59,6 +59,20 @@ class HlsStep:
 Change = NewInit | NewSource | NewFragment
 
 
+def follows(fragment: MediaFragment, last: MediaFragment) -> bool:
+    """Whether ``fragment`` starts at or after the end of ``last`` on every track they share."""
+    ends = {t.track_id: t.base_decode_time + t.duration for t in last.tracks}
+    return all(t.base_decode_time >= ends[t.track_id] for t in fragment.tracks if t.track_id in ends)
+
+
+def end_of(fragment: MediaFragment | None) -> int:
+    """The latest end on ``fragment``'s first track (-1 for none): to compare two copies."""
+    if fragment is None or not fragment.tracks:
+        return -1
+    track = fragment.tracks[0]
+    return track.base_decode_time + track.duration
+
+
 def hls_stamp(part: Part, start: SegmentStart | None) -> dict[str, object]:
     """What a program fragment entry says about its LL-HLS part (see :class:`HlsStep`)."""
     stamp: dict[str, object] = {"n": part.number}
@@ -79,6 +93,8 @@ class ProgramReplica:
         self.last_source = ""
         self.last_offsets: dict[int, int] | None = None
         self.last_publisher = ""
+        #: Fragments skipped because they did not come after the last one (see :func:`follows`).
+        self.stale = 0
         #: The highest leader epoch seen.
         self.epoch = 0
         #: Whether the packager fed from here is in step with the leader's.
@@ -104,6 +120,9 @@ class ProgramReplica:
         if len(items) != 1 or not isinstance(items[0], MediaFragment):
             raise ForumcastError("cluster.bad_entry", "a program fragment entry that is not one fragment")
         fragment = items[0]
+        if self.last is not None and not follows(fragment, self.last):
+            self.stale += 1  # already past it (a leader resumed from an older copy): never backwards
+            return None
         self.last, self.last_source, self.last_offsets = fragment, entry.source, entry.offsets
         self.last_publisher = entry.publisher
         return NewFragment(fragment, self._hls_step(entry, fragment))

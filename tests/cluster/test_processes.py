@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import redis
 
-from server.media.types import InitSegment, MediaFragment
-from tests.support.cluster import Cluster, Instance, Recording, decode_errors
+from server.media.types import InitSegment
+from tests.support.cluster import Cluster, Instance, Recording, assert_timeline, decode_errors
 
 STAGE = "main"
 
@@ -42,16 +42,6 @@ def record(instances: list[Instance], seconds: float, stage: str = STAGE) -> lis
         return await asyncio.gather(*(r.run(seconds) for r in recordings))
 
     return asyncio.run(all_of())
-
-
-def assert_timeline(fragments: list[MediaFragment]) -> None:
-    """Each track's decode times only move forwards, with no overlap."""
-    ends: dict[int, int] = {}
-    for fragment in fragments:
-        for track in fragment.tracks:
-            end = ends.get(track.track_id)
-            assert end is None or track.base_decode_time >= end, (track.track_id, end, track.base_decode_time)
-            ends[track.track_id] = track.base_decode_time + track.duration
 
 
 def assert_reinit_only_for_a_new_configuration(inits: list[InitSegment]) -> None:

@@ -114,3 +114,17 @@ def test_unreadable_entries_are_refused_with_a_clear_code() -> None:
         ProgramEntry.parse({b"t": b"what", b"e": b"1"})
     # A fragment before any init is nothing to show yet, not an error.
     assert replica.apply(ProgramEntry(ProgramKind.FRAGMENT, 1, b"x", wall=1.0, hls={"n": 0})) is None
+
+
+def test_fragments_that_do_not_come_after_the_last_one_never_reach_viewers() -> None:
+    """A leader that resumed from an older copy of the program (a promoted replica that had
+    not got everything) writes fragments viewers already have: the edge skips them, so decode
+    times never go backwards, and takes up the program where it passes what it delivered."""
+    entries = leader_entries(8.0, switch_every=1000)
+    replica = ProgramReplica(max_box_size=1 << 20)
+    delivered = [c for e in entries if isinstance(c := replica.apply(e), NewFragment)]
+    assert len(delivered) == 40
+    older = [e for e in entries if e.kind is ProgramKind.FRAGMENT][-10:]  # written again
+    again = [c for e in older if isinstance(c := replica.apply(e), NewFragment)]
+    assert again == [] and replica.stale == 10
+    assert replica.last is delivered[-1].fragment

@@ -242,18 +242,23 @@ class Cluster:
     clip: Path
     size: int = 3
     env: dict[str, str] = field(default_factory=dict)
+    #: A Redis someone else runs (a Sentinel deployment, say); else the cluster starts its own.
+    redis_url: str = ""
     redis: RedisServer = field(init=False)
     instances: list[Instance] = field(init=False, default_factory=list)
     publishers: dict[str, Publisher] = field(init=False, default_factory=dict)
 
     def __enter__(self) -> Cluster:
+        self.root.mkdir(parents=True, exist_ok=True)
         self.redis = RedisServer(self.root / "redis", aof=True)
-        self.redis.start()
+        if not self.redis_url:
+            self.redis.start()
+            self.redis_url = self.redis.url
         try:
             names = "abcdefgh"[: self.size]
             event = live_event(self.root / "event.yaml")
             env = {"FORUMCAST_EVENT": str(event), **self.env}
-            self.instances = [Instance(n, self.redis.url, env=env) for n in names]
+            self.instances = [Instance(n, self.redis_url, env=env) for n in names]
             for instance in self.instances:
                 instance.start()
             for instance in self.instances:
@@ -347,6 +352,16 @@ class Recording:
 
     def stream(self) -> bytes:
         return b"".join(data for _, data in self.media)
+
+
+def assert_timeline(fragments: list[MediaFragment]) -> None:
+    """Each track's decode times only move forwards, with no overlap."""
+    ends: dict[int, int] = {}
+    for fragment in fragments:
+        for track in fragment.tracks:
+            end = ends.get(track.track_id)
+            assert end is None or track.base_decode_time >= end, (track.track_id, end, track.base_decode_time)
+            ends[track.track_id] = track.base_decode_time + track.duration
 
 
 def decode_errors(stream: bytes, where: Path) -> str:
