@@ -35,7 +35,7 @@ def test_a_sentinel_failover_of_the_master(tmp_path: Path, clip: Path) -> None:
                 timing["done"] = time.monotonic()
 
             viewers = [Recording(f"{i.ws}/ws/watch/{STAGE}") for i in (a, b)]
-            recordings = await asyncio.gather(*(v.run(16) for v in viewers), failover())
+            recordings = await asyncio.gather(*(v.run(13) for v in viewers), failover())
             return recordings[:2]  # type: ignore[return-value]
 
         recordings = asyncio.run(scenario())
