@@ -366,11 +366,11 @@ def assert_timeline(fragments: list[MediaFragment]) -> None:
 
 def decode_errors(stream: bytes, where: Path) -> str:
     """What ffmpeg says decoding ``stream`` (an fMP4 recording) to nothing: '' when clean."""
-    ffmpeg = shutil.which("ffmpeg")
-    assert ffmpeg, "ffmpeg is missing: install Debian's ffmpeg"
+    import imageio_ffmpeg  # the test suite's ffmpeg (libx264, AAC, Opus), as tests/conftest.py's
+
     where.write_bytes(stream)
     result = subprocess.run(
-        [ffmpeg, "-v", "error", "-xerror", "-i", str(where), "-f", "null", "-"],
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-xerror", "-i", str(where), "-f", "null", "-"],
         capture_output=True,
         text=True,
         check=False,
