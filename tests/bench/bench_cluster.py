@@ -211,19 +211,20 @@ async def _watch(
 HEAD = 160
 
 
-def _first_of_term(redis: RedisServer, epoch: int) -> bytes | None:
-    """The start of the first program fragment written in term ``epoch`` or later."""
+def _heads_of_term(redis: RedisServer, epoch: int) -> set[bytes]:
+    """The starts of every program fragment written in term ``epoch`` or later."""
     import redis as redis_py
 
     client = redis_py.Redis.from_url(redis.url)
     try:
         key = next(iter(client.scan_iter(match=f"forumcast:*:prog:{relay.STAGE}")))
-        for _, fields in client.xrange(key, count=5000):
-            if fields[b"t"] == b"frag" and int(fields[b"e"]) >= epoch:
-                return bytes(fields[b"d"][:HEAD])
+        return {
+            bytes(fields[b"d"][:HEAD])
+            for _, fields in client.xrange(key, count=5000)
+            if fields[b"t"] == b"frag" and int(fields[b"e"]) >= epoch
+        }
     finally:
         client.close()
-    return None
 
 
 def _ws(node: Node) -> str:
@@ -280,9 +281,13 @@ def bench_failover(kills: int, workdir: Path) -> dict[str, Any]:
             arrivals: dict[str, list[float]] = {n.name: [] for n in survivors}
             heads: dict[str, list[bytes]] = {n.name: [] for n in survivors}
             killed, taken = asyncio.run(_kill_watched(victim, survivors, held, arrivals, heads))
-            first = _first_of_term(redis, held[1] + 1)
-            # the new leader's first fragment at the viewers, from the kill
-            seen = [arrivals[n][heads[n].index(first)] - killed for n in arrivals if first in heads[n]]
+            made = _heads_of_term(redis, held[1] + 1)
+            # the first fragment the new leader made, at each viewer, from the kill
+            seen = [
+                min(t for t, head in zip(arrivals[n], heads[n], strict=True) if head in made) - killed
+                for n in arrivals
+                if made.intersection(heads[n])
+            ]
             freezes = []
             for times in arrivals.values():
                 after = [t for t in times if t > killed]
