@@ -11,9 +11,10 @@ stopped: the inputs' mirrors are caught up on their GOPs, the program stream is 
 into the leader's *shadow* LL-HLS packager (so part and segment numbers go on), the switcher
 continues the program's timeline after the last fragment in Redis (decode times never go
 back; no re-init when the decoder configuration is the same) and the producer's mode (a
-manual take) is restored. From then on the program's outputs go to a :class:`StageWriter`,
-which appends them with the fenced ``WRITE`` script: once the lease is someone else's,
-nothing more is written, and this instance steps down.
+manual take) is restored; the input on air in the last fragment goes on unspliced where
+it can (:func:`~server.cluster.writer.continuation`). From then on the program's outputs go
+to a :class:`~server.cluster.writer.StageWriter`: once the lease is someone else's, nothing
+more is written, and this instance steps down.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import contextlib
 import copy
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -47,22 +47,19 @@ from server.cluster.replica import (
     ProgramReplica,
     add_to,
     end_of,
-    hls_stamp,
 )
+from server.cluster.writer import StageWriter, continuation
 from server.errors import ForumcastError
 from server.live.automation import Mode
 from server.live.hub import LiveHub
-from server.live.inputs import LiveInput
 from server.live.program import Program
 from server.media.hls import Packager
-from server.media.switcher import Emit, Output, Reinit, Switched, Switcher
+from server.media.switcher import Output, Switcher
 
 log = logging.getLogger("forumcast.cluster")
 
 #: Entries a program stream keeps, in LL-HLS windows: enough for a late edge to fill its own.
 WINDOWS_KEPT = 2
-#: Seconds a writer waits before trying Redis again.
-RETRY_AFTER = 0.1
 #: Seconds an instance waits at start before it leads anything (it hears of the others first).
 SETTLE = 1.5
 #: Seconds between two hand-overs of a stage to the instance that should lead it.
@@ -71,120 +68,6 @@ REBALANCE_EVERY = 5.0
 
 def _discard(outputs: list[Output]) -> None:
     """A follower's program makes nothing: its viewers get the leader's."""
-
-
-def _portable(offsets: dict[int, int] | None, mirror: LiveInput | None) -> tuple[dict[int, int] | None, str]:
-    """A program fragment's offsets from its input's *stream* (not from this instance's
-    mirror of it, which moves the stream's times by its own :attr:`~LiveInput.placement`),
-    and the stream publisher they hold for (another publisher has another clock)."""
-    if not offsets or mirror is None or mirror.publisher is None:
-        return None, ""
-    placement = mirror.placement
-    if set(placement) != set(offsets):
-        return None, ""
-    return {track: offset + placement[track] for track, offset in offsets.items()}, mirror.publisher.remote
-
-
-def _continuation(
-    program: Program, source: str, portable: dict[int, int] | None, publisher: str
-) -> tuple[str | None, dict[int, int] | None]:
-    """The input the last leader's last fragment came from and the offsets that continue it
-    through this instance's mirror, if it can be continued: the same publisher, whose
-    fragments the mirror has placed (else the source's next keyframe decides)."""
-    mirror = program.inputs.get(source)
-    if not portable or mirror is None or mirror.publisher is None or mirror.publisher.remote != publisher:
-        return None, None
-    placement = mirror.placement
-    if set(placement) != set(portable):
-        return None, None
-    return source, {track: offset - placement[track] for track, offset in portable.items()}
-
-
-class StageWriter:
-    """The program of one stage led here, appended to its stream in order, fenced."""
-
-    def __init__(
-        self, plane: Plane, program: Program, epoch: int, shadow: Packager, clock: Clock, *, maxlen: int
-    ):
-        self.plane = plane
-        self.program = program
-        self.epoch = epoch
-        self.shadow = shadow
-        self._clock = clock
-        self._maxlen = maxlen
-        self._pending: list[ProgramEntry] = []
-        self._state: dict[str, Any] | None = None
-        self._control: dict[str, Any] | None = None
-        self._wake = asyncio.Event()
-        #: Set when a write found the lease gone.
-        self.lost = asyncio.Event()
-
-    def sink(self, outputs: list[Output]) -> None:
-        """The program's outputs, as stream entries (stamped by the shadow packager)."""
-        for output in outputs:
-            if isinstance(output, Reinit):
-                self.shadow.set_init(output.init)
-                self._pending.append(ProgramEntry(ProgramKind.INIT, self.epoch, output.init.data))
-            elif isinstance(output, Switched):
-                self.shadow.discontinuity()
-                self._pending.append(
-                    ProgramEntry(
-                        ProgramKind.SWITCH,
-                        self.epoch,
-                        source=output.source,
-                        previous=output.previous or "",
-                        reinit=output.reinit,
-                    )
-                )
-            elif isinstance(output, Emit):
-                wall = self._clock.wall()
-                part = self.shadow.add(output.fragment, wall_time=wall)
-                stamp = hls_stamp(part, self.shadow.start_of(part))
-                offsets, publisher = _portable(output.offsets, self.program.inputs.get(output.source))
-                self._pending.append(
-                    ProgramEntry(
-                        ProgramKind.FRAGMENT,
-                        self.epoch,
-                        output.fragment.data,
-                        wall=wall,
-                        hls=stamp,
-                        source=output.source if offsets else "",
-                        offsets=offsets,
-                        publisher=publisher,
-                    )
-                )
-        self._wake.set()
-
-    def announce(self, state: dict[str, Any], control: dict[str, Any]) -> None:
-        self._state, self._control = state, control
-        self._wake.set()
-
-    async def run(self) -> None:
-        stage = self.program.stage.id
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            entries, self._pending = self._pending, []
-            state, control = self._state, self._control
-            self._state = self._control = None
-            try:
-                written = await self.plane.write_program(
-                    stage, self.epoch, entries, maxlen=self._maxlen, state=state, control=control
-                )
-            except (RedisError, OSError) as exc:
-                log.warning("stage %s: could not write the program (%s); retrying", stage, exc)
-                self._pending[:0] = entries
-                self._state = self._state or state
-                self._control = self._control or control
-                self._wake.set()
-                await self._clock.sleep(RETRY_AFTER)
-                continue
-            if not written:
-                log.warning(
-                    "stage %s: the lease (epoch %d) is someone else's: nothing written", stage, self.epoch
-                )
-                self.lost.set()
-                return
 
 
 class Leadership:
@@ -327,9 +210,13 @@ class Leadership:
             shadow = copy.deepcopy(hub.hls[stage].packager)
         if init is not None and shadow.init is None:
             shadow.set_init(init)  # the stream lost its init (Redis restarted empty): ours, then
-        continued, offsets = _continuation(
-            program, newest.last_source, newest.last_offsets, newest.last_publisher
-        )
+        continued, offsets = None, None
+        mirror = program.inputs.get(newest.last_source)
+        if mirror is not None and mirror.publisher is not None:
+            offsets = continuation(
+                newest.last_offsets, newest.last_publisher, mirror.placement, mirror.publisher.remote
+            )
+            continued = newest.last_source if offsets is not None else None
         if init is not None:
             switcher.resume(init, newest.last, source=continued, offsets=offsets)
         control = await plane.get_json(plane.names.program_control(stage))
@@ -337,7 +224,9 @@ class Leadership:
         if isinstance(control, dict) and control.get("mode") == Mode.MANUAL.value and control.get("source"):
             program.automation.take(str(control["source"]))
         # the program's wall clock (its LL-HLS dates) is the service's, like a single instance's
-        writer = StageWriter(plane, program, epoch, shadow, hub.env.clock, maxlen=self._maxlen)
+        writer = StageWriter(
+            plane, program, epoch, shadow, self._clock, wall=hub.env.clock.wall, maxlen=self._maxlen
+        )
         self.writers[stage] = writer
         program.sink = writer.sink
         if continued is not None and switcher.current == continued:
