@@ -27,6 +27,7 @@ from server.clock import SystemClock
 from server.config import Config, describe, load_config
 from server.errors import ConfigError, ForumcastError, ScheduleError
 from server.http.app import create_app
+from server.live.slate_card import cjk_font, font_warning
 from server.logs import setup_logging
 from server.revocations import Revocations
 from server.schedule.loader import demo_event, load_event_file
@@ -124,6 +125,10 @@ def load_event(config: Config, *, now: datetime) -> Event:
 def serve(config: Config, *, reuse_port: bool = False) -> int:
     """Run the service: one instance here, or (``workers`` > 1) a supervised pool of them."""
     setup_logging(config.log_format, config.log_level)
+    if not reuse_port:  # once per machine, not once per worker
+        warning = font_warning(cjk_font())
+        if warning is not None:
+            log.warning(warning)
     if config.workers > 1:
         try:
             return run_workers(config, serve_worker)

@@ -14,7 +14,9 @@ WenQuanYi, Droid Sans Fallback, ...), then ``fc-match`` if it is installed, and 
 counts only if it really has Chinese glyphs (``fc-match`` happily answers DejaVu). Without
 one, every line is drawn in DejaVu Sans (or Pillow's built-in font) and the characters that
 font lacks are left out, never drawn as boxes: the Chinese title line disappears and
-``"Next · 下一场: Keynote"`` reads ``"Next: Keynote"``.
+``"Next · 下一场: Keynote"`` reads ``"Next: Keynote"``. ``forumcast serve`` logs
+:func:`font_warning` once at start when that is so (the fix is one package:
+:data:`CJK_FONT_PACKAGE`).
 
 Everything here is a pure function of its arguments (the caches hold fonts and glyph
 coverage), safe to call from worker threads. Pillow's FreeType faces are not safe to share
@@ -118,6 +120,19 @@ class SlateCard:
 
 
 # --- fonts ------------------------------------------------------------------------------
+
+#: The Debian package with the fonts the slate looks for first (Noto Sans CJK).
+CJK_FONT_PACKAGE = "fonts-noto-cjk"
+
+
+def font_warning(found: FontSource) -> str | None:
+    """What to log at start when ``found`` (:func:`cjk_font`'s answer) is no CJK font."""
+    if found is not None:
+        return None
+    return (
+        "no font with Chinese glyphs found: the slate leaves out its Chinese lines "
+        f"(install Debian's {CJK_FONT_PACKAGE}: apt-get install {CJK_FONT_PACKAGE})"
+    )
 
 
 def _usable(path: str, index: int) -> bool:

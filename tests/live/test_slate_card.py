@@ -12,10 +12,12 @@ from server.live.slate_card import (
     ACCENT,
     BACKGROUND,
     BANDS,
+    CJK_FONT_PACKAGE,
     MARGIN,
     SlateCard,
     cjk_font,
     drawable,
+    font_warning,
     render_card,
 )
 
@@ -86,6 +88,32 @@ def test_chinese_title_is_drawn_or_left_out_never_boxes() -> None:
         assert np.array_equal(with_zh, without_zh)  # the English title alone, as if there were none
     else:
         assert not np.array_equal(with_zh[rows("title_zh", 360)], without_zh[rows("title_zh", 360)])
+
+
+def test_chinese_glyphs_are_drawn_with_the_installed_cjk_font() -> None:
+    found = cjk_font()
+    assert found is not None, f"no CJK font: install Debian's {CJK_FONT_PACKAGE} (the test command does)"
+    assert font_warning(found) is None
+    height, width = 360, 640
+    band = rows("title_zh", height)
+    title = render_card(CARD, width, height)[band]
+    without = render_card(dataclasses.replace(CARD, title_zh=""), width, height)[band]
+    inked = np.any(title != BACKGROUND, axis=2)
+    assert inked.sum() > 400  # three characters of real strokes, not a blank band
+    assert not inked[:, : width // 3].any() and not inked[:, -width // 3 :].any()  # centred
+    assert not np.array_equal(title, without)
+    # every character has its own glyph: 主论坛 draws three different shapes, not one box thrice
+    glyphs = [render_card(dataclasses.replace(CARD, title_zh=c), width, height)[band] for c in "主论坛"]
+    assert all(np.any(g != BACKGROUND) for g in glyphs)
+    assert len({g.tobytes() for g in glyphs}) == 3
+    boxes = render_card(dataclasses.replace(CARD, title_zh="\uffff"), width, height)[band]
+    assert all(not np.array_equal(g, boxes) for g in glyphs)
+
+
+def test_font_warning_names_the_package_to_install() -> None:
+    warning = font_warning(None)
+    assert warning is not None and "apt-get install fonts-noto-cjk" in warning
+    assert "Chinese" in warning
 
 
 def test_characters_a_font_lacks_are_left_out_with_their_separators() -> None:
