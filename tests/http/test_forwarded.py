@@ -44,7 +44,7 @@ def test_no_trusted_proxies_means_the_header_is_never_read() -> None:
 
 
 def test_a_bad_network_is_refused_naming_the_setting() -> None:
-    with pytest.raises(ConfigError, match="trusted_proxies.*'10.0.0.300/8' is not an IP address"):
+    with pytest.raises(ConfigError, match=r"trusted_proxies.*'10\.0\.0\.300/8' is not an IP address"):
         load_config(None, env={"FORUMCAST_TRUSTED_PROXIES": "127.0.0.1,10.0.0.300/8"})
     with pytest.raises(ConfigError, match="trusted_proxies"):
         load_config(None, overrides={"trusted_proxies": [5]}, env={})
