@@ -21,6 +21,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,7 +75,7 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], trusted: Sequ
     return str(current)
 
 
-def forwarded(trusted: Sequence[Network]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def forwarded(trusted: Sequence[Network]) -> Middleware:
     """The middleware: handlers see the client's address as ``request.remote``."""
 
     @web.middleware
@@ -82,7 +83,7 @@ def forwarded(trusted: Sequence[Network]) -> Callable[[web.Request, Handler], Aw
         headers = request.headers.getall("X-Forwarded-For", [])
         if trusted and headers:
             client = client_address(request.remote, headers, trusted)
-            if client != request.remote:
+            if client is not None and client != request.remote:
                 request = request.clone(remote=client)
         return await handler(request)
 
