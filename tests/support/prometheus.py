@@ -77,9 +77,8 @@ def rewrite_config(
         out["global"]["evaluation_interval"] = evaluation_interval
     # A remote alertmanager would not exist on the test machine.
     out.pop("alerting", None)
-    out["rule_files"] = [
-        str(Path(rule) if Path(rule).is_absolute() else (rules_dir / rule)) for rule in config.get("rule_files", [])
-    ]
+    rules = config.get("rule_files", [])
+    out["rule_files"] = [str(rule if Path(rule).is_absolute() else rules_dir / rule) for rule in rules]
     jobs = []
     for job in config.get("scrape_configs", []):
         name = job["job_name"]
@@ -159,13 +158,18 @@ class Prometheus:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"prometheus exited with {self._proc.returncode}:\n{self.tail_log()}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return
+            if self._ready():
+                return
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"prometheus not ready within {READY_TIMEOUT} s:\n{self.tail_log()}")
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as ready:
+                return bool(ready.status == 200)
+        except OSError:
+            return False
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
