@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,9 @@ def run_builder(builder: Stage, work: Path) -> Path:
         if instruction == "COPY":
             *sources, dest = args.split()
             for source in sources:
-                target = src / dest / Path(source).name if dest.endswith("/") or len(sources) > 1 else src / dest
+                target = (
+                    src / dest / Path(source).name if dest.endswith("/") or len(sources) > 1 else src / dest
+                )
                 if (ROOT / source).is_dir():
                     shutil.copytree(ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__"))
                 else:
@@ -87,7 +90,9 @@ def run_builder(builder: Stage, work: Path) -> Path:
             command = shlex.split(args.replace(VENV, str(venv)))
             if command[0] == "python":
                 command[0] = sys.executable
-            result = subprocess.run(command, cwd=src, capture_output=True, text=True, check=False, timeout=540)
+            result = subprocess.run(
+                command, cwd=src, capture_output=True, text=True, check=False, timeout=540
+            )
             assert result.returncode == 0, f"{args}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     assert (venv / "bin" / "forumcast").exists()
     return venv
@@ -116,7 +121,9 @@ def test_the_builder_steps_install_a_service_that_serves_and_passes_the_healthch
     }
     log = (tmp_path / "serve.log").open("wb")
     # From the venv alone, outside the repository: nothing may come from the work tree.
-    server = subprocess.Popen([str(venv / "bin" / "forumcast"), "serve"], cwd=run, env=env, stdout=log, stderr=log)
+    server = subprocess.Popen(
+        [str(venv / "bin" / "forumcast"), "serve"], cwd=run, env=env, stdout=log, stderr=log
+    )
     try:
         command = healthcheck_command(final)
         deadline = time.monotonic() + 60
@@ -124,13 +131,13 @@ def test_the_builder_steps_install_a_service_that_serves_and_passes_the_healthch
             assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "no healthy answer within 60 s"
             time.sleep(0.5)
-        import urllib.request
-
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             assert response.status == 200
         # The pages and the API description are package data: present in a non-editable install.
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/openapi.yaml", timeout=5) as response:
-            assert response.status == 200
+        for path in ("/api/v1/openapi.json", "/"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                assert response.status == 200, path
+                assert len(response.read()) > 1000, path
     finally:
         server.terminate()
         server.wait(20)
