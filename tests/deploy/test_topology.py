@@ -116,10 +116,10 @@ def upload_model(topology: Topology, tmp_path: Path) -> str:
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["status"] == "ready", result.stdout
-    status, _, body = get(f"{topology.front.url}/api/v1/exhibits/{exhibit}")
-    assert status == 200
-    url: str = json.loads(body)["model"]["lods"][0]["url"]
+    model = json.loads(result.stdout)
+    assert model["status"] == "ready", model
+    # The upload's own answer: the exhibit's page on another instance may not show it yet.
+    url: str = model["lods"][0]["url"]
     return url
 
 
@@ -259,3 +259,21 @@ def test_prometheus_scrapes_the_instances_and_the_front_with_the_shipped_config(
         prom.wait_for_targets("prometheus", up=1)
         assert prom.query("sum(forumcast_front_requests_total)"), "the front's metrics reached Prometheus"
         assert len(prom.query("forumcast_http_requests_total")) > 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="forumcast does not trust the front's X-Forwarded-For: behind the front every HLS player "
+    "has the front's address, and viewer ids are limited to 30 per address per 10 minutes "
+    "(server/http/hls_routes.py VIEWER_IDS_PER_CLIENT); deploy/README.md, 'HLS viewer counting'",
+)
+def test_hls_players_behind_the_front_each_get_a_viewer_id(topology: Topology) -> None:
+    statuses = []
+    for _ in range(40):  # 40 players from 40 addresses, all seen through one front
+        request = urllib.request.Request(f"{topology.front.url}/live/{STAGE}/viewer-id", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                statuses.append(response.status)
+        except urllib.error.HTTPError as exc:
+            statuses.append(exc.code)
+    assert statuses == [201] * 40, statuses
