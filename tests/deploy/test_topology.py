@@ -13,6 +13,7 @@ Run alone with ``pytest -m topology``.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import re
 import subprocess
@@ -51,7 +52,8 @@ class Topology:
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iterator[Topology]:
     root = tmp_path_factory.mktemp("topology")
-    with Cluster(root / "cluster", clip) as cluster:
+    # as compose.yaml does: the instances believe the front's X-Forwarded-For
+    with Cluster(root / "cluster", clip, env={"FORUMCAST_TRUSTED_PROXIES": "127.0.0.1"}) as cluster:
         upstreams = [f"127.0.0.1:{i.port}" for i in cluster.instances]
         with Front(root / "front", upstreams) as front, Mtail(root / "mtail", front.access_log) as mtail:
             yield Topology(cluster, front, mtail, root)
@@ -261,19 +263,25 @@ def test_prometheus_scrapes_the_instances_and_the_front_with_the_shipped_config(
         assert len(prom.query("forumcast_http_requests_total")) > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="forumcast does not trust the front's X-Forwarded-For: behind the front every HLS player "
-    "has the front's address, and viewer ids are limited to 30 per address per 10 minutes "
-    "(server/http/hls_routes.py VIEWER_IDS_PER_CLIENT); deploy/README.md, 'HLS viewer counting'",
-)
+def viewer_id_from(front: Front, source: str) -> int:
+    """``POST viewer-id`` through the front from the loopback address ``source``."""
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", int(front.url.rsplit(":", 1)[1]), timeout=10, source_address=(source, 0)
+    )
+    try:
+        connection.request("POST", f"/live/{STAGE}/viewer-id")
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
 def test_hls_players_behind_the_front_each_get_a_viewer_id(topology: Topology) -> None:
-    statuses = []
-    for _ in range(40):  # 40 players from 40 addresses, all seen through one front
-        request = urllib.request.Request(f"{topology.front.url}/live/{STAGE}/viewer-id", method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                statuses.append(response.status)
-        except urllib.error.HTTPError as exc:
-            statuses.append(exc.code)
-    assert statuses == [201] * 40, statuses
+    # 40 players from 40 addresses (127.0.0.0/8 is all loopback), all seen through one front:
+    # with the front trusted, each address is its own client, well under its 30 ids.
+    assert [viewer_id_from(topology.front, f"127.0.1.{n}") for n in range(1, 41)] == [201] * 40
+    # One address past its 30 ids in 10 minutes is held back, and only that one.
+    statuses = [viewer_id_from(topology.front, "127.0.2.1") for _ in range(31)]
+    assert statuses == [201] * 30 + [429], statuses
+    assert viewer_id_from(topology.front, "127.0.2.2") == 201
