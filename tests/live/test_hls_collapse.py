@@ -60,9 +60,7 @@ async def test_players_waiting_for_the_next_part_cost_one_render(serve: Serve) -
 
         players = [asyncio.create_task(player()) for _ in range(PLAYERS)]
         # The clock stands still: no part comes until every player is held.
-        await until(
-            lambda: sample(client, "forumcast_hls_waiting_requests") == PLAYERS, "all players held"
-        )
+        await until(lambda: sample(client, "forumcast_hls_waiting_requests") == PLAYERS, "all players held")
         assert sample(client, "forumcast_hls_playlist_renders_total") == renders
         output = client.app[LIVE].hls["main"]
         assert len(output._waiters) == 1  # one wake-up for them all

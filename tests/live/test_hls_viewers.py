@@ -14,6 +14,7 @@ import aiohttp
 from server.clock import ManualClock
 from server.http.keys import LIVE
 from tests.conftest import Serve, at, auth
+from tests.live.test_hls_collapse import started
 from tests.live.test_hls_http import MORNING, newest
 
 
@@ -166,3 +167,39 @@ async def test_closed_stages_need_the_token_for_ids_and_heartbeats(serve: Serve)
     assert query.status == 204
     assert (await beat(client, viewer, "closed", **invited)).status == 204
     assert await hls_viewers(client.app, "closed") == 1 and await hls_viewers(client.app) == 0
+
+
+async def test_distinct_client_addresses_that_fetch_media_are_estimated(serve: Serve) -> None:
+    clock = ManualClock(at(MORNING))
+    client = await serve(clock=clock, hls_target_duration=1.0)
+    text = await started(clock, client)
+    hub = client.app[LIVE]
+    part = next(u for u in re.findall(r'URI="([^"]+)"', text) if "/part/" in u)
+    base = f"http://127.0.0.1:{client.port}/live/main/"
+
+    async def fetch(address: str, path: str) -> None:
+        connector = aiohttp.TCPConnector(local_addr=(address, 0))
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.get(base + path) as response,
+        ):
+            assert response.status == 200
+
+    for address in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+        await fetch(address, part)
+    await fetch("127.0.0.4", part)  # the same client again
+    await fetch("127.0.0.5", "media.m3u8")  # playlists alone count nothing
+    await hub.count_hls()
+    assert hub.hls["main"].tally.clients == 3 and hub.hls["closed"].tally.clients == 0
+    response = await client.get("/api/v1/cluster", headers=auth("ops"))
+    main = next(s for s in (await response.json())["stages"] if s["id"] == "main")
+    assert main["viewers"] == {"ws": 0, "hls": 0, "hls_clients": 3}
+    metrics = await (await client.get("/metrics")).text()
+    assert 'forumcast_hls_clients{stage="main"} 3.0' in metrics
+    await clock.run(2.0)
+    await fetch("127.0.0.2", part)
+    await hub.count_hls()
+    assert hub.hls["main"].tally.clients == 3  # 2 s since: within three target durations
+    await clock.run(1.5)
+    await hub.count_hls()
+    assert hub.hls["main"].tally.clients == 1  # only the one that fetched again
