@@ -8,11 +8,12 @@ a :class:`~server.media.hls.Packager`.
 same next part at about the same moment. Requests with an equal
 :class:`~server.media.hls_reload.Reload` (segment, part, skip, carried query) meet: the first
 starts one task that waits for the part (woken by :meth:`HlsOutput.add`, bounded on the
-service clock) and renders the playlist once; the others await that task through
-:func:`asyncio.shield`, so a first requester that goes away cancels nobody else's answer.
-The task's entry is dropped when it ends. A preload-hinted part is held the same way: one
-shared wait per part number. So N waiting players cost one wake-up and one render, not N.
-Rendered playlists are kept per (skip, query) until the playlist changes.
+service clock) and renders the playlist once; every request, the first too, awaits a future
+of its own that the task resolves (:class:`~server.live.rendezvous.Rendezvous`), so a first
+requester that goes away cancels nobody else's answer. The meeting is dropped when its task
+ends. A preload-hinted part is held the same way: one shared wait per part number. So N
+waiting players cost one wake-up and one render, not N. Rendered playlists are kept per
+(skip, query) until the playlist changes.
 
 **Who watches.** HLS has no connection to count, and playlists and media carry nothing per
 viewer. Our players count themselves with heartbeats (:mod:`server.live.hls_audience`); the
@@ -24,12 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from server.clock import Clock
 from server.live.hls_audience import Tally, Window
+from server.live.rendezvous import Rendezvous
 from server.media.hls import Packager, Part, SegmentStart
 from server.media.hls_reload import Reload, ready, wait_bound
 from server.media.inband import with_parameter_sets
@@ -43,7 +45,6 @@ MISSED_BEATS = 3
 #: A client address counts while it fetched the stage's media within this many target durations.
 CLIENT_TARGETS = 3
 
-K = TypeVar("K")
 T = TypeVar("T")
 
 
@@ -76,8 +77,8 @@ class HlsOutput:
         #: Waits for the next part: one future each (one per shared wait), all woken by a new part.
         self._waiters: set[asyncio.Future[None]] = set()
         #: The shared blocking reloads and held parts, by what they wait for.
-        self._reloads: dict[Reload, asyncio.Task[bytes | None]] = {}
-        self._parts: dict[int, asyncio.Task[Part | None]] = {}
+        self._reloads: Rendezvous[Reload, bytes | None] = Rendezvous("hls-reload")
+        self._parts: Rendezvous[int, Part | None] = Rendezvous("hls-part")
         self._waiting = 0
         self._closed = False
         self._rendered = _Rendered()
@@ -150,10 +151,7 @@ class HlsOutput:
     async def blocking_playlist(self, reload: Reload) -> bytes | None:
         """The playlist once it holds what ``reload`` waits for, or None after the bound:
         every request with an equal ``reload`` shares one wait and one render."""
-        task = self._reloads.get(reload)
-        if task is None:
-            task = self._shared(self._reloads, reload, self._wait_and_render(reload))
-        return await self._held(task)
+        return await self._held(self._reloads.join(reload, lambda: self._wait_and_render(reload)))
 
     async def _wait_and_render(self, reload: Reload) -> bytes | None:
         packager = self.packager
@@ -164,31 +162,20 @@ class HlsOutput:
     async def held_part(self, number: int) -> Part | None:
         """Part ``number`` (the preload hint, not made yet) once it exists, or None after the
         bound: one shared wait per part number."""
-        task = self._parts.get(number)
-        if task is None:
-            task = self._shared(self._parts, number, self._wait_for_part(number))
-        return await self._held(task)
+        return await self._held(self._parts.join(number, lambda: self._wait_for_part(number)))
 
     async def _wait_for_part(self, number: int) -> Part | None:
         packager = self.packager
         await self.wait_for(lambda: packager.part(number) is not None, within=wait_bound(packager))
         return packager.part(number)
 
-    def _shared(
-        self, table: dict[K, asyncio.Task[T]], key: K, work: Coroutine[Any, Any, T]
-    ) -> asyncio.Task[T]:
-        task = asyncio.get_running_loop().create_task(work)
-        table[key] = task
-        task.add_done_callback(lambda _: table.pop(key, None))
-        return task
-
-    async def _held(self, task: asyncio.Task[T]) -> T:
+    async def _held(self, answer: asyncio.Future[T]) -> T:
         clock, meters = self._clock, self._meters
         started = clock.monotonic()
         self._waiting += 1
         meters.waiting(self._waiting)
         try:
-            return await asyncio.shield(task)
+            return await answer
         finally:
             self._waiting -= 1
             meters.waiting(self._waiting)
@@ -199,7 +186,8 @@ class HlsOutput:
         self._closed = True
         for waiter in self._waiters:
             _wake(waiter)
-        await asyncio.gather(*self._reloads.values(), *self._parts.values(), return_exceptions=True)
+        await self._reloads.wait_closed()
+        await self._parts.wait_closed()
 
     # -- the audience -----------------------------------------------------------------------
 

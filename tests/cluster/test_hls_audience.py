@@ -37,9 +37,7 @@ async def players_beating(instances: list[Instance], rounds: int) -> None:
                 assert response.status in (201, 204), await response.text()
                 return await response.json() if response.status == 201 else None
 
-        ids = [
-            (await post(instances[n % len(instances)], "viewer-id"))["id"] for n in range(PLAYERS)
-        ]
+        ids = [(await post(instances[n % len(instances)], "viewer-id"))["id"] for n in range(PLAYERS)]
         for k in range(rounds):
             await asyncio.gather(
                 *(

@@ -73,7 +73,7 @@ async def test_players_waiting_for_the_next_part_cost_one_render(serve: Serve) -
     assert sample(client, "forumcast_hls_playlist_renders_total") - renders == 1
     assert sample(client, "forumcast_hls_reload_wait_seconds_count") - waits == PLAYERS
     assert sample(client, "forumcast_hls_waiting_requests") == 0
-    assert output._reloads == {}  # the shared entry is gone
+    assert len(output._reloads) == 0  # the meeting is gone
 
 
 async def test_a_first_requester_that_goes_away_breaks_nobody(serve: Serve) -> None:
@@ -132,9 +132,9 @@ async def test_the_preload_hinted_part_is_one_wait_for_every_player(serve: Serve
     assert hint.endswith(f"part/{number}.m4s")
     players = [asyncio.create_task(client.get(f"/live/main/{hint}")) for _ in range(50)]
     await until(lambda: sample(client, "forumcast_hls_waiting_requests") == 50, "all held")
-    assert list(output._parts) == [number]  # one wait for all of them
+    assert number in output._parts and len(output._parts) == 1  # one wait for all of them
     await clock.run(0.4)
     answers = await asyncio.gather(*players)
     assert {r.status for r in answers} == {200}
     assert len({await r.read() for r in answers}) == 1
-    assert output._parts == {}
+    assert len(output._parts) == 0
