@@ -16,10 +16,11 @@
 - ``POST viewer-id`` → 201 ``{"id", "interval"}``: a viewer id signed by the server for this
   stage (:class:`server.auth.SignedIds`), at most :data:`VIEWER_IDS_PER_CLIENT` per client
   address (429 ``hls.rate_limited`` past it, counted in the store across instances).
-- ``POST heartbeat`` ``{"id"}`` → 204: our players send it every ``interval`` seconds; the
-  stage's HLS viewers are the ids heard lately (:mod:`server.live.hls`). An id not signed
-  by us for this stage is a 422 ``hls.invalid_viewer`` and counts nothing. Both answers are
-  ``no-store``: behind a CDN they must reach the origin.
+- ``POST heartbeat`` ``{"id"}`` → 204: our players send it every ``interval`` seconds,
+  beside the playlist they play (through the front, if they play through it); the stage's
+  HLS viewers are the ids heard lately, on any instance (:mod:`server.live.hls_audience`).
+  An id not signed by us for this stage is a 422 ``hls.invalid_viewer`` and counts nothing.
+  Both answers are ``no-store``: behind a CDN they must reach the origin.
 
 A closed stage needs ``?token=`` (``viewer:{stage}`` or a producer) on every URL, checked
 before any byte. Playlists may be cached for a second (about a part), a blocking reload's
