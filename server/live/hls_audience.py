@@ -11,10 +11,13 @@ stand in for a count of connections:
   none (ffmpeg, VLC, a bare ``<video src>``) are not counted: a lower bound.
 - **HLS clients**, an estimate for any player: the distinct client addresses that fetched
   the stage's parts or segments within the last three target durations. Its limits: it sees
-  the peer of the TCP connection, so behind a front or a CDN it sees only the front (one
-  client, or a few); clients behind one NAT (a venue's Wi-Fi) count as one; a player that
-  only reads playlists counts nothing; ``X-Forwarded-For`` is not read (anyone can write it).
-  It is for foreign players reaching the origin without a front.
+  the client's address as the request has it (the TCP peer; ``X-Forwarded-For`` only from a
+  proxy listed in the ``trusted_proxies`` setting, since anyone can write that header), so
+  behind a front or a CDN it sees only the front, and with a trusted caching front only the
+  clients whose requests missed the cache (a few per part, not every player); clients
+  behind one NAT (a venue's Wi-Fi) count as one; a player that only reads playlists counts
+  nothing. It is for foreign players reaching the origin without a front. Addresses are
+  noted per request and timed when the hub counts (every second).
 
 An :class:`Audience` keeps both, and has two flavours with one contract
 (``tests/live/test_hls_audience.py`` runs against both): :class:`MemoryAudience` here, for a
