@@ -13,6 +13,7 @@ Run alone with ``pytest -m topology``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import re
@@ -33,6 +34,10 @@ from tests.support.cluster import Cluster, Recording, assert_timeline, decode_er
 from tests.support.front import Front, Mtail
 from tests.support.hls_playlist import MediaPlaylist, parse_media_playlist
 from tests.support.prometheus import Prometheus
+from tests.web.browser import launch
+from tests.web.test_hls_playback import MAX_STALL, SAMPLER
+from tests.web.test_pages import wait_playing
+from tests.web.test_switching_playback import longest_stall, open_page, samples_of
 
 pytestmark = pytest.mark.topology
 
@@ -285,3 +290,71 @@ def test_hls_players_behind_the_front_each_get_a_viewer_id(topology: Topology) -
     statuses = [viewer_id_from(topology.front, "127.0.2.1") for _ in range(31)]
     assert statuses == [201] * 30 + [429], statuses
     assert viewer_id_from(topology.front, "127.0.2.2") == 201
+
+
+def program_source(topology: Topology) -> set[str | None]:
+    """What every instance says the stage's program shows."""
+    sources = set()
+    for instance in topology.cluster.instances:
+        status, body = instance.get(f"/api/v1/stages/{STAGE}/program", role="producer")
+        assert status == 200, body
+        sources.add(body["program"]["source"])
+    return sources
+
+
+def cluster_hls_viewers(topology: Topology) -> int:
+    status, body = topology.cluster.instances[0].get("/api/v1/cluster")
+    assert status == 200, body
+    viewers: int = next(s for s in body["stages"] if s["id"] == STAGE)["viewers"]["hls"]
+    return viewers
+
+
+async def hls_js_across_takes(topology: Topology) -> None:
+    """The viewer page through the front, in HLS mode, while a producer takes back and forth."""
+    front, cluster = topology.front, topology.cluster
+    urls: list[str] = []
+    async with contextlib.asynccontextmanager(launch)() as browser:
+        context, page, console = await open_page(
+            browser, SAMPLER, "localStorage.setItem('forumcast.protocol', 'hls');"
+        )
+        page.on("request", lambda request: urls.append(request.url) if "/live/" in request.url else None)
+        failed: list[str] = []
+        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        await page.goto(f"{front.url}/#{STAGE}")
+        await page.wait_for_function("() => document.getElementById('video').dataset.engine === 'hls.js'")
+        await wait_playing(page, "#video")
+        mark = await page.evaluate("performance.now()")
+        started = time.monotonic()
+        producer = cluster.instances[1]  # a take on any instance reaches the stage's leader
+        for source in ("stern-uk", "main-cam", "stern-uk"):
+            status, body = await asyncio.to_thread(
+                producer.post, f"/api/v1/stages/{STAGE}/take", {"input": source}
+            )
+            assert status == 200, body
+            await page.wait_for_selector(f'#now-playing[data-source="{source}"]', timeout=10_000)
+            assert await asyncio.to_thread(program_source, topology) == {source}
+            await asyncio.sleep(3.0)  # play the new source for a while
+        elapsed = time.monotonic() - started
+        samples = [s for s in await samples_of(page) if s[0] >= mark]
+        stall, stall_at = longest_stall(samples)
+        played = samples[-1][1] - samples[0][1]
+        assert stall <= MAX_STALL, f"the playhead stood still for {stall:.2f} s at {stall_at:.1f} s"
+        assert played > elapsed - 2 * MAX_STALL, f"{played:.1f} s played in {elapsed:.1f} s"
+        # The page's heartbeat went through the front too: one HLS viewer, cluster-wide.
+        deadline = time.monotonic() + 10
+        while await asyncio.to_thread(cluster_hls_viewers, topology) != 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.3)
+        assert await asyncio.to_thread(cluster_hls_viewers, topology) == 1
+        assert console.errors == [], failed
+        await context.close()
+    status, body = await asyncio.to_thread(producer.post, f"/api/v1/stages/{STAGE}/auto", {})
+    assert status == 200, body
+    media = [u for u in urls if "/part/" in u or "/init/" in u or "media.m3u8" in u]
+    assert sum("/part/" in u for u in media) > 30, len(media)
+    assert all(u.startswith(front.url + "/live/") for u in urls), [u for u in urls if front.url not in u]
+    # Media URLs name no viewer: parts and inits carry no query at all.
+    assert not [u for u in media if "?" in u and "media.m3u8" not in u]
+
+
+def test_hls_js_plays_a_stage_through_the_front_across_takes(topology: Topology) -> None:
+    asyncio.run(hls_js_across_takes(topology))
