@@ -249,6 +249,8 @@ class Metrics:
         self.cluster_instances.set(1)
         self.redis_up.set(1)  # the memory store always answers; a probe sets it with Redis
         self.viewer_ttff.labels(protocol="ws")
+        for outcome in ("done", "failed"):  # from 0, so that increase() sees the first failure
+            self.ingest_jobs.labels(outcome=outcome)
         for stage in stages:
             self.stage_leader.labels(stage=stage).set(1)
             self.stage_live.labels(stage=stage).set(0)
