@@ -15,4 +15,3 @@ def test_example_config_lists_every_setting_with_its_default() -> None:
     path = DEPLOY / "forumcast.example.toml"
     assert set(tomllib.loads(path.read_text())) == {key for key, _, _ in describe()}
     assert load_config(path, env={}) == Config()
-
