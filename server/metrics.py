@@ -257,6 +257,7 @@ class Metrics:
             self.schedule_delays.labels(stage=stage)
             self.relay_dropped.labels(stage=stage)
             self.viewers_behind.labels(stage=stage).set(0)
+            self.relay_stalled.labels(stage=stage)
             for protocol in VIEWER_PROTOCOLS:
                 self.viewers.labels(stage=stage, protocol=protocol).set(0)
 
