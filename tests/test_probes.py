@@ -62,12 +62,12 @@ async def test_a_blocked_event_loop_raises_the_lag_gauge(serve: Serve) -> None:
     client = await serve()
     await asyncio.sleep(0.6)
     calm = value(await metrics(client), "forumcast_event_loop_lag_seconds")
-    assert calm is not None and calm < 0.1
-    time.sleep(0.35)
+    assert calm is not None and calm < 0.15
+    time.sleep(0.45)
     await asyncio.sleep(0.4)  # the probe's next wake-up comes late and reports it
     lag = value(await metrics(client), "forumcast_event_loop_lag_seconds")
     # the timer was due somewhere within the block: at least block - interval late
-    assert lag is not None and 0.35 - LAG_INTERVAL <= lag < 1.0
+    assert lag is not None and 0.45 - LAG_INTERVAL <= lag < 1.0
 
 
 async def test_redis_up_follows_the_store(serve: Serve, tmp_path: Path) -> None:
