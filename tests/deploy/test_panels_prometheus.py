@@ -25,6 +25,7 @@ from urllib.parse import urljoin
 import aiohttp
 from websockets.asyncio.client import connect
 
+from tests.deploy.test_alerts import ALERTS
 from tests.deploy.test_dashboards import dashboards
 from tests.support.cluster import Cluster, Instance
 from tests.support.hls_playlist import parse_media_playlist
@@ -183,3 +184,7 @@ def test_every_panel_query_returns_a_series(tmp_path: Path, clip: Path) -> None:
             # only the front's and the pending LL-HLS metrics' queries were left out
             assert skipped and all(label.startswith("hls / ") for label in skipped), skipped
             assert len(checked) > 40
+            # the same Prometheus loaded the shipped alert rules and evaluates them without error
+            rules = prom.rules()
+            assert {r["name"] for r in rules} == ALERTS
+            assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
