@@ -123,6 +123,7 @@ async def post_meeting_request(request: web.Request) -> web.Response:
     await request.app[MEETING_LIMITER].hit(f"{client}|{exhibit.id}")
     await request.app[MEETING_CLIENT_LIMITER].hit(client)
     meeting, secret = await request.app[MEETINGS].submit(exhibit.id, form, now=now)
+    request.app[METRICS].meeting_requests.inc()
     body = {
         "id": meeting.id,
         "status": meeting.status.value,

@@ -208,9 +208,76 @@ class Metrics:
         self.cluster_instances = Gauge(
             "forumcast_cluster_instances", "Live instances sharing the event (1 without Redis)", registry=r
         )
+        # -- for the event-day dashboards and alerts (deploy/grafana, deploy/prometheus) --------
+        self.input_keyframe_interval = Gauge(
+            "forumcast_input_keyframe_interval_seconds",
+            "Seconds between the last two video keyframes of the input (while it has a publisher here)",
+            ["input"],
+            registry=r,
+        )
+        self.input_fragment_age = Gauge(
+            "forumcast_input_fragment_age_seconds",
+            "Seconds since the input's last whole fragment (while it has a publisher here)",
+            ["input"],
+            registry=r,
+        )
+        self.publisher_connects = Counter(
+            "forumcast_publisher_connects",
+            "Publishers that became the input's publisher here (a reconnect counts again)",
+            ["input"],
+            registry=r,
+        )
+        self.input_expected = Gauge(
+            "forumcast_input_expected",
+            "1 while the input is on the bill of a live session (its input or backup), else 0",
+            ["input"],
+            registry=r,
+        )
+        self.viewers_behind = Gauge(
+            "forumcast_viewers_behind",
+            "WebSocket viewers of the stage here that are behind the live edge (skipping fragments)",
+            ["stage"],
+            registry=r,
+        )
+        self.viewer_ttff = Histogram(
+            "forumcast_viewer_ttff_seconds",
+            "Time to first frame: from a viewer's upgrade to the first media fragment sent to it",
+            ["protocol"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0),
+            registry=r,
+        )
+        self.event_loop_lag = Gauge(
+            "forumcast_event_loop_lag_seconds",
+            "Worst lateness of a timer on the event loop over the last 15 s (server/probes.py)",
+            registry=r,
+        )
+        self.redis_up = Gauge(
+            "forumcast_redis_up",
+            "1 while the state store answers a ping (always 1 without Redis: the memory store), else 0",
+            registry=r,
+        )
+        self.redis_stream_lag = Gauge(
+            "forumcast_redis_stream_lag_seconds",
+            "Worst wait over the last 15 s of a program entry in Redis before this edge read it",
+            ["stage"],
+            registry=r,
+        )
+        self.stage_leader_epoch = Gauge(
+            "forumcast_stage_leader_epoch",
+            "The fencing epoch of the stage's leader as this instance last saw it (only with Redis)",
+            ["stage"],
+            registry=r,
+        )
+        self.meeting_requests = Counter(
+            "forumcast_meeting_requests", "Meeting requests submitted to exhibitors", registry=r
+        )
         # alone (no Redis) this instance is the whole cluster and leads every stage; a cluster
         # node sets both from what Redis says as it starts
         self.cluster_instances.set(1)
+        self.redis_up.set(1)  # the memory store always answers; a probe sets it with Redis
+        self.viewer_ttff.labels(protocol="ws")
+        for outcome in ("done", "failed"):  # from 0, so that increase() sees the first failure
+            self.ingest_jobs.labels(outcome=outcome)
         for stage in stages:
             self.stage_leader.labels(stage=stage).set(1)
             self.stage_live.labels(stage=stage).set(0)
@@ -220,6 +287,8 @@ class Metrics:
             self.hls_renders.labels(stage=stage)
             self.hls_waiting.labels(stage=stage).set(0)
             self.hls_clients.labels(stage=stage).set(0)
+            self.viewers_behind.labels(stage=stage).set(0)
+            self.relay_stalled.labels(stage=stage)
             for protocol in VIEWER_PROTOCOLS:
                 self.viewers.labels(stage=stage, protocol=protocol).set(0)
 

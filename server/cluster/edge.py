@@ -18,13 +18,14 @@ again: viewers stay connected and see a freeze, and resume where the stream is.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 
 from redis.exceptions import RedisError
 
 from server.clock import Clock
-from server.cluster.entries import InputEntry, InputKind, ProgramEntry, ProgramKind
+from server.cluster.entries import InputEntry, InputKind, ProgramEntry, ProgramKind, entry_time
 from server.cluster.plane import Plane, StreamEntries
 from server.cluster.replica import NewFragment, NewInit, NewSource, ProgramReplica
 from server.errors import ForumcastError, MediaError
@@ -32,6 +33,7 @@ from server.live.hub import LiveHub
 from server.live.inputs import LiveInput, PublisherSession
 from server.media.fmp4 import Fmp4Parser
 from server.media.types import InitSegment, MediaFragment
+from server.probes import PeakWindow
 
 log = logging.getLogger("forumcast.cluster")
 
@@ -105,6 +107,11 @@ class Edge:
         self._stage_of = {plane.names.program_stream(stage): stage for stage in hub.programs}
         self.mirrors: dict[str, MirrorFeed] = {}
         self._input_of: dict[str, str] = {}
+        #: Per stage: how long program entries waited in Redis before this edge read them.
+        self.lags = {stage: PeakWindow() for stage in hub.programs}
+        gauge = hub.env.metrics.redis_stream_lag
+        for stage, peaks in self.lags.items():
+            gauge.labels(stage=stage).set_function(functools.partial(self._peak, peaks))
 
     # -- catching up ------------------------------------------------------------------------
 
@@ -163,11 +170,26 @@ class Edge:
                     continue  # unwatched meanwhile
                 self._positions[stream] = entries[-1][0]
                 if stream in self._stage_of:
-                    self._program_entries(self._stage_of[stream], entries)
+                    stage = self._stage_of[stream]
+                    self._note_lag(stage, entries[0][0])
+                    self._program_entries(stage, entries)
                 elif stream in self._input_of:
                     feed = self.mirrors[self._input_of[stream]]
                     for entry in _input_entries(self._input_of[stream], entries):
                         feed.apply(entry)
+
+    def _peak(self, peaks: PeakWindow) -> float:
+        return peaks.peak(self._clock.monotonic())
+
+    def _note_lag(self, stage: str, oldest: bytes) -> None:
+        """The oldest entry of a read waited in Redis from its ``XADD`` until now: how far
+        behind the newest entry this reader was (Redis's clock against ours: on different
+        hosts, their NTP offset adds to it)."""
+        try:
+            waited = self._clock.wall() - entry_time(oldest)
+        except ForumcastError:
+            return
+        self.lags[stage].add(self._clock.monotonic(), max(0.0, waited))
 
     def _program_entries(self, stage: str, entries: StreamEntries) -> None:
         for entry_id, fields in entries:

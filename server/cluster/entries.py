@@ -165,3 +165,12 @@ def _placement(fields: Fields) -> tuple[str, dict[int, int] | None]:
     except (ValueError, AttributeError, TypeError):
         raise ForumcastError("cluster.bad_entry", "program fragment with bad offsets") from None
     return _text(fields, b"s"), offsets
+
+
+def entry_time(entry_id: bytes) -> float:
+    """When Redis added the stream entry ``entry_id`` (``b"<ms>-<seq>"``), in Unix seconds
+    by the Redis server's clock."""
+    try:
+        return int(entry_id.partition(b"-")[0]) / 1000
+    except ValueError:
+        raise ForumcastError("cluster.bad_entry", f"not a stream entry id: {entry_id!r}") from None

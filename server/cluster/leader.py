@@ -154,7 +154,7 @@ class Leadership:
         live = self._live_instances()
         self._rebalance(now, live)
         for stage, value in zip(others, values, strict=True):
-            self.leaders[stage] = parse_lease(value)
+            self._seen(stage, parse_lease(value))
             if value is not None:
                 self._free_since.pop(stage, None)
                 continue
@@ -172,6 +172,13 @@ class Leadership:
                 log.warning("stage %s: could not take the lead (%s)", stage, exc)
                 if stage in self.terms:
                     self.step_down(stage, "Redis failed while taking the lead")
+
+    def _seen(self, stage: str, leader: tuple[str, int] | None) -> None:
+        """The stage's leader as seen now; its epoch stays on the gauge while none leads
+        (epochs only grow: a dashboard sees each new term as a step)."""
+        self.leaders[stage] = leader
+        if leader is not None:
+            self._hub.env.metrics.stage_leader_epoch.labels(stage=stage).set(leader[1])
 
     def _rebalance(self, now: float, live: list[str]) -> None:
         """Hand over one stage that another live instance should lead, if this one leads
@@ -193,7 +200,7 @@ class Leadership:
         program = hub.programs[stage]
         self.terms[stage] = Term(epoch, lease_value(plane.instance, epoch), sent, self.ttl)
         self._free_since.pop(stage, None)
-        self.leaders[stage] = (plane.instance, epoch)
+        self._seen(stage, (plane.instance, epoch))
         program.switcher = switcher = Switcher()
         await self._edge.watch_inputs(d.id for d in program.stage.inputs)
         for id_, live in program.inputs.items():  # what the mirrors have, the switcher needs

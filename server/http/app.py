@@ -3,10 +3,10 @@
 The factory imports everything and nothing imports the factory: handlers read their state
 through the keys of :mod:`server.http.keys`. Resources with a lifetime are async generators
 in ``app.cleanup_ctx``, set up in order and torn down in reverse: the supervised tasks, the
-store, the credentials' refresh loops (revoked tokens, rotated stream keys), the schedule
-(replays recorded delays from the store), the scheduler, the live hub with its periodic work,
-the demo sources, then the exhibition. Every long-lived task runs under the app's
-:class:`~server.supervisor.Supervisor`.
+store, the probes (event-loop lag, the store's health), the credentials' refresh loops
+(revoked tokens, rotated stream keys), the schedule (replays recorded delays from the store),
+the scheduler, the live hub with its periodic work, the demo sources, then the exhibition.
+Every long-lived task runs under the app's :class:`~server.supervisor.Supervisor`.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ from server.live.hub import LiveHub
 from server.live.settings import LiveEnv
 from server.live.ticks import LiveTicks
 from server.metrics import Metrics
+from server.probes import watch_loop_lag, watch_store
 from server.revocations import Revocations, refresh_loop, refresh_now
 from server.schedule.model import Event
 from server.schedule.scheduler import Scheduler
@@ -98,6 +99,17 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.close()
+
+
+async def _probes_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The event loop's lag (on real time, whatever the service's clock) and the store's health."""
+    metrics, tasks = app[METRICS], app[TASKS]
+    store, clock = app[STORE], app[CLOCK]
+    async with (
+        tasks.running("event-loop-lag", lambda: watch_loop_lag(SystemClock(), metrics.event_loop_lag.set)),
+        tasks.running("store-probe", lambda: watch_store(store, clock, metrics.redis_up.set)),
+    ):
+        yield
 
 
 async def _credentials_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -235,7 +247,16 @@ def create_app(
     app[METRICS] = metrics = Metrics(stage.id for stage in event.stages)
     app[TASKS] = Supervisor(clock, metrics)
     app.cleanup_ctx.extend(
-        [_tasks_ctx, _store_ctx, _credentials_ctx, _schedule_ctx, _scheduler_ctx, _live_ctx, _demo_ctx]
+        [
+            _tasks_ctx,
+            _store_ctx,
+            _probes_ctx,
+            _credentials_ctx,
+            _schedule_ctx,
+            _scheduler_ctx,
+            _live_ctx,
+            _demo_ctx,
+        ]
     )
     throttle.setup(app)  # after the store's context: the throttle counts in the store
     app.on_shutdown.append(_close_live)

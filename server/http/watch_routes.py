@@ -18,7 +18,7 @@ from aiohttp import web
 
 from server.errors import AuthError, ForumcastError
 from server.http.access import principal
-from server.http.keys import CONFIG, LIVE, METRICS, STREAM_KEYS
+from server.http.keys import CLOCK, CONFIG, LIVE, METRICS, STREAM_KEYS
 from server.http.throttle import checked_key
 from server.live.fanout import Viewer
 from server.live.frames import text_frame
@@ -96,6 +96,9 @@ async def watch_stage(request: web.Request) -> web.WebSocketResponse:
                 "auth.forbidden", f"stage {program.stage.id!r} is closed: this needs an invitation"
             )
     async with _open(request) as (ws, viewer):
+        clock, ttff = request.app[CLOCK], request.app[METRICS].viewer_ttff.labels(protocol="ws")
+        upgraded = clock.monotonic()
+        viewer.on_first_media = lambda: ttff.observe(clock.monotonic() - upgraded)
         viewer.write(text_frame(hub.now_message(program.stage.id)))
         program.join(viewer)
         try:

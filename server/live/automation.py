@@ -138,3 +138,11 @@ class Automation:
         # The primary never came up this session, or the backup we were on went down too.
         reason = Reason.FAILOVER if failed or (backup is not None and target == backup) else Reason.SCHEDULE
         return Choice(fallback, reason)
+
+
+def on_bill(session: Session | None, default_input: str | None) -> frozenset[str]:
+    """The inputs a live session expects to publish: its input (or the stage's first) and
+    its backup; none between sessions or for a session marked do-not-stream."""
+    if session is None or session.do_not_stream:
+        return frozenset()
+    return frozenset(i for i in (session.input or default_input, session.backup_input) if i is not None)

@@ -56,6 +56,8 @@ class Viewer:
         self.gate = gate
         #: Bytes of media and events written for this viewer (not aiohttp's own pings).
         self.written = 0
+        #: Called once, when the first media fragment is written for this viewer (its TTFF).
+        self.on_first_media: Callable[[], None] | None = None
         self._socket: socket.socket | None = transport.get_extra_info("socket")
         self._closing: asyncio.TimerHandle | None = None
 
@@ -70,6 +72,11 @@ class Viewer:
         """Whether the viewer took nothing for ``max_behind`` while bytes waited for it."""
         unsent = self.queued() + kernel_unsent(self._socket)
         return self.gate.stalled(delivered=self.written - unsent, queued=unsent, now=now)
+
+    def first_media(self) -> None:
+        if self.on_first_media is not None:
+            callback, self.on_first_media = self.on_first_media, None
+            callback()
 
     @property
     def gone(self) -> bool:
@@ -144,6 +151,8 @@ class Fanout:
             if verdict is Verdict.SEND:
                 viewer.written += len(frame)
                 viewer.transport.write(frame)
+                if viewer.on_first_media is not None:
+                    viewer.first_media()
             else:
                 dropped += 1
                 if verdict is Verdict.DISCONNECT:
@@ -165,6 +174,8 @@ class Fanout:
         viewer.write(self._init_frame)
         for _, frame in self.cache:
             viewer.write(frame)
+        if len(self.cache) > 0:
+            viewer.first_media()
         viewer.gate.joined(had_keyframe=len(self.cache) > 0)
 
     def leave(self, viewer: Viewer) -> None:

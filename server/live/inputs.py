@@ -89,6 +89,7 @@ class LiveInput:
             metrics.input_up.labels(input=decl.id).set(0)
             metrics.input_bitrate.labels(input=decl.id).set(0)
             metrics.relay_fragments.labels(input=decl.id)
+            metrics.publisher_connects.labels(input=decl.id)
 
     @property
     def id(self) -> str:
@@ -110,6 +111,7 @@ class LiveInput:
         self._timeline.splice()  # the new publisher's clock starts wherever it likes
         if not self.mirror:
             self._metrics.input_up.labels(input=self.id).set(1)
+            self._metrics.publisher_connects.labels(input=self.id).inc()
         self._told = None
         self.tally()
 

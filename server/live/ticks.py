@@ -6,7 +6,7 @@
   tally when it changed.
 - :meth:`LiveTicks.viewers` (every ``viewers_interval``, 1 s): the LL-HLS audience is
   counted (:meth:`LiveHub.count_hls`), each stage's viewers are told their count when it
-  changed, input bitrate gauges are set.
+  changed, and the gauges of the inputs and stages are set (:meth:`LiveTicks.gauges_once`).
 - :meth:`LiveTicks.stalls` (every ``stall_check_interval``, 0.5 s): viewers that took nothing
   for ``max_behind`` are reset, their kernel buffers freed (one ``SIOCOUTQ`` per viewer).
 - :meth:`LiveTicks.stats` (every ``stats_interval``, 2 s): publishers get their stats.
@@ -19,9 +19,11 @@ The app runs each loop as a supervised task, so one that fails is restarted and 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from server.events import EventBus
+from server.live.automation import on_bill
 from server.live.hub import LiveHub
 
 #: Schedule events that change what a program should show or what its slate says.
@@ -64,10 +66,33 @@ class LiveTicks:
             if count != program.announced_viewers:
                 program.announced_viewers = count
                 program.fanout.broadcast({"type": "viewers", "stage": program.stage.id, "count": count})
+        self.gauges_once()
+
+    def gauges_once(self) -> None:
+        """The inputs' and stages' gauges: bitrate, keyframe interval and fragment age of the
+        inputs published here, which inputs the live sessions expect, viewers behind."""
+        hub = self._hub
+        metrics = hub.env.metrics
         now = self._clock.monotonic()
-        bitrate = hub.env.metrics.input_bitrate
+        expected: set[str] = set()
+        for program in hub.programs.values():
+            session = hub.scheduler.status(program.stage.id).current
+            expected |= on_bill(session, program.automation.default_input)
+            behind = sum(1 for viewer in program.fanout.viewers if viewer.gate.behind_since is not None)
+            metrics.viewers_behind.labels(stage=program.stage.id).set(behind)
         for live in hub.inputs.values():
-            bitrate.labels(input=live.id).set(live.bitrate(now) / 8)
+            metrics.input_bitrate.labels(input=live.id).set(live.bitrate(now) / 8)
+            metrics.input_expected.labels(input=live.id).set(1 if live.id in expected else 0)
+            age = live.fragment_age(now)
+            if live.publisher is None or age is None:
+                # no publisher here: another instance (or nobody) reports this input
+                for gauge in (metrics.input_keyframe_interval, metrics.input_fragment_age):
+                    with contextlib.suppress(KeyError):  # absent: older prometheus-clients raise
+                        gauge.remove(live.id)
+                continue
+            metrics.input_fragment_age.labels(input=live.id).set(age)
+            if live.gop_seconds is not None:
+                metrics.input_keyframe_interval.labels(input=live.id).set(live.gop_seconds)
 
     async def stalls(self) -> None:
         await self._every(self._settings.stall_check_interval, self.stalls_once)

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exhibits.engagement_routes import MEETINGS_PER_CLIENT, VISITOR_IDS_PER_CLIENT
 from server.clock import ManualClock
 from tests.conftest import Serve, at, auth
+from tests.support.metrics_text import value
 
 NOW = at("2020-12-06T09:30:00+08:00")
 HYDROGEN, SOLAR = "cn-hydrogen-01", "de-solar-01"
@@ -446,3 +447,15 @@ async def test_decisions_on_unknown_or_foreign_requests(serve: Serve) -> None:
     assert await error_of(await client.post(unknown, headers=auth("ops"))) == (404, "meeting.unknown")
     view = await (await client.get(created["status_url"])).json()
     assert view["status"] == "pending"
+
+
+async def test_meeting_requests_are_counted_for_the_dashboards(serve: Serve) -> None:
+    client, _ = await start(serve)
+    name = "forumcast_meeting_requests_total"
+    before = value(await (await client.get("/metrics")).text(), name)
+    assert before == 0.0
+    await submit(client)
+    await submit(client, SOLAR)
+    refused = await client.post(f"/api/v1/exhibits/{HYDROGEN}/meeting-requests", json=form(email="nope"))
+    assert refused.status == 422  # not a request: not counted
+    assert value(await (await client.get("/metrics")).text(), name) == 2.0

@@ -138,6 +138,8 @@ async def test_readyz_names_a_failed_background_task_until_it_is_restarted(serve
         "live-stats",
         "live-stalls",
         "live-schedule-events",
+        "event-loop-lag",
+        "store-probe",
         "tokens-revocations",
         "stream-keys",
         "exhibition-hall",

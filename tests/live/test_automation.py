@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from server.live.automation import SLATE, Automation, Choice, Health, Mode, Reason
+from server.live.automation import SLATE, Automation, Choice, Health, Mode, Reason, on_bill
 from server.schedule.model import Session, Text
 
 T0 = datetime(2020, 12, 6, 2, 0, tzinfo=UTC)
@@ -113,3 +114,11 @@ def test_a_manual_take_of_the_slate_holds_through_sessions() -> None:
     a.take(SLATE)
     assert a.decide(session(), {"stern-uk": UP}, SLATE) is None
     assert a.decide(None, {}, SLATE) is None
+
+
+def test_on_bill_names_the_session_input_or_the_stage_default_and_the_backup() -> None:
+    assert on_bill(session(), "cam") == {"stern-uk", "playout"}
+    assert on_bill(session(input=None, backup=None), "cam") == {"cam"}
+    assert on_bill(session(input=None, backup=None), None) == set()
+    assert on_bill(None, "cam") == set()
+    assert on_bill(dataclasses.replace(session(), do_not_stream=True), "cam") == set()
