@@ -13,9 +13,10 @@ Three measures, side by side in one invocation, everything on loopback:
    with bench_relay's live test pattern publishing to it (1 Mbps + AAC, 200 ms fragments,
    each stamped with the moment its first frame entered the encoder, which the origin's
    ``EXT-X-PROGRAM-DATE-TIME`` carries), and the front: Debian's nginx with the shipped site
-   file, its ports, upstream, cache and log paths rewritten to the test's
-   (:func:`site_config`), inside a main ``nginx.conf`` like Debian's (``worker_processes
-   auto``, sendfile) with room for the players' connections (:data:`MAIN_CONF`). Then
+   file, its upstream, port, cache and log paths rewritten to the test's by
+   :func:`tests.support.front.rewrite_site` (the topology tests' own), inside a main
+   ``nginx.conf`` like Debian's with one worker and room for every player's connection
+   (:data:`MAIN_CONF`). Then
    ``tests/bench/front_players.mjs`` (Node: one Python process cannot ask 50k requests/s on a
    core) plays ``--players`` simulated LL-HLS players (1,000 and 5,000 by default) at the live
    edge through the front: blocking reload for the next part (``_HLS_msn``/``_HLS_part``),
@@ -88,7 +89,9 @@ import bench_serving as serving  # noqa: E402
 from bench_program import markdown, revision  # noqa: E402
 from bench_relay import STAGE  # noqa: E402
 
-SHIPPED = ROOT / "deploy" / "nginx" / "forumcast.conf"
+from tests.support.front import SHIPPED_SITE as SHIPPED  # noqa: E402
+from tests.support.front import rewrite_site  # noqa: E402
+
 PLAYERS_JS = Path(__file__).resolve().parent / "front_players.mjs"
 INSTALL = "apt-get install -y nginx wrk nodejs"
 SERVER_CORE, LOAD_CORE = 0, 1
@@ -97,10 +100,12 @@ MODEL_CONNECTIONS = 64
 SAMPLE_EVERY = 0.5
 HARD_LIMIT, MAX_ESTIMATE = 900.0, 840.0
 
-#: Debian's main nginx.conf, as a front for thousands of viewers needs it: each player holds a
-#: connection, and a cache miss one more to the origin.
+#: The main nginx.conf around the shipped site file: Debian's (sendfile, mime types), with one
+#: worker like the reference nginx (both pinned to one core: a second worker there would only add
+#: context switches) and room for every player's connection (Debian's 768 per worker, or the
+#: nginx image's 1,024, hold far fewer than 5,000 viewers).
 MAIN_CONF = """\
-{user}worker_processes auto;
+{user}worker_processes 1;
 worker_rlimit_nofile {nofile};
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
@@ -125,42 +130,6 @@ http {{
 # --- the front ----------------------------------------------------------------------------------
 
 
-def site_config(shipped: str, *, origin: str, listen: str, prefix: Path) -> str:
-    """The shipped site file with the lines a test rewrites (its header lists them): the
-    upstream's servers become ``origin``, ``listen 80`` becomes ``listen``, the cache and the
-    logs go under ``prefix``. Fails if any of them is not found."""
-    out, seen = [], Counter[str]()
-    in_upstream = False
-    for line in shipped.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("upstream forumcast"):
-            in_upstream = True
-        elif in_upstream and stripped == "}":
-            in_upstream = False
-        if in_upstream and re.match(r"server\s+\S+:\d+", stripped):
-            if not seen["server"]:
-                options = stripped.split(None, 2)[2] if len(stripped.split(None, 2)) > 2 else ";"
-                out.append(f"    server {origin} {options}".rstrip())
-            seen["server"] += 1
-            continue
-        if stripped == "listen 80;":
-            line, seen["listen"] = line.replace("listen 80;", f"listen {listen};"), seen["listen"] + 1
-        elif stripped.startswith("proxy_cache_path "):
-            line = re.sub(r"proxy_cache_path\s+[^\s;]+", f"proxy_cache_path {prefix / 'cache'}", line)
-            seen["cache"] += 1
-        elif stripped.startswith("access_log /"):
-            line = re.sub(r"access_log\s+[^\s;]+", f"access_log {prefix / 'access.log'}", line)
-            seen["access_log"] += 1
-        elif stripped.startswith("error_log /"):
-            line = re.sub(r"error_log\s+[^\s;]+", f"error_log {prefix / 'error.log'}", line)
-            seen["error_log"] += 1
-        out.append(line)
-    missing = [k for k in ("server", "listen", "cache", "access_log", "error_log") if not seen[k]]
-    if missing:
-        raise RuntimeError(f"{SHIPPED}: no line to rewrite for {', '.join(missing)}")
-    return "\n".join(out) + "\n"
-
-
 @dataclass(slots=True)
 class Front:
     base: str
@@ -177,9 +146,9 @@ def front(workdir: Path, origin: str, cpu: int | None, tag: str) -> Iterator[Fro
     # A cache left by an earlier run (--keep) would answer playlist URLs of another origin run.
     shutil.rmtree(prefix / "cache", ignore_errors=True)
     site = prefix / "forumcast.conf"
-    site.write_text(
-        site_config(SHIPPED.read_text(), origin=origin, listen=f"127.0.0.1:{port}", prefix=prefix)
-    )
+    text = rewrite_site(SHIPPED.read_text(), upstreams=[origin], port=port, workdir=prefix)
+    # The tests log errors at info level; the shipped file logs at nginx's default (error).
+    site.write_text(re.sub(r"^(\s*error_log \S+) info;$", r"\1;", text, flags=re.MULTILINE))
     conf = prefix / "nginx.conf"
     user = "user root;\n" if os.geteuid() == 0 else ""  # nobody could not read a 0700 temp dir
     nofile = min(65536, resource.getrlimit(resource.RLIMIT_NOFILE)[1])  # nginx cannot pass the hard limit
@@ -305,7 +274,8 @@ def run_players(
         )  # fmt: skip
         try:
             others = {"loader": loader.pid, "publisher": air.publisher.pid}
-            limit = time.monotonic() + players / options.ramp + hls.SETTLE_S + options.duration + 60
+            # front_players.mjs stops by itself by then: ramp + 20 s slack, settle, steady, 6 s to end
+            limit = time.monotonic() + players / options.ramp + options.duration + 60
             while loader.poll() is None:
                 if time.monotonic() > limit:
                     raise RuntimeError("the players did not stop in time")
@@ -336,6 +306,7 @@ def run_players(
         "glass_ms": report["glass_ms"],
         "fanout_ms": report["fanout_ms"],
         "held_ms": report["held_ms"],
+        "join_ms": report["join_ms"],
         "parts_per_player_s": report["parts_per_player_s"],
         "errors": report["errors"],
         "reconnects": report["reconnects"],
@@ -573,13 +544,15 @@ def hls_table(results: dict[str, Any]) -> str:
             f"{cell(f['p50'])} / {cell(f['p95'])}", f"{cell(h['p50'])} / {cell(h['p95'])}",
             cell(run["cpu_pct"].get("publisher")),
             "; ".join(f"{k} {v}" for k, v in run["cache"].items() if k in ("playlist", "part")) or "-",
+            f"{cell(run['origin_requests']['index'])}"
+            f" ({cell(run['join_ms']['p50'])} / {cell(run['join_ms']['max'])})",
             "; ".join(f"{k}: {v}" for k, v in run["errors"].items()) or "none",
         ])  # fmt: skip
     detail = markdown(
         "players joined | parts/s per player p50 / min (live: 5) | glass-to-glass p50 / p95 / p99 / max ms"
         " | listed → at the player p50 / p95 ms | blocking reload held p50 / p95 ms | publisher CPU %"
-        " | front cache statuses (access log) | errors",
-        "rrrrrrll",
+        " | front cache statuses (access log) | origin index.m3u8 requests (join ms p50 / max) | errors",
+        "rrrrrrlrl",
         players,
     )
     return table + "\n\n" + detail

@@ -28,6 +28,8 @@ import { performance } from "node:perf_hooks";
 const SETTLE_S = 3;
 const GRACE_S = 1;
 const RAMP_SLACK_S = 20;
+const REQUEST_TIMEOUT_MS = 20_000; // longer than any wait the origin or the front's cache lock holds
+const END_SLACK_S = 5; // players still waiting this long after the end are given up
 const now = () => performance.timeOrigin + performance.now(); // Unix ms, sub-ms resolution
 
 const [host, portText, stage, playersText, durationText, rampText, out] = process.argv.slice(2);
@@ -132,15 +134,16 @@ class Connection {
 
   open() {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port, noDelay: true });
+      const socket = net.connect({ host, port, noDelay: true, timeout: REQUEST_TIMEOUT_MS });
       socket.once("connect", () => resolve());
+      socket.on("timeout", () => socket.destroy(new Error("no answer within the timeout")));
       socket.once("error", (err) => reject(err));
       socket.on("data", (chunk) => this.received(chunk));
       socket.on("close", () => {
         if (this.socket === socket) this.socket = null;
         const waiter = this.waiter;
         this.waiter = null;
-        if (waiter) waiter.reject(new Error("the server closed the connection"));
+        if (waiter) waiter.reject(socket.errored || new Error("the server closed the connection"));
       });
       socket.on("error", () => {});
       this.socket = socket;
@@ -235,7 +238,7 @@ async function player(number) {
     tally.joinMs.push(now() - begun);
     while (now() < tally.stopAt) {
       doing = "part";
-      while (wanted < hint) {
+      while (wanted < hint && now() < tally.stopAt) {
         const [got, , size] = await conn.get(`${prefix}${wanted}.m4s`, false);
         const at = now();
         if (got === 200) {
@@ -312,7 +315,11 @@ async function main() {
   tally.steadyFrom = rampDone + SETTLE_S * 1000;
   tally.steadyTo = tally.steadyFrom + durationMs;
   tally.stopAt = tally.steadyTo + GRACE_S * 1000;
-  await Promise.all(tasks);
+  const end = tally.stopAt + END_SLACK_S * 1000;
+  while (settled < players && now() < end) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (settled < players) tally.errors["player still waiting at the end (given up)"] = players - settled;
   const steadyS = (tally.steadyTo - tally.steadyFrom) / 1000;
   const cpu = process.cpuUsage();
   const report = {
