@@ -427,6 +427,8 @@ def measure_hls(options: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def measure_models(options: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """wrk on each file through the front and from nginx's disk, in turn (``--repeat`` rounds:
+    the best run of each counts), so that other work on a shared machine hits both alike."""
     core = SERVER_CORE if options.pin else None
     data_dir = workdir / "models-data"
     todo = [c for c in serving.cases(serving.prepare(data_dir)) if c.label in serving.SIZES]
@@ -434,6 +436,7 @@ def measure_models(options: argparse.Namespace, workdir: Path) -> dict[str, Any]
     with (
         serving.forumcast(workdir, data_dir, log_level="warning", cpu=core) as origin,
         front(workdir, origin.base.removeprefix("http://"), core, "models") as edge,
+        serving.nginx(workdir, data_dir, workers="1", cpu=core) as static,
     ):
         server = serving.Server("front", edge.base, edge.proc, options.pin)
         for case in todo:
@@ -441,15 +444,19 @@ def measure_models(options: argparse.Namespace, workdir: Path) -> dict[str, Any]
             hit = serving.fetch(edge.base + case.path)
             if hit.headers.get("X-Cache-Status") != "HIT" or hit.body != case.body:
                 raise RuntimeError(f"front {case.label}: second request not a HIT ({hit.headers})")
-            what = f"models {case.label}, the front"
-            front_args = (edge.base, case.path, edge.proc.pid, origin.proc.pid, MODEL_CONNECTIONS, options)
-            result["front"][case.label] = best(what, options.repeat, *front_args)
-    with serving.nginx(workdir, data_dir, workers="1", cpu=core) as static:
-        for case in todo:
             serving.check(static, case, {})
-            what = f"models {case.label}, nginx from disk"
-            static_args = (static.base, case.path, static.proc.pid, None, MODEL_CONNECTIONS, options)
-            result["static"][case.label] = best(what, options.repeat, *static_args)
+            runs: dict[str, list[WrkRun]] = {"front": [], "static": []}
+            for _ in range(options.repeat):
+                runs["front"].append(
+                    best(f"models {case.label}, the front", 1, edge.base, case.path, edge.proc.pid,
+                         origin.proc.pid, MODEL_CONNECTIONS, options)
+                )  # fmt: skip
+                runs["static"].append(
+                    best(f"models {case.label}, nginx from disk", 1, static.base, case.path, static.proc.pid,
+                         None, MODEL_CONNECTIONS, options)
+                )  # fmt: skip
+            for key, done in runs.items():
+                result[key][case.label] = max(done, key=lambda r: r.requests_s)
     return result
 
 
@@ -503,10 +510,16 @@ def summary_table(results: dict[str, Any]) -> str:
         for label, fr in models["front"].items():
             st = models["static"][label]
             ratio = fr.requests_s / st.requests_s if st.requests_s else None
+            core_ratio = fr.per_core / st.per_core if fr.per_core and st.per_core else None
             lines.append([
-                f"model {label}: req/s, front ÷ nginx from disk",
+                f"model {label}: req/s, front ÷ nginx from disk (both on core 0)",
                 f"{cell(fr.requests_s)} ÷ {cell(st.requests_s)}", cell(ratio, 2), f"≥ {MODEL_RATIO_TARGET:g}",
                 met(None if ratio is None else ratio >= MODEL_RATIO_TARGET),
+            ])  # fmt: skip
+            lines.append([
+                f"model {label}: req/s per server core, front + origin ÷ nginx from disk",
+                f"{cell(fr.per_core)} ÷ {cell(st.per_core)}", cell(core_ratio, 2), "(same, per CPU used)",
+                met(None if core_ratio is None else core_ratio >= MODEL_RATIO_TARGET),
             ])  # fmt: skip
     return markdown("measure | figures | ratio | target | met?", "lrrll", lines)
 
@@ -568,11 +581,13 @@ def models_table(models: dict[str, Any]) -> str:
             f"{cell(st.requests_s)} ({cell(st.bytes_s / 2**20)})",
             f"{cell(st.front_cpu_pct)} / {cell(st.wrk_cpu_pct)}",
             f"**{fr.requests_s / st.requests_s:.2f}**" if st.requests_s else "-",
+            f"{cell(fr.per_core)} / {cell(st.per_core)}",
+            f"{fr.per_core / st.per_core:.2f}" if fr.per_core and st.per_core else "-",
         ])  # fmt: skip
     return markdown(
         "file | front req/s (MiB/s) | CPU % nginx + origin / wrk | nginx 1 worker from disk req/s (MiB/s)"
-        " | CPU % nginx / wrk | ratio",
-        "lrrrrr",
+        " | CPU % nginx / wrk | ratio | req/s per server core, front / nginx | ratio per core",
+        "lrrrrrrr",
         lines,
     )
 
