@@ -297,38 +297,21 @@ function stats(values, digits = 0) {
   };
 }
 
-async function main() {
-  const started = now();
-  tally.stopAt = Infinity;
-  const rampLimit = started + (players / ramp + RAMP_SLACK_S) * 1000;
-  const tasks = [];
-  for (let n = 0; n < players; n += 1) {
-    tasks.push(player(n));
-    if (n % 10 === 9) await new Promise((resolve) => setTimeout(resolve, (10 / ramp) * 1000));
-  }
-  let settled = 0;
-  for (const task of tasks) task.finally(() => (settled += 1));
-  while (tally.joined + settled < players && now() < rampLimit) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  const rampDone = now();
-  tally.steadyFrom = rampDone + SETTLE_S * 1000;
-  tally.steadyTo = tally.steadyFrom + durationMs;
-  tally.stopAt = tally.steadyTo + GRACE_S * 1000;
-  const end = tally.stopAt + END_SLACK_S * 1000;
-  while (settled < players && now() < end) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  if (settled < players) tally.errors["player still waiting at the end (given up)"] = players - settled;
-  const steadyS = (tally.steadyTo - tally.steadyFrom) / 1000;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+const state = { started: now(), rampDone: NaN, settled: 0 };
+
+/** The report (JSON, to OUT): what the players did in the steady phase. */
+function finish(ended) {
+  if (state.settled < players) tally.errors[`player still running at the end (${ended})`] = players - state.settled;
+  const steadyS = Math.max(0, (Math.min(tally.steadyTo, now()) - tally.steadyFrom) / 1000) || 0;
   const cpu = process.cpuUsage();
   const report = {
     players,
     joined: tally.joined,
-    started: started / 1000,
-    ramp_done: rampDone / 1000,
+    started: state.started / 1000,
+    ramp_done: state.rampDone / 1000,
     steady_from: tally.steadyFrom / 1000,
-    steady_to: tally.steadyTo / 1000,
+    steady_to: Math.min(tally.steadyTo, now()) / 1000,
     steady_s: steadyS,
     requests: tally.requests,
     bytes: tally.bytes,
@@ -348,7 +331,41 @@ async function main() {
   writeFileSync(out, JSON.stringify(report));
 }
 
-process.on("SIGTERM", () => process.exit(1));
+async function main() {
+  const started = state.started;
+  tally.stopAt = Infinity;
+  const rampLimit = started + (players / ramp + RAMP_SLACK_S) * 1000;
+  const tasks = [];
+  // Player n joins at started + n / ramp (on time even if a busy loop wakes us late).
+  for (let n = 0; n < players; n += 1) {
+    const task = player(n);
+    task.finally(() => (state.settled += 1));
+    tasks.push(task);
+    if (n % 10 === 9) await sleep(started + ((n + 1) / ramp) * 1000 - now());
+  }
+  let lastLog = 0;
+  while (tally.joined + state.settled < players && now() < rampLimit) {
+    if (now() - lastLog > 5000) {
+      lastLog = now();
+      console.log(`${((now() - started) / 1000).toFixed(1)} s: ${tally.joined} joined, ${state.settled} ended`);
+    }
+    await sleep(50);
+  }
+  state.rampDone = now();
+  tally.steadyFrom = state.rampDone + SETTLE_S * 1000;
+  tally.steadyTo = tally.steadyFrom + durationMs;
+  tally.stopAt = tally.steadyTo + GRACE_S * 1000;
+  console.log(`ramp done after ${((state.rampDone - started) / 1000).toFixed(1)} s: ${tally.joined} joined`);
+  const end = tally.stopAt + END_SLACK_S * 1000;
+  while (state.settled < players && now() < end) await sleep(50);
+  finish("given up");
+}
+
+// The harness stops a generator that overruns with SIGTERM: report what there is.
+process.on("SIGTERM", () => {
+  finish("stopped by the harness");
+  process.exit(3);
+});
 main().then(
   () => process.exit(0),
   (err) => {
