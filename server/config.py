@@ -19,6 +19,7 @@ from typing import Any
 
 from exhibits.settings import ExhibitionSettings
 from server.errors import ConfigError
+from server.http.forwarded import parse_networks
 from server.http.page_headers import parse_frame_ancestors
 from server.live.settings import LiveSettings
 from server.schedule.scheduler import UPCOMING_MINUTES
@@ -169,6 +170,13 @@ class Config:
     model_cache_bytes: int = field(
         default=_EXHIBITION.cache_bytes, metadata=_doc("memory for hot model files, bytes")
     )
+    trusted_proxies: list[str] = field(
+        default_factory=list,
+        metadata=_doc(
+            "addresses or CIDR networks of HTTP fronts whose X-Forwarded-For names the client"
+            " (env 'a,b'); empty = the connection's address is the client"
+        ),
+    )
     frame_ancestors: str = field(
         default="'none'",
         metadata=_doc("origins that may frame the viewer and hall pages, space-separated; 'none' = none"),
@@ -262,7 +270,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     elif kind is dict:
         result = _table(value, where)
     elif kind is list:
-        result = _secrets(value, where)
+        result = _networks(value, where) if key == "trusted_proxies" else _secrets(value, where)
     else:
         if not isinstance(value, str):
             raise ConfigError(f"config: {where} must be a string, got {value!r}")
@@ -334,6 +342,18 @@ def _table(value: Any, where: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
         raise ConfigError(f"config: {where} must be a table of non-empty strings, got {value!r}")
     return dict(value)
+
+
+def _networks(value: Any, where: str) -> list[str]:
+    """Addresses or CIDR networks: a TOML array, or ``a,b`` from the environment."""
+    items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise ConfigError(f"config: {where} must be a list of addresses or CIDR networks")
+    try:
+        parse_networks(items)
+    except ValueError as exc:
+        raise ConfigError(f"config: {where}: {exc}") from None
+    return list(items)
 
 
 def _secrets(value: Any, where: str) -> list[str]:

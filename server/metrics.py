@@ -61,6 +61,33 @@ class Metrics:
             ["stage", "protocol"],
             registry=r,
         )
+        # LL-HLS at the origin (server/live/hls.py): shared blocking reloads, renders, clients.
+        self.hls_reload_wait = Histogram(
+            "forumcast_hls_reload_wait_seconds",
+            "How long a blocking playlist reload or a preload-hinted part was held",
+            ["stage"],
+            buckets=(0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 4.0, 8.0),
+            registry=r,
+        )
+        self.hls_renders = Counter(
+            "forumcast_hls_playlist_renders",
+            "Media playlists rendered (one per state of the playlist, not one per request)",
+            ["stage"],
+            registry=r,
+        )
+        self.hls_waiting = Gauge(
+            "forumcast_hls_waiting_requests",
+            "Blocking playlist reloads and preload-hinted part requests held now",
+            ["stage"],
+            registry=r,
+        )
+        self.hls_clients = Gauge(
+            "forumcast_hls_clients",
+            "Distinct client addresses that fetched the stage's LL-HLS media within three target "
+            "durations (the whole cluster's on every instance: take max, not sum)",
+            ["stage"],
+            registry=r,
+        )
         self.input_up = Gauge(
             "forumcast_input_up", "1 while the input has a publisher", ["input"], registry=r
         )
@@ -189,6 +216,10 @@ class Metrics:
             self.stage_live.labels(stage=stage).set(0)
             self.schedule_delays.labels(stage=stage)
             self.relay_dropped.labels(stage=stage)
+            self.hls_reload_wait.labels(stage=stage)
+            self.hls_renders.labels(stage=stage)
+            self.hls_waiting.labels(stage=stage).set(0)
+            self.hls_clients.labels(stage=stage).set(0)
             for protocol in VIEWER_PROTOCOLS:
                 self.viewers.labels(stage=stage, protocol=protocol).set(0)
 

@@ -13,6 +13,9 @@ events (or a test and a real deployment) can share one Redis without meeting::
     {p}instances             set     ids of instances that have announced themselves
     {p}instance:{id}         string  an instance's JSON (address, viewers...), PX the heartbeat
     {p}hls-epoch             string  the tag in every LL-HLS media URL (one per event)
+    {p}hls:{stage}:viewers   zset    LL-HLS viewer id -> its last heartbeat (ms, wall clock)
+    {p}hls:{stage}:at:{id}   zset    the ids whose last heartbeat came to instance {id}
+    {p}hls:{stage}:clients   zset    client address -> its last media fetch (ms, wall clock)
     {p}events                channel control events for every instance (never media)
     {p}to:{id}               channel requests and replies for one instance
 """
@@ -63,6 +66,15 @@ class ClusterNames:
     @property
     def hls_epoch(self) -> str:
         return f"{self.prefix}hls-epoch"
+
+    def hls_viewers(self, stage: str) -> str:
+        return f"{self.prefix}hls:{stage}:viewers"
+
+    def hls_viewers_at(self, stage: str, instance_id: str) -> str:
+        return f"{self.prefix}hls:{stage}:at:{instance_id}"
+
+    def hls_clients(self, stage: str) -> str:
+        return f"{self.prefix}hls:{stage}:clients"
 
     @property
     def events(self) -> str:

@@ -9,6 +9,9 @@ as supervised tasks (:meth:`ClusterNode.loops`). What it answers the hub:
   every live instance;
 - a producer's take or return to automation on a stage led elsewhere: forwarded to the
   leader, its answer (or refusal) returned as if made here;
+- the LL-HLS audience: heartbeats and client addresses counted in Redis
+  (:class:`~server.cluster.hls_audience.RedisAudience`), so a player whose heartbeats land
+  on several instances counts once;
 - tallies: the leader announces what is on air, and the instance holding that input's
   publisher tells it; previews anywhere light its PREVIEW tally.
 """
@@ -26,6 +29,7 @@ from redis.exceptions import RedisError
 from server.clock import Clock
 from server.cluster.control import Control
 from server.cluster.edge import Edge
+from server.cluster.hls_audience import RedisAudience
 from server.cluster.leader import Leadership
 from server.cluster.origin import Origins
 from server.cluster.plane import Plane
@@ -80,6 +84,7 @@ class ClusterNode:
         self._announced: dict[str, dict[str, Any]] = {}
         self._echo: set[int] = set()  # ids of bus events that came from other instances
         hub.cluster = self
+        hub.hls_audience = RedisAudience(plane, instances=self.registry.live_ids)
 
     @property
     def instance(self) -> str:
@@ -283,7 +288,7 @@ class ClusterNode:
             "address": self.address,
             "started": self.started,
             "viewers": {
-                stage: {"ws": program.viewer_count, "hls": hub.hls[stage].viewers()}
+                stage: {"ws": program.viewer_count, "hls": hub.hls[stage].tally.here}
                 for stage, program in hub.programs.items()
             },
             "publishers": sorted(id_ for id_, live in hub.inputs.items() if live.publisher is not None),

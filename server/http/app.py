@@ -44,6 +44,7 @@ from server.http import (
     token_routes,
     watch_routes,
 )
+from server.http.forwarded import forwarded, parse_networks
 from server.http.keys import (
     BUS,
     CLOCK,
@@ -219,7 +220,9 @@ def create_app(
     config: Config, event: Event, *, tokens: Tokens, clock: Clock | None = None
 ) -> web.Application:
     """A ready-to-run application serving ``event``."""
-    app = web.Application(middlewares=[observe, errors, token_throttle])
+    # The client's address first (behind a trusted front), so logs, limits and audit see it.
+    client = forwarded(parse_networks(config.trusted_proxies))
+    app = web.Application(middlewares=[client, observe, errors, token_throttle])
     app.on_response_prepare.append(on_prepare)
     app[CONFIG] = config
     app[EVENT] = event

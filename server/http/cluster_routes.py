@@ -1,7 +1,9 @@
 """``GET /api/v1/cluster``: the live instances and who leads each stage.
 
 For ops and producers (a producer sees the stages its token covers). Without Redis there is
-one instance, this one, leading every stage at epoch 0.
+one instance, this one, leading every stage at epoch 0. Each stage's viewers on every
+instance: WebSocket, our LL-HLS players (counted in Redis in a cluster, each once), and the
+distinct-client estimate (:mod:`server.live.hls_audience`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from aiohttp import web
 from server.errors import AuthError
 from server.http.access import principal
 from server.http.keys import CLUSTER, CONFIG, EVENT, LIVE, STARTED
+from server.live.hub import LiveHub
 
 routes = web.RouteTableDef()
 
@@ -39,7 +42,7 @@ async def cluster(request: web.Request) -> web.Response:
             "address": f"{config.host}:{config.port}",
             "started": app[STARTED],
             "viewers": {
-                s: {"ws": p.viewer_count, "hls": hub.hls[s].viewers()} for s, p in hub.programs.items()
+                s: {"ws": p.viewer_count, "hls": hub.hls[s].tally.here} for s, p in hub.programs.items()
             },
             "publishers": sorted(i for i, live in hub.inputs.items() if live.publisher is not None),
             "leads": list(hub.programs),
@@ -50,10 +53,17 @@ async def cluster(request: web.Request) -> web.Response:
         {
             "redis": CLUSTER in app,
             "instances": instances,
-            "stages": [{"id": stage, "leader": leaders[stage]} for stage in stages],
+            "stages": [
+                {"id": stage, "leader": leaders[stage], "viewers": _viewers(hub, stage)} for stage in stages
+            ],
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _viewers(hub: LiveHub, stage: str) -> dict[str, int]:
+    tally = hub.hls[stage].tally
+    return {"ws": hub.viewer_count(stage), "hls": tally.viewers, "hls_clients": tally.clients}
 
 
 def _leader(leader: tuple[str, int] | None) -> dict[str, Any] | None:

@@ -6,17 +6,21 @@
 - ``media.m3u8``: the media playlist. ``_HLS_msn=N`` (``&_HLS_part=M``) blocks until the
   playlist holds that segment (part) or later, up to three target durations, then 503; a
   request more than two segments ahead is a 400. ``_HLS_skip=YES`` answers a delta update.
+  Requests for the same state share one wait and one render (:mod:`server.live.hls`).
 - ``{epoch}/init/{n}.mp4``, ``{epoch}/seg/{msn}.m4s``, ``{epoch}/part/{n}.m4s``: media. The
   epoch (this process's start) keeps URLs unique across restarts, so a CDN may cache them for
   a year. A part that is the next one to come (the preload hint) is held until it exists.
+  Who fetched parts and segments (the client address) feeds the distinct-client estimate
+  (:mod:`server.live.hls_audience`).
 
 - ``POST viewer-id`` → 201 ``{"id", "interval"}``: a viewer id signed by the server for this
   stage (:class:`server.auth.SignedIds`), at most :data:`VIEWER_IDS_PER_CLIENT` per client
   address (429 ``hls.rate_limited`` past it, counted in the store across instances).
-- ``POST heartbeat`` ``{"id"}`` → 204: our players send it every ``interval`` seconds; the
-  stage's HLS viewers are the ids heard lately (:mod:`server.live.hls`). An id not signed
-  by us for this stage is a 422 ``hls.invalid_viewer`` and counts nothing. Both answers are
-  ``no-store``: behind a CDN they must reach the origin.
+- ``POST heartbeat`` ``{"id"}`` → 204: our players send it every ``interval`` seconds,
+  beside the playlist they play (through the front, if they play through it); the stage's
+  HLS viewers are the ids heard lately, on any instance (:mod:`server.live.hls_audience`).
+  An id not signed by us for this stage is a 422 ``hls.invalid_viewer`` and counts nothing.
+  Both answers are ``no-store``: behind a CDN they must reach the origin.
 
 A closed stage needs ``?token=`` (``viewer:{stage}`` or a producer) on every URL, checked
 before any byte. Playlists may be cached for a second (about a part), a blocking reload's
@@ -40,6 +44,7 @@ from server.http.keys import CLOCK, CONFIG, HLS_VIEWER_LIMITER, LIVE, STORE, TOK
 from server.limiter import RateLimiter
 from server.limits import Limit
 from server.live.hls import HlsOutput
+from server.media.hls_reload import Decision, decide, reload_of
 
 routes = web.RouteTableDef()
 
@@ -79,15 +84,6 @@ def _check_epoch(request: web.Request) -> None:
         raise ForumcastError("hls.gone", "that media is from an earlier run of the server")
 
 
-def _count(request: web.Request, name: str) -> int | None:
-    value = request.query.get(name)
-    if value is None:
-        return None
-    if not (value.isascii() and value.isdigit()) or len(value) > 12:  # isdigit() alone takes '²'
-        raise ForumcastError("hls.bad_request", f"{name} must be a non-negative integer")
-    return int(value)
-
-
 @routes.get("/live/{stage}/index.m3u8")
 async def multivariant(request: web.Request) -> web.Response:
     output = _output(request)
@@ -99,22 +95,19 @@ async def multivariant(request: web.Request) -> web.Response:
 @routes.get("/live/{stage}/media.m3u8")
 async def media(request: web.Request) -> web.Response:
     output = _output(request)
-    packager = output.packager
-    msn, part = _count(request, "_HLS_msn"), _count(request, "_HLS_part")
-    if part is not None and msn is None:
-        raise ForumcastError("hls.bad_request", "_HLS_part needs _HLS_msn")
-    cache = "public, max-age=1"
-    if msn is not None:
-        if packager.too_far(msn):
-            raise ForumcastError("hls.too_far_ahead", f"segment {msn} is too far in the future")
-        ready = await output.wait_for(lambda: packager.has(msn, part), within=3 * packager.playlist_target)
-        if not ready:
-            raise ForumcastError("hls.not_yet", f"segment {msn} did not arrive in time")
-        cache = "public, max-age=60"
-    params = {k: request.query[k] for k in ("token",) if k in request.query}
-    skip = request.query.get("_HLS_skip") in ("YES", "v2")
-    text = packager.media_playlist(query=urlencode(params), skip=skip)
-    return web.Response(text=text, content_type=PLAYLIST, headers=_headers(request, cache))
+    reload = reload_of(request.query)
+    decision = decide(output.packager, reload)
+    if decision is Decision.TOO_FAR:
+        raise ForumcastError("hls.too_far_ahead", f"segment {reload.msn} is too far in the future")
+    if decision is Decision.WAIT:
+        body = await output.blocking_playlist(reload)
+        if body is None:
+            raise ForumcastError("hls.not_yet", f"segment {reload.msn} did not arrive in time")
+    else:
+        body = output.playlist(reload)
+    # A blocking reload's URL names a state of the playlist that never changes.
+    cache = "public, max-age=60" if reload.blocking else "public, max-age=1"
+    return web.Response(body=body, content_type=PLAYLIST, charset="utf-8", headers=_headers(request, cache))
 
 
 @routes.get("/live/{stage}/{epoch}/init/{number:\\d{1,9}}.mp4")
@@ -134,6 +127,7 @@ async def segment(request: web.Request) -> web.Response:
     found = output.packager.segment(int(request.match_info["msn"]))
     if found is None or not found.complete:
         raise ForumcastError("hls.gone", "no such segment (not yet, or not any more)")
+    output.fetched_by(request.remote)
     return _media(request, found.data())
 
 
@@ -144,10 +138,12 @@ async def part(request: web.Request) -> web.Response:
     packager = output.packager
     number = int(request.match_info["number"])
     if number == packager.next_part_number:  # the preload hint: hold until it exists
-        await output.wait_for(lambda: packager.part(number) is not None, within=3 * packager.playlist_target)
-    found = packager.part(number)
+        found = await output.held_part(number)
+    else:
+        found = packager.part(number)
     if found is None:
         raise ForumcastError("hls.gone", "no such part (not yet, or not any more)")
+    output.fetched_by(request.remote)
     return _media(request, found.data)
 
 
@@ -171,7 +167,7 @@ async def viewer_id(request: web.Request) -> web.Response:
 
 @routes.post("/live/{stage}/heartbeat")
 async def heartbeat(request: web.Request) -> web.Response:
-    output = _output(request)
+    _output(request)  # a closed stage: the token, first
     require_json(request)
     example = '{"id": "<from POST viewer-id>"}'
     body = await read_object(request, code="hls.invalid_viewer", example=example, max_bytes=1024)
@@ -182,7 +178,7 @@ async def heartbeat(request: web.Request) -> web.Response:
             "the viewer id was not handed out by this server for this stage",
             details=[{"field": "id", "reason": "must be an id from POST /live/{stage}/viewer-id"}],
         )
-    output.heard(viewer)
+    await request.app[LIVE].hls_heard(request.match_info["stage"], viewer)
     return web.Response(status=204, headers=NO_STORE)
 
 

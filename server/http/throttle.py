@@ -15,8 +15,8 @@ the store, so the limits hold across instances):
 
 A blocked client gets 429 ``auth.too_many_attempts`` with ``Retry-After`` for every
 attempt of that kind, the right credential included, until its block ends. The client is
-``request.remote``: forwarded headers are not trusted, so behind a proxy every client is
-the proxy (put the limits there, or terminate on this service).
+``request.remote``: the peer, or behind a front listed in ``trusted_proxies`` the client its
+``X-Forwarded-For`` names (:mod:`server.http.forwarded`); an unlisted proxy is one client.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 from server.errors import ForumcastError
 from server.live.admission import Admission
-from server.live.hls import HlsOutput, epoch
+from server.live.hls import HlsMeters, HlsOutput, epoch
+from server.live.hls_audience import Audience, MemoryAudience
 from server.live.inputs import LiveInput
 from server.live.program import Program
 from server.live.settings import LiveEnv
@@ -80,6 +81,8 @@ class LiveHub:
         self.hls_epoch = epoch(env.clock.wall())
         self.programs: dict[str, Program] = {}
         self.hls: dict[str, HlsOutput] = {}
+        #: Who watches over LL-HLS (in Redis when a cluster shares the event: it sets this).
+        self.hls_audience: Audience = MemoryAudience()
         for stage in scheduler.event.stages:
             self._add_program(stage)
         for live in self.sources.values():
@@ -102,8 +105,15 @@ class LiveHub:
             part_target=settings.hls_part_target,
             prefix=f"{self.hls_epoch}/",
         )
-        gauge = env.metrics.viewers.labels(stage=stage.id, protocol="hls")
-        output = HlsOutput(packager, env.clock, on_viewers=gauge.set)
+        metrics = env.metrics
+        meters = HlsMeters(
+            waited=metrics.hls_reload_wait.labels(stage=stage.id).observe,
+            rendered=metrics.hls_renders.labels(stage=stage.id).inc,
+            waiting=metrics.hls_waiting.labels(stage=stage.id).set,
+            viewers=metrics.viewers.labels(stage=stage.id, protocol="hls").set,
+            clients=metrics.hls_clients.labels(stage=stage.id).set,
+        )
+        output = HlsOutput(packager, env.clock, meters=meters)
         program.outputs.append(output)
         self.programs[stage.id] = program
         self.hls[stage.id] = output
@@ -139,6 +149,20 @@ class LiveHub:
         if self.cluster is not None:
             return self.cluster.viewers(stage_id)
         return self.program(stage_id).viewer_count
+
+    async def hls_heard(self, stage_id: str, viewer: str) -> None:
+        """A heartbeat of an LL-HLS player (its id checked) on the stage."""
+        await self.hls_audience.heard(stage_id, viewer, self.env.clock.wall())
+
+    async def count_hls(self) -> None:
+        """Count every stage's LL-HLS audience (one round trip in a cluster) and hand each
+        output its :class:`~server.live.hls_audience.Tally`."""
+        hls = self.hls
+        windows = {stage: output.window for stage, output in hls.items()}
+        fetched = {stage: output.take_fetched() for stage, output in hls.items()}
+        tallies = await self.hls_audience.count(windows, fetched, self.env.clock.wall())
+        for stage, tally in tallies.items():
+            hls[stage].tallied(tally)
 
     def now_message(self, stage_id: str) -> dict[str, Any]:
         """The ``now`` event of a stage: its schedule state and what its program shows."""
@@ -202,4 +226,5 @@ class LiveHub:
             if live.publisher is not None:
                 live.publisher.kick("live.shutting_down", "server shutting down")
         await asyncio.gather(*closing, return_exceptions=True)
+        await asyncio.gather(*(output.close() for output in self.hls.values()))
         await self.slates.close()

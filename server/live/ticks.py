@@ -4,8 +4,9 @@
   every program (so a stalled input fails over within ``stall_after`` + 0.1 s; a publisher
   that disconnects fails over at once, without waiting for this) and publishers hear their
   tally when it changed.
-- :meth:`LiveTicks.viewers` (every ``viewers_interval``, 1 s): each stage's viewers are told
-  their count when it changed, HLS sessions are aged out, input bitrate gauges are set.
+- :meth:`LiveTicks.viewers` (every ``viewers_interval``, 1 s): the LL-HLS audience is
+  counted (:meth:`LiveHub.count_hls`), each stage's viewers are told their count when it
+  changed, input bitrate gauges are set.
 - :meth:`LiveTicks.stalls` (every ``stall_check_interval``, 0.5 s): viewers that took nothing
   for ``max_behind`` are reset, their kernel buffers freed (one ``SIOCOUTQ`` per viewer).
 - :meth:`LiveTicks.stats` (every ``stats_interval``, 2 s): publishers get their stats.
@@ -51,12 +52,13 @@ class LiveTicks:
             live.tally()
 
     async def viewers(self) -> None:
-        await self._every(self._settings.viewers_interval, self.viewers_once)
+        while True:
+            await self._hub.count_hls()
+            self.viewers_once()
+            await self._clock.sleep(self._settings.viewers_interval)
 
     def viewers_once(self) -> None:
         hub = self._hub
-        for output in hub.hls.values():
-            output.viewers()
         for program in hub.programs.values():
             count = hub.viewer_count(program.stage.id)
             if count != program.announced_viewers:

@@ -234,6 +234,11 @@ class Packager:
         return self._target
 
     @property
+    def version(self) -> int:
+        """Counts changes of what the playlists show: a rendered one holds while this stays."""
+        return self._version
+
+    @property
     def next_part_number(self) -> int:
         return self._next_part
 

@@ -17,8 +17,8 @@ import pytest
 from clients.connection import ClientError, hls_url
 from clients.watch import add_arguments, main, watch_hls
 from server.clock import ManualClock
-from server.http.keys import LIVE
 from tests.conftest import TOKENS, Serve, at
+from tests.live.test_hls_viewers import hls_viewers
 from tests.web.test_pages import MORNING
 from tests.web.test_switching_playback import MAIN_CAM, STERN_UK, publishing, take, wait_up
 
@@ -94,20 +94,19 @@ async def test_watch_hls_follows_a_stage_through_program_switches(serve: Serve, 
 
 async def test_watch_hls_counts_as_one_viewer_while_it_runs(serve: Serve) -> None:
     client = await serve(clock=ManualClock(at(MORNING), rate=1.0), hls_target_duration=1.0)
-    hls = client.app[LIVE].hls["main"]
     stop = asyncio.Event()
     url = hls_url(f"http://127.0.0.1:{client.port}", stage="main")
     watching = asyncio.create_task(watch_hls(url, stop=stop))
     counts = []
     for _ in range(8):  # 4 s: two heartbeat intervals of 2 s
         await asyncio.sleep(0.5)
-        counts.append(hls.viewers())
+        counts.append(await hls_viewers(client.app))
     stop.set()
     report = await watching
     assert not report.refused and report.parts > 0, report
     assert counts[1:] == [1] * 7, counts  # from its first heartbeat on
     await asyncio.sleep(6.5)  # three intervals without a heartbeat: gone
-    assert hls.viewers() == 0
+    assert await hls_viewers(client.app) == 0
 
 
 async def test_watch_hls_needs_the_invitation_of_a_closed_stage(serve: Serve) -> None:
@@ -124,7 +123,7 @@ async def test_watch_hls_needs_the_invitation_of_a_closed_stage(serve: Serve) ->
     assert not admitted.refused and admitted.closed == "duration reached", admitted
     assert admitted.parts >= 5 and admitted.errors == []
     assert invitation not in admitted.url  # the token stays out of the report
-    assert client.app[LIVE].hls["closed"].viewers() == 1  # its heartbeats carried the token
+    assert await hls_viewers(client.app, "closed") == 1  # its heartbeats carried the token
 
 
 async def test_watch_hls_of_an_unknown_stage_or_no_server() -> None:

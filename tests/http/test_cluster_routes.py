@@ -27,7 +27,11 @@ async def test_alone_the_instance_leads_every_stage(serve: Serve) -> None:
     assert me["id"] == "solo" and me["leads"] == ["main", "forum-a", "closed", "europe"]
     assert me["viewers"] == 0 and me["publishers"] == 0 and me["started"]
     assert body["stages"] == [
-        {"id": stage, "leader": {"instance": "solo", "epoch": 0}}
+        {
+            "id": stage,
+            "leader": {"instance": "solo", "epoch": 0},
+            "viewers": {"ws": 0, "hls": 0, "hls_clients": 0},
+        }
         for stage in ("main", "forum-a", "closed", "europe")
     ]
 

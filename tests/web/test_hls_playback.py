@@ -19,8 +19,8 @@ from typing import Any
 from playwright.async_api import Browser, Page
 
 from server.clock import ManualClock
-from server.http.keys import LIVE
 from tests.conftest import TOKENS, Serve, at
+from tests.live.test_hls_viewers import hls_viewers
 from tests.web.browser import screenshot
 from tests.web.test_pages import MORNING, wait_playing
 from tests.web.test_switching_playback import (
@@ -55,11 +55,10 @@ NO_MSE = "delete window.MediaSource; delete window.ManagedMediaSource; delete wi
 
 async def counted(client: Any, stage: str, *, timeout: float = 6.0) -> int:
     """The stage's HLS viewers once the page's heartbeat made it 1 (or ``timeout`` passed)."""
-    output = client.app[LIVE].hls[stage]
     deadline = time.monotonic() + timeout
-    while output.viewers() != 1 and time.monotonic() < deadline:
+    while await hls_viewers(client.app, stage) != 1 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-    return output.viewers()
+    return await hls_viewers(client.app, stage)
 
 
 def counting(page: Page) -> dict[str, int]:
