@@ -20,8 +20,9 @@ Three measures, side by side in one invocation, everything on loopback:
    ``tests/bench/front_players.mjs`` (Node: one Python process cannot ask 50k requests/s on a
    core) plays ``--players`` simulated LL-HLS players (1,000 and 5,000 by default) at the live
    edge through the front: blocking reload for the next part (``_HLS_msn``/``_HLS_part``),
-   then the part, one keep-alive connection each, joining at ``--ramp`` per second. Measured
-   over the steady phase: requests/s; the server CPU = every nginx process of the front +
+   then the part, one keep-alive connection each, joining at ``--ramp`` per second; the
+   steady phase lasts ``--duration`` from 3 s after the last joined. Measured over it:
+   requests/s; the server CPU = every nginx process of the front +
    the origin (``/proc/PID/stat``), so requests/s per server core; glass-to-glass = a player
    has the part − the part's start on the wall clock (its segment's program date time plus
    the parts before it), p50/p95 (target p95 ≤ 2 s); the generator's own CPU (a saturated
@@ -38,13 +39,18 @@ Three measures, side by side in one invocation, everything on loopback:
    player run, divided by the parts the origin made meanwhile (its preload hint's number
    before and after). Each part has two cacheable URLs a player needs (the blocking reload
    that announces it and the part itself): each should reach the origin once, so the
-   figures are given per kind, and their sum (ideal 2.0). The front's access log gives the
-   cache statuses by kind over the same run.
+   figures are given per kind (2.0 in all is ideal). ``index.m3u8`` requests (one per player
+   joining: the origin sends it ``no-cache``) are counted apart, with how long joins took.
+   The front's access log gives the cache statuses by kind over the same run.
 
 3. **Model files** (40 KB, 400 KB, 4 MB GLBs, bench_serving's): ``wrk -t1 -c64`` through the
    front (a fresh origin holding the files; the first request of each is a miss, checked,
-   and then every request is a hit) against nginx (one worker) serving the same files from
-   disk; target ≥ 0.9 of nginx's requests/s.
+   and then every request is a hit) and against nginx (one worker) serving the same files
+   from disk, in turn (``--repeat`` rounds, the best of each); target ≥ 0.9 of nginx's
+   requests/s, also given per server core.
+
+``--site FILE`` measures a candidate site file instead of the shipped one (the header line
+names the file measured).
 
 Pinning (``--no-pin`` leaves it to the scheduler): the servers (front, origin) and the
 publisher on core 0, the load generators (Node players, wrk) alone on core 1, since they
