@@ -363,7 +363,7 @@ def hls() -> dict[str, Any]:
                 Query(
                     'sum by (stage) (forumcast_viewers{protocol="hls",stage=~"$stage"})', "{{stage}} viewers"
                 ),
-                Query('sum by (stage) (forumcast_hls_clients{stage=~"$stage"})', "{{stage}} clients"),
+                Query('max by (stage) (forumcast_hls_clients{stage=~"$stage"})', "{{stage}} clients"),
             ),
             panel(
                 "Origin LL-HLS latency p95 by route",

@@ -9,7 +9,8 @@
   Requests for the same state share one wait and one render (:mod:`server.live.hls`).
 - ``{epoch}/init/{n}.mp4``, ``{epoch}/seg/{msn}.m4s``, ``{epoch}/part/{n}.m4s``: media. The
   epoch (this process's start) keeps URLs unique across restarts, so a CDN may cache them for
-  a year. A part that is the next one to come (the preload hint) is held until it exists.
+  a year. A part that is the next one to come (the preload hint, or one of the two after it, which
+  a sibling instance a little ahead may have hinted) is held until it exists.
   Who fetched parts and segments (the client address) feeds the distinct-client estimate
   (:mod:`server.live.hls_audience`).
 
@@ -23,9 +24,9 @@
   Both answers are ``no-store``: behind a CDN they must reach the origin.
 
 A closed stage needs ``?token=`` (``viewer:{stage}`` or a producer) on every URL, checked
-before any byte. Playlists may be cached for a second (about a part), a blocking reload's
-answer for a minute (its URL names a state of the playlist that never changes), media for a
-year.
+before any byte. Playlists (the multivariant one too) may be cached for a second (about a
+part; :data:`LIVE_PLAYLIST`), a blocking reload's answer for a minute (its URL names a state
+of the playlist that never changes), media for a year.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ routes = web.RouteTableDef()
 
 PLAYLIST = "application/vnd.apple.mpegurl"
 IMMUTABLE = "public, max-age=31536000, immutable"
+#: A playlist without a blocking request: fresh for a second (about a part's worth of
+#: change), then a cache may answer with it for one more second while it fetches the next,
+#: or for two while the origin errs. Bounded on purpose: a front that served an expired
+#: playlist "while updating" without a bound would hand the first player after a quiet
+#: minute a playlist whose parts are long gone.
+LIVE_PLAYLIST = "public, max-age=1, stale-while-revalidate=1, stale-if-error=2"
 #: What a cross-origin player's script may read beyond the CORS-safelisted headers.
 EXPOSED = "Content-Length"
 #: New viewer ids one client address may get in 10 minutes (a venue's NAT shares one address;
@@ -89,7 +96,10 @@ async def multivariant(request: web.Request) -> web.Response:
     output = _output(request)
     params = {k: request.query[k] for k in ("token",) if k in request.query}
     text = output.packager.multivariant_playlist(query=urlencode(params))
-    return web.Response(text=text, content_type=PLAYLIST, headers=_headers(request, "no-cache"))
+    # Kept a second by a front (which then answers joins from its cache while it refreshes):
+    # the variants change only when a take brings other codecs, and a player that read the
+    # old one still gets the new EXT-X-MAP from the media playlist.
+    return web.Response(text=text, content_type=PLAYLIST, headers=_headers(request, LIVE_PLAYLIST))
 
 
 @routes.get("/live/{stage}/media.m3u8")
@@ -106,7 +116,7 @@ async def media(request: web.Request) -> web.Response:
     else:
         body = output.playlist(reload)
     # A blocking reload's URL names a state of the playlist that never changes.
-    cache = "public, max-age=60" if reload.blocking else "public, max-age=1"
+    cache = "public, max-age=60" if reload.blocking else LIVE_PLAYLIST
     return web.Response(body=body, content_type=PLAYLIST, charset="utf-8", headers=_headers(request, cache))
 
 
@@ -137,7 +147,7 @@ async def part(request: web.Request) -> web.Response:
     _check_epoch(request)
     packager = output.packager
     number = int(request.match_info["number"])
-    if number == packager.next_part_number:  # the preload hint: hold until it exists
+    if packager.upcoming(number):  # the preload hint (or just after it): hold until it exists
         found = await output.held_part(number)
     else:
         found = packager.part(number)

@@ -50,6 +50,9 @@ OVERLAP = 0.5
 #: Blocking requests may ask this many segments past the newest one (RFC 8216bis 6.2.5.2).
 MAX_AHEAD_SEGMENTS = 2
 
+#: Parts after the newest one a request may wait for (see :meth:`Packager.upcoming`).
+HELD_PARTS_AHEAD = 3
+
 
 class Packager:
     def __init__(
@@ -241,6 +244,13 @@ class Packager:
     @property
     def next_part_number(self) -> int:
         return self._next_part
+
+    def upcoming(self, number: int, *, ahead: int = HELD_PARTS_AHEAD) -> bool:
+        """Whether part ``number`` is not made yet but is about to be: the preload hint, or
+        up to ``ahead - 1`` parts after it. Behind a front, a player's playlist may come from
+        an instance a part or two ahead of the one its part request reaches; that request
+        waits for the part (as for the hint) instead of being refused."""
+        return self._next_part <= number < self._next_part + ahead
 
     def has(self, msn: int, part: int | None = None) -> bool:
         """Whether the playlist holds segment ``msn`` complete (``part`` None), or its part

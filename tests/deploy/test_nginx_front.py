@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.front import MTAIL_PROGRAMS, SHIPPED_SITE, Front, Mtail, find_binary, rewrite_site
+from tests.support.front import (
+    MTAIL_PROGRAMS,
+    SHIPPED_MAIN,
+    SHIPPED_SITE,
+    Front,
+    Mtail,
+    find_binary,
+    main_config,
+    rewrite_site,
+)
 
 
 def test_the_shipped_site_passes_nginx_t(tmp_path: Path) -> None:
@@ -38,9 +47,24 @@ def test_rewrite_keeps_everything_but_the_named_lines(tmp_path: Path) -> None:
 
 
 def test_rewrite_fails_when_the_shipped_file_loses_a_line_it_promises(tmp_path: Path) -> None:
-    shipped = SHIPPED_SITE.read_text(encoding="utf-8").replace("    listen 80;\n", "    listen 8000;\n")
+    shipped = SHIPPED_SITE.read_text(encoding="utf-8")
+    shipped = shipped.replace("    listen 80 backlog=4096;\n", "    listen 8000;\n")
+    assert "listen 8000;" in shipped
     with pytest.raises(ValueError, match="listen"):
         rewrite_site(shipped, upstreams=["127.0.0.1:1"], port=1, workdir=tmp_path)
+
+
+def test_the_shipped_main_config_wraps_the_site(tmp_path: Path) -> None:
+    # Front runs the shipped nginx.conf (its worker and events sizing) around the site.
+    front = Front(tmp_path, ["127.0.0.1:1"])
+    lines = front.config.read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    assert "worker_connections 16384;" in text and f"include {front.site};" in text
+    assert "/var/" not in text and "conf.d" not in text
+    broken = tmp_path / "nginx.conf"
+    broken.write_text(SHIPPED_MAIN.read_text().replace("pid /var/run/nginx.pid;", "pid /run/x.pid;"))
+    with pytest.raises(AssertionError, match=r"pid /var/run/nginx\.pid"):
+        main_config(tmp_path, front.site, shipped=broken)
 
 
 def test_nginx_log_lines_are_read_by_the_mtail_program(tmp_path: Path) -> None:

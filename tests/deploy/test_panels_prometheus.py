@@ -13,6 +13,7 @@ lists of tests/support/promql.py (which tests/deploy/test_dashboards.py keeps ho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import threading
@@ -28,9 +29,9 @@ from websockets.asyncio.client import connect
 from tests.deploy.test_alerts import ALERTS
 from tests.deploy.test_dashboards import dashboards
 from tests.support.cluster import Cluster, Instance
+from tests.support.front import Front, Mtail
 from tests.support.hls_playlist import parse_media_playlist
 from tests.support.prometheus import Prometheus
-from tests.support.promql import PENDING_HLS_METRICS, front_metrics, metric_names
 
 #: What ``$__rate_interval`` stands for here (Grafana makes it at least 4 scrape intervals).
 RATE_INTERVAL = "30s"
@@ -43,8 +44,9 @@ PREFERRED = {"stage": "main", "input": "main-cam"}
 class Traffic:
     """Viewers and an LL-HLS player in a thread of their own, until :meth:`stop`."""
 
-    def __init__(self, instances: list[Instance]) -> None:
+    def __init__(self, instances: list[Instance], front: str) -> None:
         self.instances = instances
+        self.front = front
         self.received: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
@@ -62,7 +64,8 @@ class Traffic:
             for i in self.instances
             for stage in ("main", "forum-a")
         ]
-        tasks.append(asyncio.create_task(self._hls_player(self.instances[1].url + "/live/main/")))
+        # the LL-HLS player through the front: the front's metrics (mtail) and the origin's
+        tasks.append(asyncio.create_task(self._hls_player(self.front + "/live/main/")))
         while not self._stop.is_set():
             await asyncio.sleep(0.2)
         for task in tasks:
@@ -143,48 +146,47 @@ def substitute(expr: str, values: dict[str, str]) -> str:
     return expr
 
 
-def panel_queries(prom: Prometheus) -> tuple[dict[str, str], list[str]]:
-    """(label -> substituted expr) of every panel target to check, and the skipped ones."""
-    outside = front_metrics() | PENDING_HLS_METRICS
-    checked, skipped = {}, []
+def panel_queries(prom: Prometheus) -> dict[str, str]:
+    """label -> substituted expr of every panel target."""
+    checked = {}
     for name, model in dashboards().items():
         values = variable_values(prom, model)
         for panel in model["panels"]:
             for target in panel["targets"]:
                 label = f"{name} / {panel['title']} / {target['refId']}"
-                if metric_names(target["expr"]) & outside:
-                    skipped.append(label)
-                else:
-                    checked[label] = substitute(target["expr"], values)
-    return checked, skipped
+                checked[label] = substitute(target["expr"], values)
+    return checked
 
 
 def test_every_panel_query_returns_a_series(tmp_path: Path, clip: Path) -> None:
-    with Cluster(tmp_path / "cluster", clip, size=3) as cluster:
-        targets = {"forumcast": [f"127.0.0.1:{i.port}" for i in cluster.instances]}
-        with Prometheus(tmp_path / "prometheus", targets, scrape_interval="1s") as prom:
-            traffic = Traffic(cluster.instances)
-            traffic.start()
-            try:
-                visit_the_hall(cluster.instances[2])
-                prom.wait_for_targets("forumcast", up=3)
-                empty: list[str] = []
-                started = time.monotonic()
-                while True:
-                    checked, skipped = panel_queries(prom)
-                    empty = [label for label, expr in checked.items() if not prom.query(expr)]
-                    if not empty or time.monotonic() - started > DEADLINE:
-                        break
-                    time.sleep(2.0)
-            finally:
-                traffic.stop()
-            assert not empty, {label: checked[label] for label in empty}
-            # the traffic really flowed: every viewer got media, the player got parts
-            assert len(traffic.received) == 7 and min(traffic.received.values()) > 0, traffic.received
-            # only the front's and the pending LL-HLS metrics' queries were left out
-            assert skipped and all(label.startswith("hls / ") for label in skipped), skipped
-            assert len(checked) > 40
-            # the same Prometheus loaded the shipped alert rules and evaluates them without error
-            rules = prom.rules()
-            assert {r["name"] for r in rules} == ALERTS
-            assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
+    with contextlib.ExitStack() as stack:
+        cluster = stack.enter_context(Cluster(tmp_path / "cluster", clip, size=3))
+        upstreams = [f"127.0.0.1:{i.port}" for i in cluster.instances]
+        front = stack.enter_context(Front(tmp_path / "front", upstreams))
+        mtail = stack.enter_context(Mtail(tmp_path / "mtail", front.access_log))
+        targets = {"forumcast": [f"127.0.0.1:{i.port}" for i in cluster.instances], "front": [mtail.address]}
+        prom = stack.enter_context(Prometheus(tmp_path / "prometheus", targets, scrape_interval="1s"))
+        traffic = Traffic(cluster.instances, front.url)
+        traffic.start()
+        try:
+            visit_the_hall(cluster.instances[2])
+            prom.wait_for_targets("forumcast", up=3)
+            prom.wait_for_targets("front", up=1)
+            empty: list[str] = []
+            started = time.monotonic()
+            while True:
+                checked = panel_queries(prom)
+                empty = [label for label, expr in checked.items() if not prom.query(expr)]
+                if not empty or time.monotonic() - started > DEADLINE:
+                    break
+                time.sleep(2.0)
+        finally:
+            traffic.stop()
+        assert not empty, {label: checked[label] for label in empty}
+        # the traffic really flowed: every viewer got media, the player got parts
+        assert len(traffic.received) == 7 and min(traffic.received.values()) > 0, traffic.received
+        assert len(checked) > 40
+        # the same Prometheus loaded the shipped alert rules and evaluates them without error
+        rules = prom.rules()
+        assert {r["name"] for r in rules} == ALERTS
+        assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]

@@ -250,7 +250,8 @@ def test_200_ll_hls_players_cost_about_one_origin_request_per_part(topology: Top
     assert origin <= 1.1 * len(made) + 2, (origin, len(made), fetched)
     print(f"players {PLAYERS}: parts made {len(made)}, fetched {fetched}, origin part requests {origin}")
     hits = mtail_value(topology.mtail, "forumcast_front_requests_total", kind="part", cache="HIT")
-    assert hits >= fetched - origin - len(made), (hits, fetched, origin)
+    # the rest from the cache (a handful may show as UPDATING or STALE while one refreshes)
+    assert hits >= 0.99 * (fetched - origin - len(made)), (hits, fetched, origin)
 
 
 def test_prometheus_scrapes_the_instances_and_the_front_with_the_shipped_config(
@@ -358,3 +359,21 @@ async def hls_js_across_takes(topology: Topology) -> None:
 
 def test_hls_js_plays_a_stage_through_the_front_across_takes(topology: Topology) -> None:
     asyncio.run(hls_js_across_takes(topology))
+
+
+def newest_part(text: str) -> int:
+    playlist = parse_media_playlist(text)
+    return max(int(re.search(r"part/(\d+)\.m4s", uri).group(1)) for uri in all_parts(playlist))  # type: ignore[union-attr]
+
+
+def test_a_playlist_from_the_front_is_never_older_than_two_seconds(topology: Topology) -> None:
+    # Cached once, then nobody asks for four seconds: the next player must not get that copy
+    # (its parts would be gone soon), at most one refreshed within the last two seconds.
+    url = f"{topology.front.url}/live/{STAGE}/media.m3u8"
+    assert get(url)[0] == 200
+    time.sleep(4.0)
+    status, headers, body = get(url)
+    origin = get(f"{topology.cluster.instances[0].url}/live/{STAGE}/media.m3u8")
+    assert status == origin[0] == 200
+    lag = newest_part(origin[2].decode()) - newest_part(body.decode())
+    assert lag <= 2.0 / 0.2, (lag, headers.get("X-Cache-Status"))

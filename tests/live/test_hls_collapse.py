@@ -138,3 +138,27 @@ async def test_the_preload_hinted_part_is_one_wait_for_every_player(serve: Serve
     assert {r.status for r in answers} == {200}
     assert len({await r.read() for r in answers}) == 1
     assert len(output._parts) == 0
+
+
+async def test_a_part_just_after_the_hint_is_held_too_and_further_ones_are_refused(serve: Serve) -> None:
+    # Behind a front, a player's playlist may come from an instance a part or two ahead of
+    # the one its part request reaches: that request waits instead of getting a 404.
+    clock = ManualClock(at(MORNING))
+    client = await serve(clock=clock, hls_target_duration=1.0)
+    output = client.app[LIVE].hls["main"]
+    text = await started(clock, client)
+    hint = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"', text).group(1)  # type: ignore[union-attr]
+    number = output.packager.next_part_number
+    ahead = hint.replace(f"part/{number}.m4s", f"part/{number + 2}.m4s")
+    too_far = hint.replace(f"part/{number}.m4s", f"part/{number + 3}.m4s")
+    refused = await client.get(f"/live/main/{too_far}")
+    assert refused.status == 404 and (await refused.json())["error"]["code"] == "hls.gone"
+    held = asyncio.create_task(client.get(f"/live/main/{ahead}"))
+    await until(lambda: sample(client, "forumcast_hls_waiting_requests") == 1, "held")
+    while output.packager.part(number + 2) is None:
+        assert not held.done()
+        await clock.run(0.2)
+        await asyncio.sleep(0.01)
+    answer = await held
+    assert answer.status == 200
+    assert await answer.read() == output.packager.part(number + 2).data  # type: ignore[union-attr]

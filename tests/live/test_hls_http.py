@@ -13,6 +13,7 @@ from typing import Any
 import av
 
 from server.clock import ManualClock
+from server.http.hls_routes import LIVE_PLAYLIST
 from server.http.keys import LIVE, STREAM_KEYS
 from tests.conftest import Serve, at, auth, ffmpeg
 from tests.live.streams import LoopPublisher, clip
@@ -62,7 +63,7 @@ async def test_blocking_reload_preload_hint_and_refusals(serve: Serve) -> None:
             await asyncio.sleep(0.1)
         response = await client.get(playlist)
         assert response.headers["Content-Type"].startswith("application/vnd.apple.mpegurl")
-        assert response.headers["Cache-Control"] == "public, max-age=1"
+        assert response.headers["Cache-Control"] == LIVE_PLAYLIST
         text = await response.text()
         assert parse_media_playlist(text).warnings == []  # the strict RFC 8216bis reading
         msn, index = newest(text)
@@ -128,7 +129,7 @@ async def test_closed_stages_need_the_token_on_every_url(serve: Serve) -> None:
         assert "Access-Control-Allow-Origin" not in response.headers, path
     public = await client.get(await media_url(client), headers=origin)
     assert public.headers["Access-Control-Allow-Origin"] == "*"
-    assert public.headers["Cache-Control"] == "public, max-age=1"
+    assert public.headers["Cache-Control"] == LIVE_PLAYLIST
     epoch = client.app[LIVE].hls_epoch
     without = [first_part.split("?")[0], "media.m3u8", f"{epoch}/init/1.mp4", f"{epoch}/seg/0.m4s"]
     for path in without:

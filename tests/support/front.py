@@ -28,11 +28,12 @@ from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_SITE = ROOT / "deploy" / "nginx" / "forumcast.conf"
+SHIPPED_MAIN = ROOT / "deploy" / "nginx" / "nginx.conf"
 MTAIL_PROGRAMS = ROOT / "deploy" / "mtail"
 READY_TIMEOUT = 10.0
 
 _UPSTREAM_SERVER = re.compile(r"^(\s*)server\s+forumcast-\d+:\d+([^;]*);\s*$")
-_LISTEN = re.compile(r"^(\s*)listen\s+80;\s*$")
+_LISTEN = re.compile(r"^(\s*)listen\s+80(\s[^;]*)?;\s*$")
 _CACHE_PATH = re.compile(r"^proxy_cache_path\s+(\S+)\s")
 _ACCESS_LOG = re.compile(r"^(\s*)access_log\s+\S+\s+forumcast_front;\s*$")
 _ERROR_LOG = re.compile(r"^(\s*)error_log\s+\S+;\s*$")
@@ -80,30 +81,32 @@ def rewrite_site(text: str, *, upstreams: Sequence[str], port: int, workdir: Pat
     return "\n".join(out) + "\n"
 
 
-def main_config(workdir: Path, site: Path) -> str:
-    """An nginx.conf around the site, as Debian's wraps conf.d, with everything in workdir."""
+def main_config(workdir: Path, site: Path, *, shipped: Path = SHIPPED_MAIN) -> str:
+    """The shipped nginx.conf (deploy/nginx/nginx.conf) around the site, with its user, pid,
+    error log and conf.d include rewritten into ``workdir``; fails if one of them is gone."""
     temp = workdir / "temp"
     # As root (CI), workers would run as nobody and could not use the test's private dirs.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    return f"""{user}worker_processes 1;
-pid {workdir / "nginx.pid"};
-error_log {workdir / "error.log"} info;
-events {{
-    worker_connections 4096;
-}}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path {temp / "body"};
-    proxy_temp_path {temp / "proxy"};
-    fastcgi_temp_path {temp / "fastcgi"};
-    uwsgi_temp_path {temp / "uwsgi"};
-    scgi_temp_path {temp / "scgi"};
-    include {site};
-}}
-"""
+    user = "user root;" if os.geteuid() == 0 else ""
+    replacements = {
+        "user nginx;": user,
+        "pid /var/run/nginx.pid;": f"pid {workdir / 'nginx.pid'};",
+        "error_log /var/log/nginx/error.log warn;": f"error_log {workdir / 'error.log'} info;",
+        "    include /etc/nginx/conf.d/*.conf;": "\n".join(
+            [
+                f"    client_body_temp_path {temp / 'body'};",
+                f"    proxy_temp_path {temp / 'proxy'};",
+                f"    fastcgi_temp_path {temp / 'fastcgi'};",
+                f"    uwsgi_temp_path {temp / 'uwsgi'};",
+                f"    scgi_temp_path {temp / 'scgi'};",
+                f"    include {site};",
+            ]
+        ),
+    }
+    lines = shipped.read_text(encoding="utf-8").splitlines()
+    missing = [line for line in replacements if line not in lines]
+    if missing:
+        raise AssertionError(f"{shipped} no longer has the lines the tests rewrite: {missing}")
+    return "\n".join(replacements.get(line, line) for line in lines) + "\n"
 
 
 class Front:

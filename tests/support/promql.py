@@ -15,30 +15,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MTAIL_PROGRAM = ROOT / "deploy" / "mtail" / "front.mtail"
 
-#: Exported by the front's mtail program (deploy/mtail/front.mtail, the deploy helper's):
-#: used while that file is not in this tree; once it is, the names are read from it.
-FRONT_METRICS_UNTIL_MERGE = frozenset(
-    {
-        "forumcast_front_requests_total",
-        "forumcast_front_responses_total",
-        "forumcast_front_sent_bytes_total",
-        "forumcast_front_unparsed_lines_total",
-        "forumcast_front_request_seconds_bucket",
-        "forumcast_front_request_seconds_sum",
-        "forumcast_front_request_seconds_count",
-    }
-)
-#: The LL-HLS origin's metrics, added in the hls-origin branch (not yet exported here). The
-#: tests fail once one of them IS exported, so this list empties as the branches merge and
-#: then every query using them is checked like the others.
-PENDING_HLS_METRICS = frozenset(
-    {
-        "forumcast_hls_reload_wait_seconds_bucket",
-        "forumcast_hls_playlist_renders_total",
-        "forumcast_hls_waiting_requests",
-        "forumcast_hls_clients",
-    }
-)
 #: Written by Prometheus itself for every target.
 PROMETHEUS_OWN = frozenset({"up", "scrape_duration_seconds", "ALERTS"})
 
@@ -135,10 +111,8 @@ def metric_names(expr: str) -> set[str]:
 
 
 def front_metrics() -> frozenset[str]:
-    """What the front's mtail program exports: read from deploy/mtail/front.mtail once it is
-    in this tree (``counter``/``gauge``/``histogram`` declarations), else the list above."""
-    if not MTAIL_PROGRAM.exists():
-        return FRONT_METRICS_UNTIL_MERGE
+    """What the front's mtail program exports, read from deploy/mtail/front.mtail
+    (``counter``/``gauge``/``histogram`` declarations)."""
     names: set[str] = set()
     for line in MTAIL_PROGRAM.read_text(encoding="utf-8").splitlines():
         match = re.match(r"\s*(counter|gauge|histogram)\s+([a-zA-Z_][a-zA-Z0-9_]*)", line)
