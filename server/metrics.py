@@ -50,6 +50,12 @@ class Metrics:
         self.stage_live = Gauge(
             "forumcast_stage_live", "1 while a session is running on the stage, else 0", ["stage"], registry=r
         )
+        self.stage_session = Gauge(
+            "forumcast_stage_session",
+            "1 for the session running on the stage now (its id and title); no series between sessions",
+            ["stage", "session", "title"],
+            registry=r,
+        )
         self.scheduler_lag = Gauge(
             "forumcast_scheduler_lag_seconds",
             "How late the scheduler woke for its last session boundary",

@@ -193,6 +193,16 @@ def event() -> dict[str, Any]:
                 options={"mergeValues": True, "showValue": "never"},
             ),
             panel(
+                "Session on each stage",
+                Query(
+                    'max by (stage, session, title) (forumcast_stage_session{stage=~"$stage"})',
+                    "{{stage}}: {{title}}",
+                ),
+                kind="state-timeline",
+                description="The session running on each stage (its id and title); gaps are breaks.",
+                options={"mergeValues": True, "showValue": "never"},
+            ),
+            panel(
                 "Program source (as the stage's leader shows it)",
                 Query(leader_source, "{{stage}}: {{source}}"),
                 kind="state-timeline",

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from server.events import EventBus
 from server.live.automation import on_bill
 from server.live.hub import LiveHub
+from server.schedule.model import Session
 
 #: Schedule events that change what a program should show or what its slate says.
 SCHEDULE_EVENTS = frozenset({"session.started", "session.ended", "stage.delayed"})
@@ -36,6 +37,8 @@ class LiveTicks:
         self._bus = bus
         self._clock = hub.env.clock
         self._settings = hub.env.settings
+        #: The (session, title) labels each stage's session gauge has now.
+        self._sessions: dict[str, tuple[str, str]] = {}
 
     async def _every(self, interval: float, work: Callable[[], None]) -> None:
         while True:
@@ -78,6 +81,7 @@ class LiveTicks:
         for program in hub.programs.values():
             session = hub.scheduler.status(program.stage.id).current
             expected |= on_bill(session, program.automation.default_input)
+            self._session_gauge(program.stage.id, session)
             behind = sum(1 for viewer in program.fanout.viewers if viewer.gate.behind_since is not None)
             metrics.viewers_behind.labels(stage=program.stage.id).set(behind)
         for live in hub.inputs.values():
@@ -93,6 +97,21 @@ class LiveTicks:
             metrics.input_fragment_age.labels(input=live.id).set(age)
             if live.gop_seconds is not None:
                 metrics.input_keyframe_interval.labels(input=live.id).set(live.gop_seconds)
+
+    def _session_gauge(self, stage: str, session: Session | None) -> None:
+        """``forumcast_stage_session{stage,session,title}`` 1 for the running session only."""
+        gauge = self._hub.env.metrics.stage_session
+        now = None if session is None else (session.id, session.title.en or session.title.zh)
+        before = self._sessions.get(stage)
+        if now == before:
+            return
+        if before is not None:
+            with contextlib.suppress(KeyError):
+                gauge.remove(stage, *before)
+            del self._sessions[stage]
+        if now is not None:
+            gauge.labels(stage, *now).set(1)
+            self._sessions[stage] = now
 
     async def stalls(self) -> None:
         await self._every(self._settings.stall_check_interval, self.stalls_once)

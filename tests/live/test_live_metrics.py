@@ -10,9 +10,11 @@ import asyncio
 import time
 from pathlib import Path
 
+from server.clock import ManualClock
+from server.http.keys import CLOCK, EVENT
 from tests.conftest import Serve
 from tests.live.test_relay import Client, clip_items, publisher, raw_viewer, serve_on_air, watcher
-from tests.support.metrics_text import value
+from tests.support.metrics_text import samples, value
 
 #: The clip's GOP in seconds (make_clip: gop=25 at 25 fps).
 CLIP_GOP = 1.0
@@ -68,6 +70,22 @@ async def test_inputs_on_the_bill_of_the_live_session_are_expected(serve: Serve)
     client = await serve_on_air(serve)  # the opening session on main, input main-cam
     text = await until(client, "forumcast_input_expected", 1.0, input="main-cam")
     assert value(text, "forumcast_input_expected", input="stern-uk") == 0.0
+
+
+async def test_the_running_session_is_named_on_its_stage(serve: Serve) -> None:
+    client = await serve_on_air(serve)  # the opening session on main
+    title = next(s for s in client.app[EVENT].sessions if s.id == "opening").title.en
+    name = "forumcast_stage_session"
+    text = await until(client, name, 1.0, stage="main", session="opening", title=title)
+    assert [k for k in samples(text) if k[0] == name and ("stage", "main") in k[1]] == [
+        (name, frozenset({("stage", "main"), ("session", "opening"), ("title", title)}))
+    ]
+    # the session ends: the stage has no session series until the next one starts
+    clock = client.app[CLOCK]
+    assert isinstance(clock, ManualClock)
+    end = next(s for s in client.app[EVENT].sessions if s.id == "opening").end
+    await clock.run(end.timestamp() - clock.wall() + 1.5)
+    await until(client, name, None, stage="main", session="opening", title=title)
 
 
 async def test_a_viewer_that_stops_reading_counts_as_behind(serve: Serve, clip: Path) -> None:
