@@ -47,4 +47,4 @@ def test_every_rule_in_the_alerts_file_points_to_its_runbook() -> None:
             anchor = f"alert-{rule['alert'].lower()}"
             assert anchor in sections, rule["alert"]
             url = rule.get("annotations", {}).get("runbook_url")
-            assert url in (None, f"deploy/README.md#{anchor}"), (rule["alert"], url)
+            assert url == f"deploy/README.md#{anchor}", (rule["alert"], url)
