@@ -113,8 +113,8 @@ class ChunkReader:
                         self._header = bytes(view[pos:end])
                         self._position += end - pos
                         return
-                    pos += used
-                    self._position += used
+                    self._position += used - pos
+                    pos = used
                 if self._current is None:
                     continue  # a message of length 0, complete already
             stream = self._current

@@ -28,7 +28,10 @@ def test_known_encodings() -> None:
     assert encode(True, None, UNDEFINED) == b"\x01\x01\x05\x06"
     assert encode("connect") == b"\x02\x00\x07connect"
     assert encode({"app": "live"}) == b"\x03\x00\x03app\x02\x00\x04live\x00\x00\x09"
-    assert encode(EcmaArray(a=1)) == b"\x08\x00\x00\x00\x01\x00\x01a\x00" + struct.pack(">d", 1) + b"\x00\x00\x09"
+    assert (
+        encode(EcmaArray(a=1))
+        == b"\x08\x00\x00\x00\x01\x00\x01a\x00" + struct.pack(">d", 1) + b"\x00\x00\x09"
+    )
     assert encode([1, "x"]) == b"\x0a\x00\x00\x00\x02\x00" + struct.pack(">d", 1) + b"\x02\x00\x01x"
     long = "é" * 40000  # 80,000 UTF-8 bytes: a long string
     assert encode(long)[:5] == b"\x0c\x00\x01\x38\x80"
@@ -36,7 +39,9 @@ def test_known_encodings() -> None:
 
 def test_a_real_connect_command_decodes() -> None:
     data = encode(
-        "connect", 1, {"app": "live", "tcUrl": "rtmp://h/live", "fpad": False, "capabilities": 15.0, "x": None}
+        "connect",
+        1,
+        {"app": "live", "tcUrl": "rtmp://h/live", "fpad": False, "capabilities": 15.0, "x": None},
     )
     assert decode(data) == [
         "connect",
@@ -60,14 +65,12 @@ def test_ecma_array_count_is_advisory() -> None:
 
 
 values = st.recursive(
-    st.none()
-    | st.just(UNDEFINED)
-    | st.booleans()
-    | st.floats(allow_nan=False)
-    | st.text(max_size=50),
-    lambda inner: st.lists(inner, max_size=5)
-    | st.dictionaries(st.text(max_size=10), inner, max_size=5)
-    | st.dictionaries(st.text(max_size=10), inner, max_size=5).map(EcmaArray),
+    st.none() | st.just(UNDEFINED) | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(st.text(max_size=10), inner, max_size=5)
+        | st.dictionaries(st.text(max_size=10), inner, max_size=5).map(EcmaArray)
+    ),
     max_leaves=30,
 )
 
