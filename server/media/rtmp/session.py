@@ -125,6 +125,8 @@ class ServerSession:
         self._acknowledged = 0
         self._peer_window = 0  # the client's Window Acknowledgement Size; 0 = never acknowledge
         self._streams = 0  # createStream calls answered; stream ids are 1 .. _streams
+        self._held: list[m.Message] = []  # what came while a publish waited for its answer
+        self._held_bytes = 0
         self.app = ""
         self.tc_url = ""
         self.stream_name = ""
@@ -159,7 +161,9 @@ class ServerSession:
                 self._move(State.EXPECT_CONNECT)
             self._received += len(data)
             for message in self._reader.feed(data):
-                if self._state is not State.REJECTED:  # waiting to be closed: ignore the rest
+                if self._state is State.PUBLISH_REQUESTED:
+                    self._hold(message)
+                elif self._state is not State.REJECTED:  # waiting to be closed: ignore the rest
                     self._dispatch(message, events)
             if self._peer_window and self._received - self._acknowledged >= self._peer_window:
                 self._acknowledged = self._received
@@ -177,20 +181,51 @@ class ServerSession:
             self._state = State.CLOSED
         return [Closed(publishing)]
 
-    def accept_publish(self) -> None:
-        """Let the requested publish go ahead (the client starts sending media)."""
+    def accept_publish(self) -> list[Event]:
+        """Let the requested publish go ahead (the client starts sending media).
+
+        Returns the events of messages that arrived while the decision was pending (a
+        client that did not wait for ``NetStream.Publish.Start``); usually none.
+        """
         self._move(State.PUBLISHING)
         self._send(m.user_control(m.UserControl.STREAM_BEGIN, self.stream_id))
         self._status("status", "NetStream.Publish.Start", f"{self.stream_name} is now published.")
+        held, self._held, self._held_bytes = self._held, [], 0
+        events: list[Event] = []
+        try:
+            for message in held:
+                if self._state is State.PUBLISH_REQUESTED:  # a second publish, held again
+                    self._hold(message)
+                else:
+                    self._dispatch(message, events)
+        except RtmpError as exc:
+            self._error = exc
+            self._state = State.FAILED
+            raise
+        return events
 
     def reject_publish(self, code: str = "NetStream.Publish.BadName", description: str = "") -> None:
-        """Refuse the requested publish; the adapter closes once this is sent."""
+        """Refuse the requested publish; the adapter closes once this is sent.
+
+        ``code`` is the ``onStatus`` code the client shows: ``NetStream.Publish.BadName``
+        for an unknown input, a wrong key or a busy input (what FMS and nginx-rtmp send),
+        ``NetStream.Publish.Denied`` where a client should not retry.
+        """
         self._move(State.REJECTED)
+        self._held, self._held_bytes = [], 0
         self._status("error", code, description or f"{self.stream_name} may not be published.")
 
     def send_ping(self, timestamp_ms: int) -> None:
         """Queue a Ping Request (a keepalive; the client answers with a Ping Response)."""
         self._send(m.user_control(m.UserControl.PING_REQUEST, timestamp_ms))
+
+    def _hold(self, message: m.Message) -> None:
+        self._held_bytes += len(message.payload)
+        if self._held_bytes > self._reader.max_pending:
+            raise RtmpError(
+                "rtmp.buffer_full", f"over {self._reader.max_pending} bytes sent before publish was answered"
+            )
+        self._held.append(message)
 
     def _move(self, to: State) -> None:
         if to not in _TRANSITIONS[self._state]:
