@@ -343,7 +343,12 @@ class ServerSession:
         values = self._decode(message)
         payload = message.payload[1:] if message.type_id == m.DATA_AMF3 else message.payload
         if values and values[0] == "@setDataFrame":
-            values, payload = values[1:], payload[len(_SET_DATA_FRAME) :]
+            # What an FLV file holds: the frame without the instruction to set it.
+            values = values[1:]
+            if payload.startswith(_SET_DATA_FRAME):
+                payload = payload[len(_SET_DATA_FRAME) :]
+            else:  # (the name sent as a long string)
+                payload = amf0.encode(*values)
         events.append(MediaMessage(kind, message.timestamp, payload, tuple(values)))
 
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from server.errors import RtmpError
 from server.media.rtmp import amf0
 from server.media.rtmp import messages as m
+from server.media.rtmp.chunks import ChunkReader
 from server.media.rtmp.events import (
     Closed,
     Connected,
@@ -90,17 +91,6 @@ def test_the_replies_clients_wait_for() -> None:
     assert m.user_control_of(begin) == (m.UserControl.STREAM_BEGIN, 1)
     assert [x.stream_id for x in messages if x.type_id == m.COMMAND_AMF0] == [0, 0, 0, 1]
     assert session.state is State.PUBLISHING and session.handshake_done
-
-
-def test_server_chunk_size_is_announced_and_used() -> None:
-    session, client = ServerSession(chunk_size=100), Client()
-    client.connect()
-    session.receive_data(bytes(client.data))
-    sent = session.data_to_send()
-    assert sent[1 + 2 * 1536 :][: 12 + 4] == bytes([2]) + bytes(3) + bytes([0, 0, 4, 5, 0, 0, 0, 0]) + bytes(
-        [0, 0x26, 0x25, 0xA0]
-    )  # Window Acknowledgement Size first
-    assert commands(server_messages(sent))[0][0] == "_result"
 
 
 def test_a_refused_publish() -> None:
@@ -233,3 +223,23 @@ def test_mutations_raise_only_our_errors(at: list[int], byte: int) -> None:
         data[position % len(data)] = byte
     with contextlib.suppress(RtmpError):  # anything else escapes and fails
         run(ServerSession(), bytes(data))
+
+
+def test_set_data_frame_as_a_long_string_is_removed_too() -> None:
+    session, client, _ = published()
+    client.data.clear()
+    payload = b"\x0c\x00\x00\x00\x0d@setDataFrame" + amf0.encode("onMetaData", amf0.EcmaArray(fps=25.0))
+    client.send(m.Message(m.DATA_AMF0, 1, 0, payload), 4)
+    (event,) = session.receive_data(bytes(client.data))
+    assert isinstance(event, MediaMessage) and event.kind is MediaKind.DATA
+    assert event.payload == amf0.encode("onMetaData", amf0.EcmaArray(fps=25.0))
+    assert event.values == ("onMetaData", {"fps": 25.0})
+
+
+def test_the_server_switches_to_its_chunk_size_after_announcing_it() -> None:
+    session, client = ServerSession(chunk_size=100), Client()
+    client.connect()
+    session.receive_data(bytes(client.data))
+    reader = ChunkReader()
+    (result,) = commands(reader.feed(session.data_to_send()[1 + 2 * 1536 :]))
+    assert reader.chunk_size == 100 and result[0] == "_result"
