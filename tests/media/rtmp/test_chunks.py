@@ -238,3 +238,14 @@ def test_mutations_raise_only_our_errors(at: list[int], byte: int, big: bool) ->
         stream[position % len(stream)] = byte
     with contextlib.suppress(RtmpError):  # anything else escapes and fails
         read(bytes(stream))
+
+
+def test_headers_split_anywhere() -> None:
+    # Long basic headers and extended timestamps, one byte at a time.
+    data = (
+        fmt0(400, 0xFFFFFF, 200, 9, ext=2**24) + bytes(128) + fmt3(400, ext=2**24) + bytes(72)
+        + fmt0(100, 0xFFFFFF, 1, 8, ext=7) + b"a" + fmt3(100, ext=7) + b"b"
+    )  # fmt: skip
+    reader = ChunkReader()
+    got = [x for i in range(len(data)) for x in reader.feed(data[i : i + 1])]
+    assert got == read(data) and [x.timestamp for x in got] == [2**24, 7, 14]

@@ -243,3 +243,36 @@ def test_the_server_switches_to_its_chunk_size_after_announcing_it() -> None:
     reader = ChunkReader()
     (result,) = commands(reader.feed(session.data_to_send()[1 + 2 * 1536 :]))
     assert reader.chunk_size == 100 and result[0] == "_result"
+
+
+def test_more_protocol_errors() -> None:
+    connect, publish = Client.connect, Client.publish_sequence
+    streams = lambda c: [c.command("createStream", None) for _ in range(9)]  # noqa: E731
+    assert error_code(connect, streams) == "rtmp.bad_command"
+    assert error_code(connect, publish, publish) == "rtmp.bad_command"  # a second publish while publishing
+    create = lambda c: c.command("createStream", None)  # noqa: E731
+    nameless = lambda c: c.command("publish", None, stream_id=1)  # noqa: E731
+    assert error_code(connect, create, nameless) == "rtmp.bad_command"
+    amf3 = lambda c: c.send(m.Message(m.COMMAND_AMF3, 0, 0, b"\x11\x02"), 3)  # noqa: E731
+    assert error_code(amf3) == "rtmp.bad_amf"
+
+
+def test_what_waits_for_the_answer_is_bounded() -> None:
+    session, client = ServerSession(max_pending=2000), Client()
+    client.connect()
+    client.publish_sequence()
+    session.receive_data(bytes(client.data))
+    assert session.state is State.PUBLISH_REQUESTED
+    client.data.clear()
+    for _ in range(5):
+        client.media(m.AUDIO, 0, bytes(500))
+    with pytest.raises(RtmpError) as info:
+        session.receive_data(bytes(client.data))
+    assert info.value.code == "rtmp.buffer_full"
+
+
+def test_receive_after_eof_is_a_bug_of_the_caller() -> None:
+    session = ServerSession()
+    assert session.receive_eof() == [Closed(publishing=False)]
+    with pytest.raises(RuntimeError):
+        session.receive_data(b"\x03")
