@@ -21,7 +21,11 @@ Begin and ``onStatus NetStream.Publish.Start`` on acceptance, or an ``onStatus``
 ``error`` and the caller's code on refusal (``NetStream.Publish.BadName`` for an unknown
 input or a wrong key, as FMS and nginx-rtmp use it; the adapter then closes). ``releaseStream``
 gets no answer (nginx-rtmp gives none and no client waits for one). Unknown commands are
-ignored; ``play`` is refused (publishers only).
+ignored; ``play`` is refused (publishers only). Messages that arrive while a publish waits
+for its answer are held (within ``max_pending`` bytes) and handed over by
+``accept_publish()``, so the caller may take its time (an asynchronous key check). An
+Acknowledgement goes out each time the client's announced window of chunk stream bytes
+(the handshake not counted) has been received.
 
 Errors are :class:`~server.errors.RtmpError`; the session is FAILED after one and every
 later call raises it again. The handshake deadline is the adapter's: it has
