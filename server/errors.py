@@ -8,6 +8,7 @@ message. How a code is reported on the wire lives here and nowhere else::
     ├── ScheduleError              schedule.*    (a bad event file: every problem listed)
     ├── AuthError                  auth.*        (401 / 403)
     ├── MediaError                 media.*       (malformed fMP4 from a publisher)
+    ├── RtmpError                  rtmp.*        (an RTMP publisher broke the protocol)
     └── ModelError                 model.*       (a 3D upload the ingest pipeline refuses)
 
 Handlers raise; the HTTP middleware and (later) the WebSocket layer look the code up in
@@ -70,6 +71,18 @@ CODES: dict[str, Wire] = {
     "media.unexpected_box": Wire(400, 1007),
     "media.bad_init": Wire(400, 1007),
     "media.bad_fragment": Wire(400, 1007),
+    # An RTMP publisher that broke the protocol (server/media/rtmp): the connection is closed.
+    # The HTTP and WebSocket columns only matter if an RTMP error is ever reported there.
+    "rtmp.bad_handshake": Wire(400, 1002),
+    "rtmp.bad_chunk": Wire(400, 1002),
+    "rtmp.bad_chunk_size": Wire(400, 1002),
+    "rtmp.message_too_large": Wire(413, 1009),
+    "rtmp.too_many_chunk_streams": Wire(400, 1008),
+    "rtmp.buffer_full": Wire(413, 1009),
+    "rtmp.bad_message": Wire(400, 1007),
+    "rtmp.bad_amf": Wire(400, 1007),
+    "rtmp.amf_too_large": Wire(413, 1009),
+    "rtmp.bad_command": Wire(400, 1008),
     "live.unknown_input": NOT_FOUND,
     "live.unknown_stage": NOT_FOUND,
     "live.input_busy": CONFLICT,
@@ -185,6 +198,10 @@ class AuthError(ForumcastError):
 
 class MediaError(ForumcastError):
     """A publisher sent bytes that are not relayable fragmented MP4; the message says why."""
+
+
+class RtmpError(ForumcastError):
+    """An RTMP publisher sent bytes the RTMP core refuses; the message says why."""
 
 
 class ModelError(ForumcastError):
