@@ -1,0 +1,211 @@
+"""The FLV remuxer (server/media/flv_remux.py, server/media/fmp4_build.py): ffmpeg's FLV in, our
+init segments and fragments out; ffmpeg decodes the result with no error, PyAV finds the
+source's frames at the source's times, and our own fMP4 parser accepts it."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from server.errors import MediaError
+from server.media.flv import FlvReader, FlvTag, TagKind
+from server.media.flv_remux import AUDIO_TRACK, VIDEO_TIMESCALE, VIDEO_TRACK, Remuxer
+from server.media.fmp4 import Fmp4Parser
+from server.media.types import InitSegment, MediaFragment
+from tests.media.flv_files import flv, frames
+from tests.media.media_files import decode_errors
+
+FUZZ = settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+Item = InitSegment | MediaFragment
+
+
+def tags(name: str) -> list[FlvTag]:
+    reader = FlvReader()
+    found = reader.feed(flv(name))
+    reader.close()
+    return found
+
+
+def remux(source: list[FlvTag], **options: int) -> list[Item]:
+    remuxer = Remuxer(**options)
+    items: list[Item] = []
+    for tag in source:
+        items += remuxer.feed(tag.kind, tag.timestamp, tag.payload)
+    return items + remuxer.end()
+
+
+def as_file(items: list[Item]) -> bytes:
+    return b"".join(item.data for item in items)
+
+
+@pytest.mark.parametrize("name", ["h264_aac_bframes", "h264_only", "h264_aac_short_gop", "hevc_opus"])
+def test_remuxed_streams_decode_and_keep_the_source_times(name: str) -> None:
+    items = remux(tags(name))
+    assert isinstance(items[0], InitSegment)
+    assert not any(isinstance(item, InitSegment) for item in items[1:])
+    data = as_file(items)
+    assert decode_errors(data) == ""
+    source, result = frames(flv(name), "flv"), frames(data, "mp4")
+    assert set(result) == set(source)
+    for kind in source:
+        assert len(result[kind]) == len(source[kind]), kind
+    # Video: the same decode and presentation times (FLV milliseconds, 90 kHz here: exact).
+    tick = 1 / VIDEO_TIMESCALE
+    assert [f.dts for f in result["video"]] == pytest.approx([f.dts for f in source["video"]], abs=tick)
+    assert [f.pts for f in result["video"]] == pytest.approx([f.pts for f in source["video"]], abs=tick)
+    assert [f.keyframe for f in result["video"]] == [f.keyframe for f in source["video"]]
+    if "audio" in source:  # audio counted by samples: within a millisecond of FLV's rounded times
+        assert [f.dts for f in result["audio"]] == pytest.approx([f.dts for f in source["audio"]], abs=0.0011)
+
+
+@pytest.mark.parametrize("name", ["h264_aac_bframes", "h264_aac_short_gop", "hevc_opus"])
+def test_fragments_start_at_keyframes_and_last_about_fragment_ms(name: str) -> None:
+    items = remux(tags(name), fragment_ms=200)
+    init, fragments = items[0], items[1:]
+    assert isinstance(init, InitSegment)
+    keyframes = {round(f.dts * VIDEO_TIMESCALE) for f in frames(flv(name), "flv")["video"] if f.keyframe}
+    starts = set()
+    next_time: dict[int, int] = {}
+    for fragment in fragments:
+        assert isinstance(fragment, MediaFragment)
+        video = fragment.track(VIDEO_TRACK)
+        assert video is not None and video.duration <= 240 * 90  # 200 ms, plus a frame at 25 fps
+        starts.add(video.base_decode_time)
+        assert fragment.keyframe == (video.base_decode_time in keyframes)
+        for track in fragment.tracks:  # decode times continue exactly from fragment to fragment
+            assert next_time.get(track.track_id, track.base_decode_time) == track.base_decode_time
+            next_time[track.track_id] = track.base_decode_time + track.duration
+    assert keyframes <= starts  # every keyframe starts a fragment
+    assert fragments[0].keyframe
+    # Audio and video of a fragment cover the same span, within an audio frame.
+    for fragment in fragments[1:-1]:
+        video, audio = fragment.track(VIDEO_TRACK), fragment.track(AUDIO_TRACK)
+        assert video is not None and audio is not None
+        audio_track = init.track(AUDIO_TRACK)
+        assert audio_track is not None
+        rate = audio_track.timescale
+        assert (
+            abs(audio.base_decode_time / rate - video.base_decode_time / VIDEO_TIMESCALE)
+            < 1024 / rate + 0.001
+        )
+
+
+@pytest.mark.parametrize("name", ["h264_aac_bframes", "h264_only", "hevc_opus"])
+def test_our_fmp4_parser_reads_what_the_remuxer_writes(name: str) -> None:
+    items = remux(tags(name))
+    parser = Fmp4Parser()
+    parsed = parser.feed(as_file(items))
+    parser.close()
+    assert len(parsed) == len(items)
+    for ours, theirs in zip(items, parsed, strict=True):
+        assert type(ours) is type(theirs)
+        if isinstance(ours, InitSegment):
+            assert isinstance(theirs, InitSegment)
+            assert ours.signature() == theirs.signature() and ours.mime == theirs.mime
+        else:
+            assert ours == theirs
+
+
+def test_codecs_in_the_init() -> None:
+    mimes = {name: remux(tags(name))[0] for name in ("h264_aac_bframes", "h264_only", "hevc_opus")}
+    assert mimes["h264_aac_bframes"].mime.startswith('video/mp4; codecs="avc1.64')
+    assert mimes["h264_aac_bframes"].mime.endswith(',mp4a.40.2"')
+    assert (
+        mimes["h264_only"].mime.startswith('video/mp4; codecs="avc1.64')
+        and "mp4a" not in mimes["h264_only"].mime
+    )
+    assert mimes["hevc_opus"].mime.startswith('video/mp4; codecs="hvc1.1.') and mimes[
+        "hevc_opus"
+    ].mime.endswith(',opus"')
+    init = mimes["h264_aac_bframes"]
+    audio = init.track(AUDIO_TRACK)
+    assert audio is not None and (audio.timescale, audio.sample_rate) == (44100, 44100)
+
+
+def test_enhanced_hevc_rewritten_with_codedframesx_and_modex_still_decodes() -> None:
+    """An Enhanced RTMP stream as OBS might send it: frames without composition offset as
+    CodedFramesX, every frame behind a ModEx nanosecond-offset prefix."""
+    rewritten = []
+    for tag in tags("hevc_opus"):
+        payload = tag.payload
+        if tag.kind is TagKind.VIDEO and payload[0] & 0x0F == 1:
+            first = payload[0] & 0xF0
+            if payload[5:8] == b"\0\0\0":
+                body = bytes([first | 3]) + payload[1:5] + payload[8:]  # CodedFramesX
+                inner = 3
+            else:
+                body, inner = payload, 1
+            payload = bytes([first | 7, 2, 0, 0, 7, inner]) + body[1:]
+        rewritten.append(FlvTag(tag.kind, tag.timestamp, payload))
+    items = remux(rewritten)
+    assert decode_errors(as_file(items)) == ""
+    assert frames(as_file(items), "mp4")["video"] == frames(as_file(remux(tags("hevc_opus"))), "mp4")["video"]
+
+
+def test_a_new_sequence_header_makes_a_new_init_and_the_same_one_nothing() -> None:
+    first, second = tags("h264_aac_bframes"), tags("h264_aac_small")
+    end = max(t.timestamp for t in first) + 40
+    headers = [t for t in first if t.kind is not TagKind.SCRIPT and t.payload[1] == 0][:2]
+    repeat = [FlvTag(t.kind, end - 40, t.payload) for t in headers]  # the same configuration again
+    later = [FlvTag(t.kind, t.timestamp + end, t.payload) for t in second if t.kind is not TagKind.SCRIPT]
+    items = remux([*first, *repeat, *later])
+    inits = [i for i, item in enumerate(items) if isinstance(item, InitSegment)]
+    assert len(inits) == 2
+    assert items[inits[1] + 1].keyframe  # the new configuration starts with its keyframe
+    assert decode_errors(as_file(items[: inits[1]])) == ""
+    assert decode_errors(as_file(items[inits[1] :])) == ""
+    before, after = items[0], items[inits[1]]
+    assert isinstance(before, InitSegment) and isinstance(after, InitSegment)
+    assert before.signature() != after.signature()
+
+
+def test_a_frame_before_its_sequence_header_is_refused() -> None:
+    video = [t for t in tags("h264_only") if t.kind is TagKind.VIDEO]
+    remuxer = Remuxer()
+    with pytest.raises(MediaError) as info:
+        remuxer.feed(TagKind.VIDEO, video[1].timestamp, video[1].payload)
+    assert info.value.code == "media.frame_before_config"
+    with pytest.raises(MediaError):
+        remuxer.feed(TagKind.VIDEO, video[0].timestamp, video[0].payload)  # failed for good
+    audio = [t for t in tags("h264_aac_bframes") if t.kind is TagKind.AUDIO]
+    with pytest.raises(MediaError) as info:
+        Remuxer().feed(TagKind.AUDIO, 0, audio[1].payload)
+    assert info.value.code == "media.frame_before_config"
+
+
+def test_audio_time_is_counted_in_samples_and_reanchored_on_gaps() -> None:
+    audio = [t for t in tags("h264_aac_bframes") if t.kind is TagKind.AUDIO]
+    config, frame = audio[0].payload, audio[1].payload
+    remuxer = Remuxer(fragment_ms=1000)
+    remuxer.feed(TagKind.AUDIO, 0, config)
+    items: list[Item] = []
+    # 300 frames at 44.1 kHz, FLV times rounded to milliseconds, then a 500 ms gap.
+    times = [round(i * 1024 * 1000 / 44100) for i in range(300)]
+    times += [times[-1] + 500 + round(i * 1024 * 1000 / 44100) for i in range(50)]
+    for ms in times:
+        items += remuxer.feed(TagKind.AUDIO, ms, frame)
+    items += remuxer.end()
+    fragments = [item for item in items if isinstance(item, MediaFragment)]
+    decode_times = [f.tracks[0].base_decode_time for f in fragments]
+    # Before the gap every fragment starts on a whole count of frames: no drift.
+    assert all(t % 1024 == 0 for t in decode_times if t < 300 * 1024)
+    assert remuxer.warnings["audio_gap"] == 1
+    assert decode_times[-1] >= (times[300] * 44100) // 1000
+
+
+@FUZZ
+@given(st.data())
+def test_mutated_tags_raise_only_our_errors(data: st.DataObject) -> None:
+    source = [t for t in tags("h264_aac_short_gop") if t.kind is not TagKind.SCRIPT][:30]
+    index = data.draw(st.integers(min_value=0, max_value=len(source) - 1))
+    tag = source[index]
+    payload = bytearray(tag.payload[: data.draw(st.integers(min_value=0, max_value=len(tag.payload)))])
+    for _ in range(data.draw(st.integers(min_value=0, max_value=4))):
+        if payload:
+            payload[data.draw(st.integers(0, len(payload) - 1))] = data.draw(st.integers(0, 255))
+    mutated = [*source[:index], FlvTag(tag.kind, tag.timestamp, bytes(payload)), *source[index + 1 :]]
+    with contextlib.suppress(MediaError):  # ours; anything else fails the test
+        remux(mutated)
