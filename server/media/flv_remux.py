@@ -45,6 +45,7 @@ from server.media.fmp4_build import (
     esds,
     visual_entry,
 )
+from server.media.picture_size import picture_size
 from server.media.types import InitSegment, MediaFragment, TrackKind
 
 VIDEO_TIMESCALE = 90_000
@@ -191,8 +192,9 @@ class Remuxer:
             length_size = (message.data[at] & 0x3) + 1
         if message.codec == "av01" and (len(message.data) < 4 or message.data[0] != 0x81):
             raise MediaError("media.bad_flv", "the av01 configuration record lacks its marker and version")
-        entry = visual_entry(message.codec, 0, 0, box(_CONFIG_BOX[message.codec], message.data))
-        spec = TrackSpec(VIDEO_TRACK, TrackKind.VIDEO, VIDEO_TIMESCALE, entry)
+        width, height = picture_size(message.codec, message.data)
+        entry = visual_entry(message.codec, width, height, box(_CONFIG_BOX[message.codec], message.data))
+        spec = TrackSpec(VIDEO_TRACK, TrackKind.VIDEO, VIDEO_TIMESCALE, entry, width, height)
         self._video_config = _Config(message.codec, message.data, spec, length_size)
 
     # -- audio

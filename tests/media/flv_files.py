@@ -50,12 +50,49 @@ STREAMS: dict[str, list[str]] = {
         "-c:a",
         "aac",
     ],
+    "aac_only": [*_AV[4:], "-t", "2", "-c:a", "aac"],
+    # An odd size: the SPS crops the coded 336x208 macroblocks to 330x200.
+    "h264_odd_size": [*_AV[:4], "-t", "1", "-vf", "scale=330:200", *_X264, "-bf", "0", "-g", "25"],
+    "av1_only": [
+        *_AV[:4],
+        "-t",
+        "1",
+        "-c:v",
+        "libsvtav1",
+        "-preset",
+        "12",
+        "-g",
+        "25",
+        "-pix_fmt",
+        "yuv420p",
+    ],
     "hevc_opus": [*_AV, "-t", "2", *_X265, "-g", "25", "-bf", "2", "-c:a", "libopus"],
 }
 
 
+#: The encoder each stream needs beyond libx264 and AAC (a test is skipped without it).
+ENCODERS = {"hevc_opus": "libx265", "av1_only": "libsvtav1"}
+
+
+@functools.cache
+def encoders() -> str:
+    return subprocess.run(
+        [ffmpeg(), "-hide_banner", "-encoders"], capture_output=True, check=True
+    ).stdout.decode()
+
+
+def needs(name: str) -> None:
+    """Skip the calling test if this machine's ffmpeg lacks the encoder of stream ``name``."""
+    import pytest
+
+    encoder = ENCODERS.get(name)
+    if encoder is not None and f" {encoder} " not in encoders():
+        pytest.skip(f"this ffmpeg has no {encoder}")
+
+
 @functools.cache
 def flv(name: str) -> bytes:
+    needs(name)
     args = STREAMS[name]
     key = hashlib.sha256("\0".join([Path(ffmpeg()).name, *args]).encode()).hexdigest()[:12]
     path = cache_dir() / f"{name}-{key}.flv"

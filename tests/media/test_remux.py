@@ -5,6 +5,7 @@ source's frames at the source's times, and our own fMP4 parser accepts it."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,7 @@ from server.errors import MediaError
 from server.media.flv import FlvReader, FlvTag, TagKind
 from server.media.flv_remux import AUDIO_TRACK, VIDEO_TIMESCALE, VIDEO_TRACK, Remuxer
 from server.media.fmp4 import Fmp4Parser
+from server.media.picture_size import picture_size
 from server.media.types import InitSegment, MediaFragment
 from tests.media.flv_files import flv, frames
 from tests.media.media_files import decode_errors
@@ -41,7 +43,10 @@ def as_file(items: list[Item]) -> bytes:
     return b"".join(item.data for item in items)
 
 
-@pytest.mark.parametrize("name", ["h264_aac_bframes", "h264_only", "h264_aac_short_gop", "hevc_opus"])
+DECODED = ["h264_aac_bframes", "h264_only", "h264_aac_short_gop", "hevc_opus", "av1_only", "aac_only"]
+
+
+@pytest.mark.parametrize("name", DECODED)
 def test_remuxed_streams_decode_and_keep_the_source_times(name: str) -> None:
     items = remux(tags(name))
     assert isinstance(items[0], InitSegment)
@@ -54,6 +59,8 @@ def test_remuxed_streams_decode_and_keep_the_source_times(name: str) -> None:
         assert len(result[kind]) == len(source[kind]), kind
     # Video: the same decode and presentation times (FLV milliseconds, 90 kHz here: exact).
     tick = 1 / VIDEO_TIMESCALE
+    if "video" not in source:
+        return
     assert [f.dts for f in result["video"]] == pytest.approx([f.dts for f in source["video"]], abs=tick)
     assert [f.pts for f in result["video"]] == pytest.approx([f.pts for f in source["video"]], abs=tick)
     assert [f.keyframe for f in result["video"]] == [f.keyframe for f in source["video"]]
@@ -61,7 +68,7 @@ def test_remuxed_streams_decode_and_keep_the_source_times(name: str) -> None:
         assert [f.dts for f in result["audio"]] == pytest.approx([f.dts for f in source["audio"]], abs=0.0011)
 
 
-@pytest.mark.parametrize("name", ["h264_aac_bframes", "h264_aac_short_gop", "hevc_opus"])
+@pytest.mark.parametrize("name", ["h264_aac_bframes", "h264_aac_short_gop", "hevc_opus", "av1_only"])
 def test_fragments_start_at_keyframes_and_last_about_fragment_ms(name: str) -> None:
     items = remux(tags(name), fragment_ms=200)
     init, fragments = items[0], items[1:]
@@ -80,6 +87,11 @@ def test_fragments_start_at_keyframes_and_last_about_fragment_ms(name: str) -> N
             next_time[track.track_id] = track.base_decode_time + track.duration
     assert keyframes <= starts  # every keyframe starts a fragment
     assert fragments[0].keyframe
+    for fragment, following in itertools.pairwise(fragments):  # cut early only for a keyframe
+        video = fragment.track(VIDEO_TRACK)
+        assert video is not None and (following.keyframe or video.duration >= 200 * 90)
+    if init.track(AUDIO_TRACK) is None:
+        return
     # Audio and video of a fragment cover the same span, within an audio frame.
     for fragment in fragments[1:-1]:
         video, audio = fragment.track(VIDEO_TRACK), fragment.track(AUDIO_TRACK)
@@ -93,7 +105,7 @@ def test_fragments_start_at_keyframes_and_last_about_fragment_ms(name: str) -> N
         )
 
 
-@pytest.mark.parametrize("name", ["h264_aac_bframes", "h264_only", "hevc_opus"])
+@pytest.mark.parametrize("name", DECODED)
 def test_our_fmp4_parser_reads_what_the_remuxer_writes(name: str) -> None:
     items = remux(tags(name))
     parser = Fmp4Parser()
@@ -107,6 +119,46 @@ def test_our_fmp4_parser_reads_what_the_remuxer_writes(name: str) -> None:
             assert ours.signature() == theirs.signature() and ours.mime == theirs.mime
         else:
             assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("h264_aac_bframes", (320, 240)), ("h264_aac_small", (160, 120)), ("h264_odd_size", (330, 200)),
+     ("hevc_opus", (320, 240)), ("av1_only", (320, 240))],
+)  # fmt: skip
+def test_the_init_states_the_picture_size(name: str, size: tuple[int, int]) -> None:
+    init = remux(tags(name))[0]
+    assert isinstance(init, InitSegment)
+    video = init.video
+    assert video is not None and (video.width, video.height) == size
+    result = frames(as_file(remux(tags(name))), "mp4")
+    assert result["video"]
+
+
+@FUZZ
+@given(st.sampled_from(["avc1", "hvc1", "av01"]), st.binary(max_size=64))
+def test_picture_size_of_garbage_is_unknown_not_an_error(codec: str, record: bytes) -> None:
+    width, height = picture_size(codec, record)
+    assert width >= 0 and height >= 0
+
+
+def test_audio_alone_is_cut_every_fragment_ms() -> None:
+    items = remux(tags("aac_only"), fragment_ms=200)
+    fragments = [item for item in items if isinstance(item, MediaFragment)]
+    assert all(f.keyframe and len(f.tracks) == 1 for f in fragments)
+    durations = [f.tracks[0].duration / 44100 for f in fragments[:-1]]
+    assert all(0.2 <= d < 0.2 + 1024 / 44100 for d in durations), durations
+
+
+def test_stalled_video_timestamps_are_bounded_by_max_pending() -> None:
+    video = [t for t in tags("h264_only") if t.kind is TagKind.VIDEO]
+    remuxer = Remuxer(max_pending=20_000)
+    items: list[Item] = []
+    for tag in video:
+        items += remuxer.feed(tag.kind, 0, tag.payload)  # every frame at 0 ms
+    fragments = [item for item in items if isinstance(item, MediaFragment)]
+    assert len(fragments) > 3
+    assert all(len(f.data) < 20_000 + 10_000 for f in fragments)
 
 
 def test_codecs_in_the_init() -> None:
