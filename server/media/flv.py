@@ -42,6 +42,9 @@ class TagKind(enum.IntEnum):
     SCRIPT = 18
 
 
+_TAG_KINDS = frozenset(kind.value for kind in TagKind)
+
+
 @dataclass(frozen=True, slots=True)
 class FlvTag:
     """One audio, video or script message: its millisecond timestamp and its body."""
@@ -144,7 +147,7 @@ class FlvReader:
                         f"tag at byte {at} has {TAG_HEADER_SIZE + size} bytes but PreviousTagSize {back}",
                     )
                 kind = flags & 0x1F
-                if kind in TagKind._value2member_map_ and not flags & 0x20:  # 0x20: filtered (encrypted)
+                if kind in _TAG_KINDS and not flags & 0x20:  # 0x20: filtered (encrypted)
                     body = bytes(buffer[pos + TAG_HEADER_SIZE : pos + TAG_HEADER_SIZE + size])
                     tags.append(FlvTag(TagKind(kind), timestamp, body))
                 pos += total

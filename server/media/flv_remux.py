@@ -56,6 +56,10 @@ DEFAULT_MAX_PENDING = 16 * 2**20
 _CONFIG_BOX = {"avc1": "avcC", "hvc1": "hvcC", "av01": "av1C"}
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 _AAC_FRAME = 1024
+#: Audio is held for the video of its time span; beyond this many fragment_ms without a
+#: video frame, it goes out alone.
+_VIDEO_STALL = 5
+_OBU_TEMPORAL_DELIMITER = 2
 
 Item = InitSegment | MediaFragment
 
@@ -156,7 +160,10 @@ class Remuxer:
                 raise MediaError("media.bad_flv", f"a {message.codec} frame in a {config.codec} stream")
             if not message.data:
                 return  # some encoders send empty frames as keep-alives
-            data = _check_nal_units(message.data, config.length_size) if config.length_size else message.data
+            if config.length_size:
+                data = _check_nal_units(message.data, config.length_size)
+            else:
+                data = _without_temporal_delimiters(message.data)
             dts = timestamp * _TICKS_PER_MS
             if self._last_dts is not None and dts < self._last_dts:
                 self.warnings["video_time_back"] += 1
@@ -226,12 +233,15 @@ class Remuxer:
         pending = self._pending
         pending.audio.append((time, duration, message.data))
         pending.size += len(message.data)
-        has_video = self._init_configs[0] is not None
         span = time + duration - pending.audio[0][0]
-        if not has_video and (span >= self.fragment_ms * rate // 1000 or pending.size > self.max_pending):
+        if self._init_configs[0] is None:
+            if span >= self.fragment_ms * rate // 1000 or pending.size > self.max_pending:
+                self._flush(None, items)
+        elif span >= _VIDEO_STALL * self.fragment_ms * rate // 1000 or pending.size > self.max_pending:
+            # The video stopped (a paused source): audio alone for now, rather than holding
+            # it without bound; the next video frame's tfdt says where the video resumes.
+            self.warnings["video_stalled"] += 1
             self._flush(None, items)
-        elif has_video and pending.size > self.max_pending:
-            raise MediaError("media.bad_flv", f"over {self.max_pending} bytes of audio without video frames")
 
     def _configure_audio(self, message: AudioMessage) -> None:
         current = self._audio_config
@@ -253,6 +263,8 @@ class Remuxer:
         if self._init is not None and configs == self._init_configs:
             return
         self._flush(None, items)
+        if configs[1] != self._init_configs[1]:
+            self._audio_next = None  # another sample rate, maybe: start the count afresh
         self._init_configs = configs
         self._init = build_init([c.spec for c in configs if c is not None])
         items.append(self._init)
@@ -300,6 +312,17 @@ def _check_nal_units(data: bytes, length_size: int) -> bytes:
         pos += length_size + size
     if pos != end:
         raise MediaError("media.truncated_flv", f"a NAL unit runs {pos - end} byte(s) past its frame")
+    return data
+
+
+def _without_temporal_delimiters(data: bytes) -> bytes:
+    """An AV1 temporal unit without its leading temporal delimiter OBUs, which ISO BMFF
+    samples must not carry (AV1-ISOBMFF §2.4); ffmpeg and OBS send them in FLV."""
+    while len(data) >= 2 and data[0] >> 3 & 0xF == _OBU_TEMPORAL_DELIMITER and data[0] & 0x02:
+        at = 2 if data[0] & 0x04 else 1  # an extension byte
+        if at >= len(data) or data[at] != 0:  # a delimiter is empty: its size is one 0 byte
+            break
+        data = data[at + 1 :]
     return data
 
 

@@ -261,3 +261,25 @@ def test_mutated_tags_raise_only_our_errors(data: st.DataObject) -> None:
     mutated = [*source[:index], FlvTag(tag.kind, tag.timestamp, bytes(payload)), *source[index + 1 :]]
     with contextlib.suppress(MediaError):  # ours; anything else fails the test
         remux(mutated)
+
+
+def test_av1_samples_carry_no_temporal_delimiter() -> None:
+    for item in remux(tags("av1_only"))[1:]:
+        moof_size = int.from_bytes(item.data[:4], "big")
+        first_obu = item.data[moof_size + 8]  # the mdat's first byte: the first video sample's
+        assert first_obu >> 3 & 0xF != 2
+
+
+def test_audio_goes_out_alone_when_the_video_stops() -> None:
+    source = [t for t in tags("h264_aac_bframes") if t.kind is not TagKind.SCRIPT]
+    cut = next(t.timestamp for t in source if t.timestamp > 1000)
+    remuxer = Remuxer(fragment_ms=200)
+    items: list[Item] = []
+    for tag in source:
+        if tag.kind is TagKind.VIDEO and tag.timestamp > cut and tag.payload[1] == 1:
+            continue  # the camera froze: no more video frames
+        items += remuxer.feed(tag.kind, tag.timestamp, tag.payload)
+    assert remuxer.warnings["video_stalled"] > 0
+    audio_only = [i for i in items if isinstance(i, MediaFragment) and i.track(VIDEO_TRACK) is None]
+    assert audio_only and not any(f.keyframe for f in audio_only)
+    assert sum(f.tracks[0].duration for f in audio_only) >= 44100 // 2  # the second after the freeze
