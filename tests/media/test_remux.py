@@ -5,8 +5,12 @@ source's frames at the source's times, and our own fMP4 parser accepts it."""
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
+import struct
+import subprocess
 
+import av
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,8 +21,8 @@ from server.media.flv_remux import AUDIO_TRACK, VIDEO_TIMESCALE, VIDEO_TRACK, Re
 from server.media.fmp4 import Fmp4Parser
 from server.media.picture_size import picture_size
 from server.media.types import InitSegment, MediaFragment
-from tests.media.flv_files import flv, frames
-from tests.media.media_files import decode_errors
+from tests.media.flv_files import flv, frames, needs
+from tests.media.media_files import decode_errors, ffmpeg
 
 FUZZ = settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 Item = InitSegment | MediaFragment
@@ -283,3 +287,76 @@ def test_audio_goes_out_alone_when_the_video_stops() -> None:
     audio_only = [i for i in items if isinstance(i, MediaFragment) and i.track(VIDEO_TRACK) is None]
     assert audio_only and not any(f.keyframe for f in audio_only)
     assert sum(f.tracks[0].duration for f in audio_only) >= 44100 // 2  # the second after the freeze
+
+
+def _annex_b_units(stream: bytes) -> list[bytes]:
+    return [unit.lstrip(b"\0") for unit in stream.split(b"\0\0\1") if unit.strip(b"\0")]
+
+
+def _hevc_config(vps: bytes, sps: bytes, pps: bytes) -> bytes:
+    """An HEVCDecoderConfigurationRecord (ISO 14496-15 §8.3.3.1) for 8-bit 4:2:0, 4-byte lengths."""
+    rbsp = sps.replace(b"\0\0\3", b"\0\0")
+    profile_tier_level = rbsp[3:15]  # after the NAL header and the first SPS byte: 12 general bytes
+    arrays = b"".join(
+        bytes([0x80 | kind]) + struct.pack(">HH", 1, len(unit)) + unit
+        for kind, unit in ((32, vps), (33, sps), (34, pps))
+    )
+    return (
+        b"\x01" + profile_tier_level + b"\xf0\x00\xfc\xfd\xf8\xf8" + b"\0\0" + b"\x0f" + bytes([3]) + arrays
+    )
+
+
+def test_hevc_built_from_an_elementary_stream_decodes_from_its_hvcc() -> None:
+    """An Enhanced RTMP stream made here, independently of ffmpeg's FLV muxer: libx265's Annex B
+    access units as CodedFramesX behind our own hvcC."""
+    needs("hevc_opus")
+    args = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "1", "-c:v", "libx265"]
+    args += ["-preset", "ultrafast", "-bf", "0", "-g", "10", "-x265-params", "aud=1:log-level=error"]
+    stream = subprocess.run(
+        [ffmpeg(), "-hide_banner", "-v", "error", *args, "-f", "hevc", "-"], capture_output=True, check=True
+    ).stdout
+    units = _annex_b_units(stream)
+    kinds = [unit[0] >> 1 & 0x3F for unit in units]
+    sets = {kind: unit for kind, unit in zip(kinds, units, strict=True) if kind in (32, 33, 34)}
+    access_units: list[list[bytes]] = []
+    for kind, unit in zip(kinds, units, strict=True):
+        if kind == 35:  # an access unit delimiter starts each picture
+            access_units.append([])
+        elif kind not in (32, 33, 34):  # hvc1: parameter sets only in the hvcC
+            access_units[-1].append(unit)
+    config = _hevc_config(sets[32], sets[33], sets[34])
+    remuxer = Remuxer()
+    items = remuxer.feed(TagKind.VIDEO, 0, bytes([0x80 | 0x10 | 0]) + b"hvc1" + config)
+    for index, access_unit in enumerate(access_units):
+        keyframe = any(16 <= unit[0] >> 1 & 0x3F <= 23 for unit in access_unit)
+        body = b"".join(struct.pack(">I", len(unit)) + unit for unit in access_unit)
+        header = bytes([0x80 | (0x10 if keyframe else 0x20) | 3]) + b"hvc1"
+        items += remuxer.feed(TagKind.VIDEO, index * 40, header + body)
+    items += remuxer.end()
+    data = as_file(items)
+    assert decode_errors(data) == ""
+    with av.open(io.BytesIO(data), format="mp4") as container:
+        video = container.streams.video[0]
+        assert (video.codec_context.name, video.codec_context.width, video.codec_context.height) == (
+            "hevc", 320, 240,
+        )  # fmt: skip
+        assert video.codec_tag == "hvc1"
+        assert sum(1 for packet in container.demux(video) if packet.size) == len(access_units) == 25
+    init = items[0]
+    assert isinstance(init, InitSegment) and init.mime.startswith('video/mp4; codecs="hvc1.1.6.L')
+
+
+@FUZZ
+@given(st.data())
+def test_mutated_and_truncated_files_raise_only_our_errors(data: st.DataObject) -> None:
+    """Bytes of a whole FLV file changed and cut, through the reader and the remuxer."""
+    stream = bytearray(flv("hevc_opus" if data.draw(st.booleans()) else "h264_aac_short_gop")[:60_000])
+    for _ in range(data.draw(st.integers(min_value=1, max_value=6))):
+        stream[data.draw(st.integers(0, len(stream) - 1))] = data.draw(st.integers(0, 255))
+    stream = stream[: data.draw(st.integers(min_value=0, max_value=len(stream)))]
+    reader, remuxer = FlvReader(max_tag_size=2**16), Remuxer()
+    with contextlib.suppress(MediaError):  # ours; anything else fails the test
+        for tag in reader.feed(bytes(stream)):
+            remuxer.feed(tag.kind, tag.timestamp, tag.payload)
+        reader.close()
+        remuxer.end()
