@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 from server.errors import MediaError
 from server.media.flv import FlvReader, FlvTag, TagKind
 from server.media.flv_remux import AUDIO_TRACK, VIDEO_TIMESCALE, VIDEO_TRACK, Remuxer
-from server.media.fmp4 import Fmp4Parser
+from server.media.fmp4 import Fmp4Parser, split_clip
 from server.media.picture_size import picture_size
-from server.media.types import InitSegment, MediaFragment
+from server.media.switcher import Emit, Reinit, Switched, Switcher
+from server.media.types import InitSegment, MediaFragment, TrackKind
 from tests.media.flv_files import flv, frames, needs
-from tests.media.media_files import decode_errors, ffmpeg
+from tests.media.media_files import decode_errors, ffmpeg, stream
 
 FUZZ = settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 Item = InitSegment | MediaFragment
@@ -360,3 +361,54 @@ def test_mutated_and_truncated_files_raise_only_our_errors(data: st.DataObject) 
             remuxer.feed(tag.kind, tag.timestamp, tag.payload)
         reader.close()
         remuxer.end()
+
+
+def test_the_program_switches_between_an_rtmp_and_a_websocket_input_and_decodes() -> None:
+    """The switcher takes remuxed FLV as it takes a WebSocket publisher's fMP4: takes land on
+    keyframes, re-init where the configuration differs, and every program stretch decodes."""
+    rtmp = remux(tags("h264_aac_bframes"))
+    assert isinstance(rtmp[0], InitSegment)
+    inputs: dict[str, tuple[InitSegment, list[MediaFragment]]] = {
+        "rtmp": (rtmp[0], [item for item in rtmp if isinstance(item, MediaFragment)]),
+        "ws": split_clip(stream("h264_aac_short_gop")),
+    }
+    switcher, outputs = Switcher(), []
+    for name, (init, _) in inputs.items():
+        outputs += switcher.source_init(name, init)
+    outputs += switcher.request("rtmp")
+    events = []
+    for name, (init, fragments) in inputs.items():
+        for fragment in fragments:
+            video = init.video
+            assert video is not None
+            traf = fragment.track(video.id)
+            assert traf is not None
+            events.append((traf.base_decode_time / video.timescale, name, fragment))
+    plan = {0.7: "ws", 1.3: "rtmp", 2.2: "ws"}
+    for at, name, fragment in sorted(events, key=lambda e: (e[0], e[1])):
+        for when in [t for t in plan if t <= at]:
+            outputs += switcher.request(plan.pop(when))
+        outputs += switcher.feed(name, fragment)
+    switched = [o.source for o in outputs if isinstance(o, Switched)]
+    assert switched == ["rtmp", "ws", "rtmp", "ws"]
+    segments: list[tuple[InitSegment, list[MediaFragment]]] = []
+    for index, output in enumerate(outputs):
+        if isinstance(output, Reinit):
+            segments.append((output.init, []))
+        elif isinstance(output, Emit):
+            segments[-1][1].append(output.fragment)
+        elif isinstance(output, Switched):
+            following = next(o for o in outputs[index:] if isinstance(o, Emit))
+            assert following.source == output.source and following.fragment.keyframe
+    assert len(segments) == 4  # 90 kHz and 12.8 kHz video: each take re-inits
+    ends: dict[TrackKind, float] = {}
+    for init, fragments in segments:
+        assert fragments and decode_errors(as_file([init, *fragments])) == ""
+        for fragment in fragments:
+            for traf in fragment.tracks:
+                track = init.track(traf.track_id)
+                assert track is not None
+                begin = traf.base_decode_time / track.timescale
+                if track.kind in ends:  # continuous across takes, within a frame
+                    assert -0.001 <= begin - ends[track.kind] <= 0.041, (track.kind, begin, ends[track.kind])
+                ends[track.kind] = begin + traf.duration / track.timescale
