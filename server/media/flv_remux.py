@@ -22,7 +22,8 @@ LL-HLS treat an RTMP input like any other.
   span holds it. Without video, audio is cut every ``fragment_ms``.
 - A frame before its track's sequence start is ``media.frame_before_config``: the decoder
   could not use it, and encoders never send one, so it means a broken publisher. Video
-  timestamps that go back are clamped (counted in :attr:`Remuxer.warnings`).
+  timestamps that go back are clamped (counted in :attr:`Remuxer.warnings`). The 32-bit
+  millisecond clock's wrap (after 49.7 days) is not handled.
 """
 
 from __future__ import annotations
@@ -194,15 +195,17 @@ class Remuxer:
         length_size = 0
         if message.codec in ("avc1", "hvc1"):
             at = 4 if message.codec == "avc1" else 21  # lengthSizeMinusOne's byte
-            if len(message.data) <= at:
-                raise MediaError("media.bad_flv", f"the {message.codec} configuration record is too short")
+            if len(message.data) <= at or message.data[0] != 1:
+                raise MediaError(
+                    "media.bad_flv", f"the {message.codec} configuration record is too short or not version 1"
+                )
             length_size = (message.data[at] & 0x3) + 1
         if message.codec == "av01" and (len(message.data) < 4 or message.data[0] != 0x81):
             raise MediaError("media.bad_flv", "the av01 configuration record lacks its marker and version")
         width, height = picture_size(message.codec, message.data)
         entry = visual_entry(message.codec, width, height, box(_CONFIG_BOX[message.codec], message.data))
         spec = TrackSpec(VIDEO_TRACK, TrackKind.VIDEO, VIDEO_TIMESCALE, entry, width, height)
-        self._video_config = _Config(message.codec, message.data, spec, length_size)
+        self._video_config = _Config(message.codec, message.data, _checked(spec), length_size)
 
     # -- audio
 
@@ -253,7 +256,7 @@ class Remuxer:
             rate, channels = _audio_specific_config(message.data)
             entry = audio_entry("mp4a", rate, channels, esds(message.data))
         spec = TrackSpec(AUDIO_TRACK, TrackKind.AUDIO, rate, entry)
-        self._audio_config = _Config(message.codec, message.data, spec)
+        self._audio_config = _Config(message.codec, message.data, _checked(spec))
 
     # -- output
 
@@ -300,6 +303,16 @@ class Remuxer:
         if runs:
             self._sequence += 1
             items.append(build_fragment(self._sequence, runs, has_video=video_config is not None))
+
+
+def _checked(spec: TrackSpec) -> TrackSpec:
+    """``spec`` if an init segment of it reads back (the record is one a player can parse);
+    refused at the sequence start, not later when the init is written."""
+    try:
+        build_init([spec])
+    except MediaError as exc:
+        raise MediaError("media.bad_flv", f"the configuration record is unreadable: {exc.message}") from exc
+    return spec
 
 
 def _check_nal_units(data: bytes, length_size: int) -> bytes:

@@ -412,3 +412,19 @@ def test_the_program_switches_between_an_rtmp_and_a_websocket_input_and_decodes(
                 if track.kind in ends:  # continuous across takes, within a frame
                     assert -0.001 <= begin - ends[track.kind] <= 0.041, (track.kind, begin, ends[track.kind])
                 ends[track.kind] = begin + traf.duration / track.timescale
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [
+        (TagKind.VIDEO, b"\x17\x00\0\0\0" + b"\x02\x64\x00\x0d\xff\xe1"),  # avcC version 2
+        (TagKind.VIDEO, bytes([0x90]) + b"hvc1" + b"\x01" + bytes(12)),  # hvcC cut before its lengths
+        (TagKind.VIDEO, bytes([0x90]) + b"av01" + b"\x01\x00\x00\x00"),  # no av1C marker
+        (TagKind.AUDIO, b"\xaf\x00\x12"),  # a 1-byte AudioSpecificConfig
+        (TagKind.AUDIO, b"\x90Opus" + b"OpusHead\x01"),
+    ],
+)
+def test_an_unreadable_sequence_start_is_refused_at_once(kind: TagKind, payload: bytes) -> None:
+    with pytest.raises(MediaError) as info:
+        Remuxer().feed(kind, 0, payload)
+    assert info.value.code == "media.bad_flv"
