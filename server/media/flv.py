@@ -178,7 +178,7 @@ class PacketType(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class VideoMessage:
-    codec: str  # ISO sample entry FourCC: "avc1", "hvc1", "av01"
+    codec: str  # ISO sample entry FourCC: "avc1", "hvc1", "av01" ("" for a command frame)
     packet: PacketType
     keyframe: bool
     composition_offset: int  # milliseconds from decode to presentation time (signed)
@@ -277,13 +277,13 @@ def parse_video(payload: bytes) -> VideoMessage:
     if first & 0x80:  # IsExHeader
         frame_type, packet_type = (first >> 4) & 0x07, first & 0x0F
         packet_type = _skip_modex(cursor, packet_type)
+        if frame_type == _COMMAND_FRAME and packet_type != 4:
+            cursor.u8()  # VideoCommand (start or end of a seek): no FourCC, no body
+            return VideoMessage("", PacketType.IGNORED, False, 0, b"")
         if packet_type == _MULTITRACK:
             packet_type, codec = _one_track(cursor, _VIDEO_FOURCC)
-            packet_type = _skip_modex(cursor, packet_type)
         else:
             codec = _fourcc(cursor, _VIDEO_FOURCC)
-        if frame_type == _COMMAND_FRAME and packet_type != 4:
-            return VideoMessage(codec, PacketType.IGNORED, False, 0, b"")
         if packet_type not in _EX_VIDEO:
             raise MediaError("media.bad_flv", f"video PacketType {packet_type} is unknown")
         offset = 0
@@ -314,7 +314,6 @@ def parse_audio(payload: bytes) -> AudioMessage:
         packet_type = _skip_modex(cursor, first & 0x0F)
         if packet_type == _AUDIO_MULTITRACK:
             packet_type, codec = _one_track(cursor, _AUDIO_FOURCC)
-            packet_type = _skip_modex(cursor, packet_type)
         else:
             codec = _fourcc(cursor, _AUDIO_FOURCC)
         if packet_type == _MULTICHANNEL_CONFIG:

@@ -105,8 +105,10 @@ def test_modex_prefix_and_one_track_multitrack_and_codedframesx() -> None:
     with pytest.raises(MediaError) as info:
         parse_video(bytes([0x80 | 0x10 | 6, 0x10 | 1]) + b"avc1" + b"\x00" + b"\0\0\0" + body)
     assert info.value.code == "media.unsupported_codec"
-    command = parse_video(bytes([0x80 | 0x50 | 1]) + b"hvc1")
+    command = parse_video(bytes([0x80 | 0x50 | 1, 0]))  # VideoCommand StartSeek: no FourCC
     assert command.packet is PacketType.IGNORED
+    metadata = parse_video(bytes([0x80 | 0x50 | 4]) + b"hvc1" + b"\x02\x00\x0dcolorInfo")
+    assert metadata.packet is PacketType.IGNORED and metadata.codec == "hvc1"
 
 
 @pytest.mark.parametrize(
