@@ -1,0 +1,128 @@
+"""Test FLV streams made by ffmpeg (legacy H.264/AAC, and Enhanced RTMP HEVC/Opus), cached
+outside the repository next to the fMP4 test media, and what PyAV reads from them."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from tests.media.media_files import cache_dir, ffmpeg
+
+_AV = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=44100"]
+_X264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-sc_threshold", "0"]
+_X265 = ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-x265-params", "log-level=error"]
+
+#: name -> ffmpeg arguments before the output
+STREAMS: dict[str, list[str]] = {
+    "h264_aac_bframes": [*_AV, "-t", "3", *_X264, "-bf", "2", "-g", "25", "-c:a", "aac"],
+    "h264_only": [*_AV[:4], "-t", "3", *_X264, "-bf", "0", "-g", "25"],
+    "h264_aac_short_gop": [
+        *_AV,
+        "-t",
+        "2",
+        *_X264,
+        "-bf",
+        "0",
+        "-g",
+        "12",
+        "-keyint_min",
+        "12",
+        "-c:a",
+        "aac",
+    ],
+    "h264_aac_small": [
+        *_AV,
+        "-t",
+        "1",
+        "-vf",
+        "scale=160:120",
+        *_X264,
+        "-bf",
+        "0",
+        "-g",
+        "25",
+        "-c:a",
+        "aac",
+    ],
+    "aac_only": [*_AV[4:], "-t", "2", "-c:a", "aac"],
+    # An odd size: the SPS crops the coded 336x208 macroblocks to 330x200.
+    "h264_odd_size": [*_AV[:4], "-t", "1", "-vf", "scale=330:200", *_X264, "-bf", "0", "-g", "25"],
+    "av1_only": [
+        *_AV[:4],
+        "-t",
+        "1",
+        "-c:v",
+        "libsvtav1",
+        "-preset",
+        "12",
+        "-g",
+        "25",
+        "-pix_fmt",
+        "yuv420p",
+    ],
+    "hevc_opus": [*_AV, "-t", "2", *_X265, "-g", "25", "-bf", "2", "-c:a", "libopus"],
+}
+
+
+#: The encoder each stream needs beyond libx264 and AAC (a test is skipped without it).
+ENCODERS = {"hevc_opus": "libx265", "av1_only": "libsvtav1"}
+
+
+@functools.cache
+def encoders() -> str:
+    return subprocess.run(
+        [ffmpeg(), "-hide_banner", "-encoders"], capture_output=True, check=True
+    ).stdout.decode()
+
+
+def needs(name: str) -> None:
+    """Skip the calling test if this machine's ffmpeg lacks the encoder of stream ``name``."""
+    import pytest
+
+    encoder = ENCODERS.get(name)
+    if encoder is not None and f" {encoder} " not in encoders():
+        pytest.skip(f"this ffmpeg has no {encoder}")
+
+
+@functools.cache
+def flv(name: str) -> bytes:
+    needs(name)
+    args = STREAMS[name]
+    key = hashlib.sha256("\0".join([Path(ffmpeg()).name, *args]).encode()).hexdigest()[:12]
+    path = cache_dir() / f"{name}-{key}.flv"
+    if not path.exists():
+        partial = path.with_suffix(f".{os.getpid()}.part")
+        command = [ffmpeg(), "-hide_banner", "-v", "error", "-y", *args, "-f", "flv", str(partial)]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+        partial.replace(path)
+    return path.read_bytes()
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    dts: float  # seconds
+    pts: float
+    keyframe: bool
+
+
+def frames(data: bytes, container_format: str) -> dict[str, list[Frame]]:
+    """PyAV's packets of ``data`` by stream type, times in seconds."""
+    import io
+
+    found: dict[str, list[Frame]] = {}
+    with av.open(io.BytesIO(data), mode="r", format=container_format) as container:
+        for packet in container.demux():
+            if packet.size == 0 or packet.dts is None or packet.time_base is None:
+                continue
+            base = float(packet.time_base)
+            pts = packet.pts if packet.pts is not None else packet.dts
+            found.setdefault(packet.stream.type, []).append(
+                Frame(packet.dts * base, pts * base, packet.is_keyframe)
+            )
+    return found
