@@ -70,7 +70,7 @@ STREAMS: dict[str, list[str]] = {
 }
 
 
-#: The encoder each stream needs beyond libx264 and AAC (a test is skipped without it).
+#: The encoder each stream needs beyond libx264 and AAC (a test fails without it, naming it).
 ENCODERS = {"hevc_opus": "libx265", "av1_only": "libsvtav1"}
 
 
@@ -82,12 +82,13 @@ def encoders() -> str:
 
 
 def needs(name: str) -> None:
-    """Skip the calling test if this machine's ffmpeg lacks the encoder of stream ``name``."""
+    """Fail the calling test, saying what is missing, if this ffmpeg lacks the encoder of
+    stream ``name`` (never a silent skip: the test command installs an ffmpeg that has it)."""
     import pytest
 
     encoder = ENCODERS.get(name)
     if encoder is not None and f" {encoder} " not in encoders():
-        pytest.skip(f"this ffmpeg has no {encoder}")
+        pytest.fail(f"{ffmpeg()} has no {encoder}: the tests need the ffmpeg of imageio-ffmpeg (pip)")
 
 
 @functools.cache
