@@ -87,7 +87,9 @@ def run_builder(builder: Stage, work: Path) -> Path:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(ROOT / source, target)
         elif instruction == "RUN" and ("venv" in args or "pip install" in args):
-            command = shlex.split(args.replace(VENV, str(venv)))
+            # --no-cache-dir keeps the image small; here the machine's pip cache may serve the
+            # same wheels (what gets installed is the same), which saves a download per run
+            command = [a for a in shlex.split(args.replace(VENV, str(venv))) if a != "--no-cache-dir"]
             if command[0] == "python":
                 command[0] = sys.executable
             result = subprocess.run(

@@ -246,7 +246,7 @@ async def test_automation_follows_delays(serve: Serve) -> None:
         program = await program_of(client)
         assert program is not None and (program["source"], program["session"]) == ("main-cam", "opening")
         clock.set(at("2020-12-06T10:10:00+08:00"))  # the delayed keynote starts
-        for _ in range(40):
+        for _ in range(200):  # the scheduler's wake-up: up to 10 s on a loaded machine
             program = await program_of(client)
             if program is not None and program["session"] == "keynote":
                 break
