@@ -80,8 +80,10 @@ def forwarded(trusted: Sequence[Network]) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not trusted:  # nothing in front: the peer is the client
+            return await handler(request)
         headers = request.headers.getall("X-Forwarded-For", [])
-        if trusted and headers:
+        if headers:
             client = client_address(request.remote, headers, trusted)
             if client is not None and client != request.remote:
                 request = request.clone(remote=client)

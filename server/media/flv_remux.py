@@ -151,14 +151,7 @@ class Remuxer:
         if message.packet is PacketType.SEQUENCE_START:
             self._configure_video(message)
         elif message.packet is PacketType.CODED_FRAMES:
-            config = self._video_config
-            if config is None:
-                raise MediaError(
-                    "media.frame_before_config",
-                    f"a {message.codec} frame at {timestamp} ms before its sequence start",
-                )
-            if message.codec != config.codec:
-                raise MediaError("media.bad_flv", f"a {message.codec} frame in a {config.codec} stream")
+            config = _configured(self._video_config, message.codec, timestamp)
             if not message.data:
                 return  # some encoders send empty frames as keep-alives
             if config.length_size:
@@ -215,14 +208,7 @@ class Remuxer:
             return
         if message.packet is not PacketType.CODED_FRAMES or not message.data:
             return
-        config = self._audio_config
-        if config is None:
-            raise MediaError(
-                "media.frame_before_config",
-                f"a {message.codec} frame at {timestamp} ms before its sequence start",
-            )
-        if message.codec != config.codec:
-            raise MediaError("media.bad_flv", f"a {message.codec} frame in a {config.codec} stream")
+        config = _configured(self._audio_config, message.codec, timestamp)
         self._ensure_init(items)
         rate = config.spec.timescale
         duration = _opus_samples(message.data) if config.codec == "Opus" else _AAC_FRAME
@@ -303,6 +289,18 @@ class Remuxer:
         if runs:
             self._sequence += 1
             items.append(build_fragment(self._sequence, runs, has_video=video_config is not None))
+
+
+def _configured(config: _Config | None, codec: str, timestamp: int) -> _Config:
+    """The track's configuration for a coded frame of ``codec``; our error if the frame comes
+    before any sequence start, or is of another codec than the one it started."""
+    if config is None:
+        raise MediaError(
+            "media.frame_before_config", f"a {codec} frame at {timestamp} ms before its sequence start"
+        )
+    if codec != config.codec:
+        raise MediaError("media.bad_flv", f"a {codec} frame in a {config.codec} stream")
+    return config
 
 
 def _checked(spec: TrackSpec) -> TrackSpec:

@@ -4,15 +4,12 @@ outside the repository next to the fMP4 test media, and what PyAV reads from the
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 import av
 
-from tests.media.media_files import cache_dir, ffmpeg
+from tests.media.media_files import encoded, ffmpeg
 
 _AV = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=44100"]
 _X264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-sc_threshold", "0"]
@@ -94,15 +91,7 @@ def needs(name: str) -> None:
 @functools.cache
 def flv(name: str) -> bytes:
     needs(name)
-    args = STREAMS[name]
-    key = hashlib.sha256("\0".join([Path(ffmpeg()).name, *args]).encode()).hexdigest()[:12]
-    path = cache_dir() / f"{name}-{key}.flv"
-    if not path.exists():
-        partial = path.with_suffix(f".{os.getpid()}.part")
-        command = [ffmpeg(), "-hide_banner", "-v", "error", "-y", *args, "-f", "flv", str(partial)]
-        subprocess.run(command, check=True, capture_output=True, timeout=120)
-        partial.replace(path)
-    return path.read_bytes()
+    return encoded(name, STREAMS[name], "flv").read_bytes()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import hashlib
 import os
 import struct
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,18 +81,22 @@ def cache_dir() -> Path:
 set_hypothesis_home_dir(cache_dir() / "hypothesis")
 
 
-@functools.cache
-def stream_path(name: str) -> Path:
-    """The file of stream ``name``, encoded on first use."""
-    args = STREAMS[name]
+def encoded(name: str, args: Sequence[str], fmt: str) -> Path:
+    """ffmpeg ``args`` written as ``fmt`` into the cache, once per (ffmpeg, args)."""
     key = hashlib.sha256("\0".join([Path(ffmpeg()).name, *args]).encode()).hexdigest()[:12]
-    path = cache_dir() / f"{name}-{key}.mp4"
+    path = cache_dir() / f"{name}-{key}.{fmt}"
     if not path.exists():
         partial = path.with_suffix(f".{os.getpid()}.part")
-        command = [ffmpeg(), "-hide_banner", "-v", "error", "-y", *args, "-f", "mp4", str(partial)]
+        command = [ffmpeg(), "-hide_banner", "-v", "error", "-y", *args, "-f", fmt, str(partial)]
         subprocess.run(command, check=True, capture_output=True, timeout=120)
         partial.replace(path)  # atomic: a concurrent run never sees half a file
     return path
+
+
+@functools.cache
+def stream_path(name: str) -> Path:
+    """The file of stream ``name``, encoded on first use."""
+    return encoded(name, STREAMS[name], "mp4")
 
 
 @functools.cache

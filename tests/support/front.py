@@ -17,13 +17,13 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.process import stop, wait_answering
 from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,18 +152,15 @@ class Front:
         self._proc = subprocess.Popen(
             self._args("-g", "daemon off;"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"nginx exited with {self._proc.returncode}:\n{self.tail_error_log()}")
-            if _answers(f"{self.url}/nginx_status"):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"nginx did not answer within {READY_TIMEOUT} s:\n{self.tail_error_log()}")
+        try:
+            status = f"{self.url}/nginx_status"
+            wait_answering(self._proc, status, what="nginx", timeout=READY_TIMEOUT, log=self.tail_error_log)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        _stop(self._proc)
+        stop(self._proc)
         self._proc = None
 
     def tail_error_log(self) -> str:
@@ -217,20 +214,20 @@ class Mtail:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"mtail exited with {self._proc.returncode}:\n{self.output.read_text()[-3000:]}"
-                )
-            if _answers(f"http://{self.address}/metrics"):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"mtail did not answer within {READY_TIMEOUT} s")
+        try:
+            wait_answering(
+                self._proc,
+                f"http://{self.address}/metrics",
+                what="mtail",
+                timeout=READY_TIMEOUT,
+                log=lambda: self.output.read_text(errors="replace")[-3000:],
+            )
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        _stop(self._proc)
+        stop(self._proc)
         self._proc = None
 
     def metrics(self) -> str:
@@ -246,22 +243,3 @@ class Mtail:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from tests.support.process import stop, wait_answering
 from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,34 +155,17 @@ class Prometheus:
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
             )
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self._proc.returncode}:\n{self.tail_log()}")
-            if self._ready():
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"prometheus not ready within {READY_TIMEOUT} s:\n{self.tail_log()}")
-
-    def _ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as ready:
-                return bool(ready.status == 200)
-        except OSError:
-            return False
+            wait_answering(
+                self._proc, f"{self.url}/-/ready", what="prometheus", timeout=READY_TIMEOUT, log=self.tail_log
+            )
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop(proc)
 
     def tail_log(self) -> str:
         with contextlib.suppress(OSError):
