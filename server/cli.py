@@ -160,7 +160,16 @@ def serve(config: Config, *, reuse_port: bool = False) -> int:
         config.host,
         config.port,
     )
-    app = create_app(config, event, tokens=tokens)
+    app = create_app(config, event, tokens=tokens, reuse_port=reuse_port)
+    try:
+        _run(app, config, reuse_port=reuse_port)
+    except ForumcastError as exc:  # a listener could not start (port in use, certificate)
+        return _fail(exc.message)
+    log.info("stopped")
+    return 0
+
+
+def _run(app: web.Application, config: Config, *, reuse_port: bool) -> None:
     web.run_app(
         app,
         host=config.host,
@@ -176,8 +185,6 @@ def serve(config: Config, *, reuse_port: bool = False) -> int:
         # Workers of one pool share the port; the kernel spreads connections over them.
         reuse_port=reuse_port or None,
     )
-    log.info("stopped")
-    return 0
 
 
 def serve_worker(config: Config) -> int:

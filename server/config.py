@@ -21,6 +21,7 @@ from exhibits.settings import ExhibitionSettings
 from server.errors import ConfigError
 from server.http.forwarded import parse_networks
 from server.http.page_headers import parse_frame_ancestors
+from server.ingest.settings import IngestSettings
 from server.live.settings import LiveSettings
 from server.schedule.scheduler import UPCOMING_MINUTES
 
@@ -31,6 +32,7 @@ KEEPALIVE_TIMEOUT = 30.0
 
 _LIVE = LiveSettings()  # the live path's defaults, stated once in its modules
 _EXHIBITION = ExhibitionSettings()  # the exhibition's, likewise
+_INGEST = IngestSettings()  # the RTMP and SRT listeners', likewise
 
 ENV_PREFIX = "FORUMCAST_"
 
@@ -134,6 +136,41 @@ class Config:
         metadata=_doc("the slate picture's WIDTHxHEIGHT (even numbers)"),
     )
 
+    rtmp_port: int = field(
+        default=_INGEST.rtmp_port, metadata=_doc("RTMP listener for OBS, vMix, hardware encoders; 0 = off")
+    )
+    rtmp_host: str = field(
+        default="", metadata=_doc("interface for the RTMP and SRT listeners; empty = host")
+    )
+    rtmp_app: str = field(
+        default=_INGEST.rtmp_app, metadata=_doc("the RTMP application name (rtmp://host:port/APP/INPUT)")
+    )
+    rtmps_port: int = field(
+        default=_INGEST.rtmps_port, metadata=_doc("RTMPS listener, on when tls_cert and tls_key are set")
+    )
+    tls_cert: str = field(default="", metadata=_doc("PEM certificate chain for RTMPS"))
+    tls_key: str = field(default="", metadata=_doc("PEM private key for RTMPS"))
+    srt_port: int = field(
+        default=_INGEST.srt_port, metadata=_doc("SRT listener (UDP) for MPEG-TS publishers; 0 = off")
+    )
+    srt_passphrase: str = field(
+        default="", metadata=_doc("SRT encryption passphrase every SRT publisher must use; empty = none")
+    )
+    srt_latency_ms: int = field(
+        default=_INGEST.srt_latency_ms, metadata=_doc("SRT receiver latency (retransmission window), ms")
+    )
+    fragment_ms: int = field(
+        default=_INGEST.fragment_ms,
+        metadata=_doc("RTMP/SRT inputs are cut into fragments at keyframes and about this often, ms"),
+    )
+    ingest_handshake_timeout: float = field(
+        default=_INGEST.handshake_timeout,
+        metadata=_doc("seconds an RTMP/SRT connection has from connecting to publishing"),
+    )
+    ingest_idle_timeout: float = field(
+        default=_INGEST.idle_timeout, metadata=_doc("seconds a publishing RTMP/SRT connection may be silent")
+    )
+
     catalog: str = field(default="", metadata=_doc("exhibit catalog (.yaml or .csv); empty = built-in demo"))
     demo_models: bool = field(
         default=True,
@@ -193,6 +230,24 @@ class Config:
     def instance(self) -> str:
         """This instance's id in the cluster: ``instance_id``, else ``hostname:port``."""
         return self.instance_id or f"{socket.gethostname()}:{self.port}"
+
+    def ingest(self, *, reuse_port: bool = False) -> IngestSettings:
+        """The RTMP and SRT listeners' part of the settings."""
+        return IngestSettings(
+            host=self.rtmp_host or self.host,
+            rtmp_port=self.rtmp_port,
+            rtmp_app=self.rtmp_app,
+            rtmps_port=self.rtmps_port,
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
+            srt_port=self.srt_port,
+            srt_passphrase=self.srt_passphrase,
+            srt_latency_ms=self.srt_latency_ms,
+            fragment_ms=self.fragment_ms,
+            handshake_timeout=self.ingest_handshake_timeout,
+            idle_timeout=self.ingest_idle_timeout,
+            reuse_port=reuse_port,
+        )
 
     def live(self) -> LiveSettings:
         """The live path's part of the settings."""
@@ -283,6 +338,16 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         )
     if key == "port" and not 1 <= result <= 65535:
         raise ConfigError(f"config: {where} must be between 1 and 65535, got {result}")
+    if key in ("rtmp_port", "rtmps_port", "srt_port") and not 0 <= result <= 65535:
+        raise ConfigError(f"config: {where} must be between 0 (off) and 65535, got {result}")
+    if key == "fragment_ms" and not 20 <= result <= 5000:
+        raise ConfigError(f"config: {where} must be between 20 and 5000 ms, got {result}")
+    if key == "srt_latency_ms" and not 20 <= result <= 8000:
+        raise ConfigError(f"config: {where} must be between 20 and 8000 ms, got {result}")
+    if key == "srt_passphrase" and result and not 10 <= len(result) <= 79:
+        raise ConfigError(f"config: {where} must be 10 to 79 characters (SRT's rule), or empty")
+    if key == "rtmp_app" and not (result and result.isascii() and "/" not in result and "?" not in result):
+        raise ConfigError(f"config: {where} must be a non-empty name without '/' or '?', got {result!r}")
     if key in ("max_box_size", "gop_cache_bytes", "send_budget", "viewer_send_buffer") and result < 4096:
         raise ConfigError(f"config: {where} must be at least 4096 bytes, got {result}")
     if key in (
@@ -320,6 +385,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"config: {where} must not be negative, got {result}")
     if key == "keepalive_timeout" and not 0 < result <= 3600:
         raise ConfigError(f"config: {where} must be in (0, 3600] seconds, got {result}")
+    if key in ("ingest_handshake_timeout", "ingest_idle_timeout") and result <= 0:
+        raise ConfigError(f"config: {where} must be positive, got {result}")
     if key == "shutdown_timeout" and result <= 0:
         raise ConfigError(f"config: {where} must be positive, got {result}")
     if key == "frame_ancestors":

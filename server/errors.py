@@ -83,6 +83,14 @@ CODES: dict[str, Wire] = {
     "rtmp.bad_amf": Wire(400, 1007),
     "rtmp.amf_too_large": Wire(413, 1009),
     "rtmp.bad_command": Wire(400, 1008),
+    # RTMP and SRT listeners (server/ingest): where a publisher pointed, and its deadlines.
+    "rtmp.bad_app": NOT_FOUND,
+    "rtmp.bad_name": BAD_REQUEST,
+    "ingest.handshake_timeout": Wire(408, 1008),
+    "ingest.idle_timeout": Wire(408, 1008),
+    "ingest.too_many_connections": Wire(503, 1013),
+    "ingest.bind_failed": UNAVAILABLE,
+    "ingest.bad_certificate": UNAVAILABLE,
     # FLV from an RTMP publisher or a pipe (server/media/flv.py, server/media/flv_remux.py).
     "media.bad_flv": Wire(400, 1007),
     "media.truncated_flv": Wire(400, 1007),

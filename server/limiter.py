@@ -24,12 +24,19 @@ Store keys (under the store's namespace)::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from server.clock import Clock
+from server.errors import ForumcastError
 from server.limits import Limit, Throttled, block_seconds, decide, retry_after
+from server.metrics import Metrics
 from server.store.base import Store
+
+#: Failed checks one client address may make per kind in a minute before it is blocked.
+IP_LIMIT = 10
+#: Failed stream keys one input (or closed stage) may see from all clients in a minute.
+TARGET_LIMIT = 100
 
 
 class RateLimiter:
@@ -112,3 +119,24 @@ class AuthThrottle:
             )
             length = block_seconds(strikes.count, base=self.window, cap=self.max_block)
             await self._store.hit(f"auth:block:{kind}:{scope.key}", window=length, now=now)
+
+
+async def checked_key(
+    throttle: AuthThrottle, metrics: Metrics, client: str, target: str, check: Callable[[], None]
+) -> None:
+    """Run ``check`` (it raises on a wrong stream key) for ``target`` (``input:ID``) tried by
+    ``client`` (its address), under the throttle: refused with ``auth.too_many_attempts`` while
+    either is blocked, a failure counted against both. Every publisher protocol (WebSocket,
+    HTTP, RTMP, SRT) and a closed stage's ``?key=`` go through here."""
+    scopes = (Scope(f"ip:{client}", IP_LIMIT), Scope(target, TARGET_LIMIT))
+    try:
+        await throttle.check("stream_key", scopes)
+    except Throttled:
+        metrics.auth_throttled.labels(kind="stream_key").inc()
+        raise
+    try:
+        check()
+    except ForumcastError:
+        metrics.auth_failures.labels(kind="stream_key").inc()
+        await throttle.failed("stream_key", scopes)
+        raise

@@ -227,6 +227,18 @@ class Metrics:
             ["input"],
             registry=r,
         )
+        self.publisher_refused = Counter(
+            "forumcast_publisher_refused",
+            "Publisher connections refused or closed for an error, by protocol and error code",
+            ["protocol", "code"],
+            registry=r,
+        )
+        self.publisher_connections = Gauge(
+            "forumcast_publisher_connections",
+            "Open RTMP and SRT connections here (publishing or still in their handshake)",
+            ["protocol"],
+            registry=r,
+        )
         self.publisher_connects = Counter(
             "forumcast_publisher_connects",
             "Publishers that became the input's publisher here (a reconnect counts again)",

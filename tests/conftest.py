@@ -23,6 +23,12 @@ from server.schedule.yaml_format import load_yaml
 from tests.support.redis_server import RedisServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# Every forumcast the tests start (in process or as a child, which inherits the environment)
+# leaves the RTMP and SRT ports off unless the test asks for them: servers run side by side
+# and would otherwise all want 1935 and 9000. (setdefault: a test run may set them.)
+for _name in ("FORUMCAST_RTMP_PORT", "FORUMCAST_SRT_PORT"):
+    os.environ.setdefault(_name, "0")
 SECRET = "test-secret-0123456789abcdefghijklmnop"
 TOKENS = Tokens(SECRET)
 
@@ -59,6 +65,8 @@ def server_config(data_dir: Path, **changes: Any) -> Config:
         catalog=str(FIXTURES / "exhibits.yaml"),
         demo_models=False,
         slate_size="320x180",
+        rtmp_port=0,
+        srt_port=0,
     )
     return base.replace(**changes)
 

@@ -46,13 +46,16 @@ from server.http import (
 )
 from server.http.forwarded import forwarded, parse_networks
 from server.http.keys import (
+    AUTH_THROTTLE,
     BUS,
     CLOCK,
     CLUSTER,
     CONFIG,
     EVENT,
+    INGEST,
     LIVE,
     METRICS,
+    REUSE_PORT,
     REVOCATIONS,
     SCHEDULE,
     SCHEDULER,
@@ -64,6 +67,8 @@ from server.http.keys import (
 )
 from server.http.middleware import errors, observe, on_prepare
 from server.http.throttle import token_throttle
+from server.ingest.listeners import running_listeners
+from server.ingest.publisher import IngestEnv
 from server.live.demo import run_demo
 from server.live.hub import LiveHub
 from server.live.settings import LiveEnv
@@ -222,6 +227,22 @@ async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _ingest_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The RTMP(S) and SRT listeners, publishing into the live hub (after the throttle's context)."""
+    config = app[CONFIG]
+    env = IngestEnv(
+        app[LIVE],
+        app[STREAM_KEYS],
+        app[AUTH_THROTTLE],
+        app[METRICS],
+        app[CLOCK],
+        config.ingest(reuse_port=app[REUSE_PORT]),
+    )
+    async with running_listeners(env, app[TASKS]) as servers:
+        app[INGEST] = servers
+        yield
+
+
 async def _close_live(app: web.Application) -> None:
     # on_shutdown runs before aiohttp waits for handlers: WebSocket handlers end once closed.
     if LIVE in app:
@@ -229,7 +250,7 @@ async def _close_live(app: web.Application) -> None:
 
 
 def create_app(
-    config: Config, event: Event, *, tokens: Tokens, clock: Clock | None = None
+    config: Config, event: Event, *, tokens: Tokens, clock: Clock | None = None, reuse_port: bool = False
 ) -> web.Application:
     """A ready-to-run application serving ``event``."""
     # The client's address first (behind a trusted front), so logs, limits and audit see it.
@@ -259,6 +280,8 @@ def create_app(
         ]
     )
     throttle.setup(app)  # after the store's context: the throttle counts in the store
+    app[REUSE_PORT] = reuse_port
+    app.cleanup_ctx.append(_ingest_ctx)  # after the throttle's: keys are checked under it
     app.on_shutdown.append(_close_live)
     for routes in (
         cluster_routes,

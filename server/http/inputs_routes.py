@@ -12,6 +12,7 @@ from server import audit
 from server.errors import AuthError
 from server.http.access import principal
 from server.http.keys import CLOCK, CLUSTER, CONFIG, LIVE, STORE, STREAM_KEYS
+from server.live.input_warnings import input_warnings
 from server.live.inputs import LiveInput
 from server.media.types import TrackKind
 from server.stream_keys import StreamKeys
@@ -20,7 +21,13 @@ routes = web.RouteTableDef()
 
 
 def input_json(
-    keys: StreamKeys, live: LiveInput, now: float, *, here: str, elsewhere: str | None = None
+    keys: StreamKeys,
+    live: LiveInput,
+    now: float,
+    *,
+    here: str,
+    switch_budget: float,
+    elsewhere: str | None = None,
 ) -> dict[str, Any]:
     """``here``: this instance's id. ``elsewhere``: in a cluster, the instance whose publisher
     feeds the input when it is not this one (``live`` is then this instance's mirror of it,
@@ -42,6 +49,9 @@ def input_json(
                 }
             )
     age = live.fragment_age(now)
+    publisher = live.publisher
+    details = publisher.details() if publisher is not None and publisher.details is not None else {}
+    fps = live.frame_rate(now)
     return {
         "id": live.id,
         "stage": live.decl.stage,
@@ -55,6 +65,8 @@ def input_json(
         "bitrate": round(live.bitrate(now)),
         "fragment_age": None if age is None else round(age, 3),
         "gop_seconds": None if live.gop_seconds is None else round(live.gop_seconds, 3),
+        "frame_rate": None if fps is None else round(fps, 2),
+        "warnings": input_warnings(init, live.gop_seconds, details, switch_budget=switch_budget),
         "mime": init.mime if init is not None else None,
         "tracks": tracks,
         "preview_viewers": len(live.preview.viewers),
@@ -64,15 +76,25 @@ def input_json(
 
 def _publisher(live: LiveInput, now: float, *, here: str, elsewhere: str | None) -> dict[str, Any] | None:
     if elsewhere is not None:  # what this instance knows of a publisher on another: where it is
-        return {"instance": elsewhere, "kind": None, "remote": None, "seconds": None}
+        return {
+            "instance": elsewhere,
+            "kind": None,
+            "remote": None,
+            "seconds": None,
+            "encoder": None,
+            "declared_bitrate_kbps": None,
+        }
     publisher = live.publisher
     if publisher is None:
         return None
+    details = publisher.details() if publisher.details is not None else {}
     return {
         "instance": here,
         "kind": publisher.kind,
         "remote": publisher.remote,
         "seconds": round(now - publisher.started, 1),
+        "encoder": details.get("encoder"),
+        "declared_bitrate_kbps": details.get("declared_bitrate_kbps"),
     }
 
 
@@ -84,16 +106,20 @@ async def list_inputs(request: web.Request) -> web.Response:
     if not shown and who.role != "producer":
         raise AuthError("auth.forbidden", "this needs a producer token")
     now, keys = request.app[CLOCK].monotonic(), request.app[STREAM_KEYS]
-    here = request.app[CONFIG].instance()
+    config = request.app[CONFIG]
+    here, budget = config.instance(), config.hls_target_duration
     if CLUSTER not in request.app:
-        return web.json_response({"inputs": [input_json(keys, live, now, here=here) for live in shown]})
+        listed = [input_json(keys, live, now, here=here, switch_budget=budget) for live in shown]
+        return web.json_response({"inputs": listed})
     # In a cluster the publisher may be connected to another instance: show this instance's
     # mirror of the input when it has one, and say where the publisher is.
     registry, listed = request.app[CLUSTER].registry, []
     for live in shown:
         elsewhere = None if live.publisher is not None else registry.holder(live.id)
         mirror = hub.sources.get(live.id) if elsewhere is not None else None
-        listed.append(input_json(keys, mirror or live, now, here=here, elsewhere=elsewhere))
+        listed.append(
+            input_json(keys, mirror or live, now, here=here, switch_budget=budget, elsewhere=elsewhere)
+        )
     return web.json_response({"inputs": listed})
 
 

@@ -25,17 +25,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from server.errors import ForumcastError
 from server.http.keys import AUTH_THROTTLE, CLOCK, METRICS, STORE
-from server.limiter import AuthThrottle, Scope
+from server.limiter import IP_LIMIT, AuthThrottle, Scope
+from server.limiter import checked_key as _checked_key
 from server.limits import Throttled
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-#: Failed checks one client address may make per kind in a minute before it is blocked.
-IP_LIMIT = 10
-#: Failed stream keys one input (or closed stage) may see from all clients in a minute.
-TARGET_LIMIT = 100
 #: Set on a request whose token failed verification (by :func:`token_failed`).
 TOKEN_FAILED = web.RequestKey("token_failed", bool)
 
@@ -59,13 +55,8 @@ async def _failed(request: web.Request, kind: str, scopes: Sequence[Scope]) -> N
 
 async def checked_key(request: web.Request, target: str, check: Callable[[], None]) -> None:
     """Run ``check`` (it raises on a wrong stream key) for ``target`` (``input:ID``) under the throttle."""
-    scopes = (_client(request), Scope(target, TARGET_LIMIT))
-    await _admit(request, "stream_key", scopes)
-    try:
-        check()
-    except ForumcastError:
-        await _failed(request, "stream_key", scopes)
-        raise
+    app = request.app
+    await _checked_key(app[AUTH_THROTTLE], app[METRICS], request.remote or "?", target, check)
 
 
 def token_failed(request: web.Request) -> None:

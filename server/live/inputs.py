@@ -14,6 +14,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from server.errors import ForumcastError
 from server.live.automation import MAX_FRAGMENT_GAP
@@ -39,10 +40,13 @@ class InputState(enum.Enum):
 class PublisherSession:
     """One connected publisher; ``notify`` sends it a JSON event, ``kick`` closes it."""
 
-    kind: str  # "ws" or "http"
+    kind: str  # the protocol: "ws", "http", "rtmp", "rtmps", "srt" (or "remote": a cluster mirror)
     remote: str
     notify: Callable[[dict[str, object]], None]
     kick: Callable[[str, str], None]
+    #: What the protocol adapter knows beyond the fragments (encoder, B-frames…), for the
+    #: inputs view; None when it knows nothing more.
+    details: Callable[[], dict[str, Any]] | None = None
     id: int = field(default_factory=lambda: next(_session_ids))
     #: When it became the publisher (the service clock's monotonic seconds).
     started: float = 0.0
@@ -84,6 +88,7 @@ class LiveInput:
         self._last_keyframe: float | None = None
         self._timeline = Timeline()
         self._window: deque[tuple[float, int]] = deque()
+        self._frames: deque[tuple[float, int, float]] = deque()  # (when, video samples, seconds)
         self._metrics = metrics = env.metrics
         if not mirror:
             metrics.input_up.labels(input=decl.id).set(0)
@@ -122,6 +127,7 @@ class LiveInput:
         self.state = InputState.OFFLINE
         self.up_since = None
         self._window.clear()
+        self._frames.clear()
         if not self.mirror:
             self._metrics.input_up.labels(input=self.id).set(0)
             self._metrics.input_bitrate.labels(input=self.id).set(0)
@@ -187,16 +193,20 @@ class LiveInput:
         self.preview.push(placed, now, frame=frame)
         for listener in () if self.muted else self.listeners:
             listener(self, placed, frame)
-        if placed.keyframe:
-            self._note_keyframe(placed)
+        self._note_video(placed, now)
         self._window.append((now, len(placed.data)))
         if not self.mirror:
             self._metrics.relay_fragments.labels(input=self.id).inc()
 
-    def _note_keyframe(self, fragment: MediaFragment) -> None:
+    def _note_video(self, fragment: MediaFragment, now: float) -> None:
+        """Count the fragment's video frames (the frame rate) and keyframes (the GOP length)."""
         video = self.init.video if self.init is not None else None
         traf = fragment.track(video.id) if video is not None else None
         if video is None or traf is None:
+            return
+        if traf.duration > 0:
+            self._frames.append((now, traf.sample_count, traf.duration / video.timescale))
+        if not fragment.keyframe:
             return
         at = traf.base_decode_time / video.timescale
         if self._last_keyframe is not None and at > self._last_keyframe:
@@ -209,6 +219,14 @@ class LiveInput:
         while self._window and self._window[0][0] < now - BITRATE_WINDOW:
             self._window.popleft()
         return sum(n for _, n in self._window) * 8 / BITRATE_WINDOW
+
+    def frame_rate(self, now: float | None = None) -> float | None:
+        """Video frames per second of media over the last :data:`BITRATE_WINDOW` seconds."""
+        now = self._clock.monotonic() if now is None else now
+        while self._frames and self._frames[0][0] < now - BITRATE_WINDOW:
+            self._frames.popleft()
+        seconds = sum(s for _, _, s in self._frames)
+        return sum(n for _, n, _ in self._frames) / seconds if seconds > 0 else None
 
     def fragment_age(self, now: float | None = None) -> float | None:
         if self.last_fragment_at is None:

@@ -102,6 +102,10 @@ class Remuxer:
         self.fragment_ms = fragment_ms
         self.max_pending = max_pending
         self.warnings: Counter[str] = Counter()
+        #: Video frames seen with a composition offset (B-frames reorder), and the largest
+        #: offset in milliseconds: what reordering adds to the latency.
+        self.reordered_frames = 0
+        self.max_composition_ms = 0
         self._state = State.RUNNING
         self._error: MediaError | None = None
         self._video_config: _Config | None = None
@@ -162,6 +166,9 @@ class Remuxer:
             if self._last_dts is not None and dts < self._last_dts:
                 self.warnings["video_time_back"] += 1
                 dts = self._last_dts
+            if message.composition_offset:
+                self.reordered_frames += 1
+                self.max_composition_ms = max(self.max_composition_ms, message.composition_offset)
             pending = self._pending
             changed = (self._video_config, self._audio_config) != self._init_configs
             if pending.video and (
