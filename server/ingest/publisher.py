@@ -135,7 +135,7 @@ class RemuxedPublisher:
         """The connection ended: send out the fragment in progress and leave the input."""
         if self.current and self.remuxer.init is not None:
             try:
-                for item in self.remuxer.end():
+                for item in self.remuxer.end(align=True):
                     self.live.push(self.session, item)
             except ForumcastError:
                 pass  # the stream had failed already; the error was reported then

@@ -141,12 +141,19 @@ class Remuxer:
             raise
         return items
 
-    def end(self) -> list[Item]:
-        """The publisher stopped: the fragment in progress, if any."""
+    def end(self, *, align: bool = False) -> list[Item]:
+        """The publisher stopped: the fragment in progress, if any.
+
+        ``align``: leave out audio that runs past the last video frame, so both tracks end
+        together (a live input, where whatever follows, a failover or a reconnect, continues
+        both tracks from one point; otherwise its video would start after a gap)."""
         if self._error is not None:
             return []
         items: list[Item] = []
-        self._flush(None, items)
+        pending = self._pending
+        cut = pending.video[-1].dts + self._last_duration if align and pending.video else None
+        self._flush(cut, items)
+        self._pending = _Pending()
         return items
 
     # -- video
