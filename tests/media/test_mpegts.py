@@ -85,10 +85,10 @@ def test_garbage_between_packets_is_skipped_and_counted() -> None:
 
 def test_garbage_alone_is_bad_ts_and_the_demuxer_stays_failed() -> None:
     demuxer = TsDemuxer(max_resync=10 * PACKET)
-    for _ in range(6):  # 960 bytes
-        demuxer.feed(b"GET / HTTP/1.1\r\n" * 10)
+    assert demuxer.feed(b"GET / HTTP/1.1\r\n" * 100) == []  # 1600 bytes: skipped, still looking
+    assert demuxer.state is DemuxState.SEARCHING
     with pytest.raises(MediaError) as info:
-        demuxer.feed(b"GET / HTTP/1.1\r\n" * 10)
+        demuxer.feed(b"GET / HTTP/1.1\r\n" * 100)
     assert info.value.code == "media.bad_ts"
     assert demuxer.state is DemuxState.FAILED
     with pytest.raises(MediaError, match="already failed"):
