@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import random
+from pathlib import Path
 
 from tests.media.flv_files import encoders
 from tests.media.media_files import encoded
@@ -44,13 +45,19 @@ ENCODERS = {"hevc_aac": "libx265"}
 
 
 @functools.cache
-def ts(name: str) -> bytes:
+def ts_path(name: str) -> Path:
+    """The file of stream ``name``, encoded on first use."""
     encoder = ENCODERS.get(name)
     if encoder is not None and f" {encoder} " not in encoders():
         import pytest
 
         pytest.fail(f"this ffmpeg has no {encoder}: the tests need the ffmpeg of imageio-ffmpeg (pip)")
-    return encoded(f"ts_{name}", STREAMS[name], "mpegts").read_bytes()
+    return encoded(f"ts_{name}", STREAMS[name], "mpegts")
+
+
+@functools.cache
+def ts(name: str) -> bytes:
+    return ts_path(name).read_bytes()
 
 
 def chunked(data: bytes, seed: int, largest: int = 4000) -> list[bytes]:
