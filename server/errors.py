@@ -7,7 +7,7 @@ message. How a code is reported on the wire lives here and nowhere else::
     ├── ConfigError                config.*      (the CLI turns it into exit code 2)
     ├── ScheduleError              schedule.*    (a bad event file: every problem listed)
     ├── AuthError                  auth.*        (401 / 403)
-    ├── MediaError                 media.*       (malformed fMP4 or FLV from a publisher)
+    ├── MediaError                 media.*       (malformed fMP4, FLV or MPEG-TS from a publisher)
     ├── RtmpError                  rtmp.*        (an RTMP publisher broke the protocol)
     └── ModelError                 model.*       (a 3D upload the ingest pipeline refuses)
 
@@ -97,6 +97,10 @@ CODES: dict[str, Wire] = {
     "media.tag_too_large": Wire(413, 1009),
     "media.unsupported_codec": Wire(415, 1003),
     "media.frame_before_config": Wire(400, 1007),
+    # MPEG-TS from an SRT publisher (server/media/mpegts.py, server/media/ts_remux.py).
+    "media.bad_ts": Wire(400, 1007),
+    "media.pes_too_large": Wire(413, 1009),
+    "media.bad_config": Wire(400, 1007),
     "live.unknown_input": NOT_FOUND,
     "live.unknown_stage": NOT_FOUND,
     "live.input_busy": CONFLICT,
@@ -211,7 +215,7 @@ class AuthError(ForumcastError):
 
 
 class MediaError(ForumcastError):
-    """A publisher sent bytes that are not relayable fragmented MP4 or FLV; the message says why."""
+    """A publisher sent bytes that are not relayable fragmented MP4, FLV or MPEG-TS; the message says why."""
 
 
 class RtmpError(ForumcastError):
