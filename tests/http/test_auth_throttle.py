@@ -19,8 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server.clock import ManualClock
 from server.http.keys import STREAM_KEYS
-from server.limiter import IP_LIMIT
-from server.limiter import AuthThrottle, Scope
+from server.limiter import IP_LIMIT, AuthThrottle, Scope
 from server.store.memory import MemoryStore
 from tests.conftest import Serve, at, auth
 
