@@ -485,6 +485,8 @@ def load_config(
         if key not in _FIELDS:
             raise ConfigError(f"config: unknown option {key!r}")
         merged[key] = _coerce(key, value, "command-line flags")
+    if bool(merged.get("tls_cert")) != bool(merged.get("tls_key")):
+        raise ConfigError("config: 'tls_cert' and 'tls_key' go together (RTMPS needs both)")
     return Config(**merged)
 
 

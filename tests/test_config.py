@@ -61,6 +61,14 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ("", {"FORUMCAST_PREVIOUS_SECRETS": "x" * 40 + ",short"}, "list of secrets of at least 32 bytes"),
         ('[stream_keys]\nmain-cam = "short-key"\n', {}, "main-cam are shorter than 16 characters"),
         ("", {"FORUMCAST_STREAM_KEYS": "a=0123456789abcdef,b=abc"}, "of b are shorter than 16"),
+        ("rtmp_port = 70000\n", {}, "between 0 (off) and 65535"),
+        ("", {"FORUMCAST_SRT_PORT": "-1"}, "between 0 (off) and 65535"),
+        ("fragment_ms = 5\n", {}, "between 20 and 5000 ms"),
+        ('srt_passphrase = "short"\n', {}, "10 to 79 characters"),
+        ('rtmp_app = "live/x"\n', {}, "without '/' or '?'"),
+        ("srt_latency_ms = 10\n", {}, "between 20 and 8000 ms"),
+        ("ingest_handshake_timeout = 0\n", {}, "must be positive"),
+        ('tls_cert = "a.pem"\n', {}, "'tls_cert' and 'tls_key' go together"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:

@@ -25,7 +25,13 @@ class FfmpegPublisher:
     """``ffmpeg -re … -f flv rtmp://…`` for ``seconds``, its stderr kept."""
 
     def __init__(
-        self, url: str, profile: str = "bframes_aac", *, seconds: float = 30.0, size: str = "320x180"
+        self,
+        url: str,
+        profile: str = "bframes_aac",
+        *,
+        seconds: float = 30.0,
+        size: str = "320x180",
+        output_options: tuple[str, ...] = (),
     ):
         self.url = url
         args = [
@@ -53,6 +59,7 @@ class FfmpegPublisher:
             "-sc_threshold",
             "0",
             *PROFILES[profile],
+            *output_options,
             "-f",
             "flv",
             url,
