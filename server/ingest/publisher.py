@@ -5,7 +5,9 @@ hub, the stream keys, the credential throttle, metrics, the clock, their setting
 :func:`admit` applies the same rules as a WebSocket publisher's: an unknown input is
 ``live.unknown_input``, a wrong key ``live.bad_key`` (counted by the throttle against the
 client's address and the input, refused with ``auth.too_many_attempts`` while blocked), a
-second publisher without ``takeover`` ``live.input_busy``.
+second publisher without ``takeover`` ``live.input_busy`` (unless the first has been silent
+for ``stall_after``: an encoder reconnecting after a lost link, whose old connection is
+still half-open, takes its input back at once).
 
 :class:`RemuxedPublisher` is one admitted publisher whose FLV messages (from RTMP, or from
 MPEG-TS for SRT) go through a :class:`~server.media.flv_remux.Remuxer` into its
@@ -49,17 +51,29 @@ class IngestEnv:
     settings: IngestSettings
 
 
-async def admit(env: IngestEnv, input_id: str, key: str | None, *, client: str, takeover: bool) -> LiveInput:
-    """The input a publisher at ``client`` may publish to, or our error saying why not."""
+async def admit(
+    env: IngestEnv, input_id: str, key: str | None, *, client: str, takeover: bool
+) -> tuple[LiveInput, bool]:
+    """The input a publisher at ``client`` may publish to and whether it takes the input
+    over from a publisher there, or our error saying why not."""
     live = env.hub.input(input_id)
     await checked_key(
         env.throttle, env.metrics, client, f"input:{live.id}", lambda: env.keys.check(live.id, key)
     )
-    if live.publisher is not None and not takeover:
+    if live.publisher is None or takeover:
+        return live, takeover
+    if not _silent(live, env.clock.monotonic()):
         raise ForumcastError(
             "live.input_busy", f"input {live.id!r} already has a publisher (add takeover=1 to replace it)"
         )
-    return live
+    return live, True
+
+
+def _silent(live: LiveInput, now: float) -> bool:
+    """The input's publisher has sent nothing for ``stall_after``: most likely the same
+    encoder's old connection, half-open after a lost link. Its reconnect replaces it
+    without asking for a takeover (encoders cannot be told to add ``takeover=1``)."""
+    return live.last_data_at is None or now - live.last_data_at > live.stall_after
 
 
 def refused(env: IngestEnv, protocol: str, remote: str, exc: ForumcastError) -> None:

@@ -131,27 +131,27 @@ class RtmpConnection(asyncio.Protocol):
         assert transport is not None
         try:
             target = rtmp_target(session.app, event.stream_name, expected_app=self.env.settings.rtmp_app)
-            live = await admit(
+            live, takeover = await admit(
                 self.env, target.input, target.key, client=self.client, takeover=target.takeover
             )
+            if self._closed:
+                return
+            self.publisher = RemuxedPublisher(
+                self.env,
+                live,
+                protocol=self.server.protocol,
+                remote=self.remote,
+                takeover=takeover,
+                kick=self._kicked,
+            )  # (attach may still find the input busy: another publisher got in meanwhile)
         except ForumcastError as exc:
             if not self._closed:
                 session.reject_publish(description=f"{exc.code}: {exc.message}")
                 self._fail(exc)
             return
-        if self._closed:
-            return
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
-        self.publisher = RemuxedPublisher(
-            self.env,
-            live,
-            protocol=self.server.protocol,
-            remote=self.remote,
-            takeover=target.takeover,
-            kick=self._kicked,
-        )
         try:
             self._handle(session.accept_publish())
         except ForumcastError as exc:

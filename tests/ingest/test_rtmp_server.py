@@ -264,3 +264,34 @@ async def test_a_refusal_is_an_on_status_error_with_our_code(serve: Serve) -> No
     assert status["level"] == "error" and status["code"] == "NetStream.Publish.BadName"
     assert status["description"].startswith("live.bad_key: wrong or missing stream key")
     assert len(received) > 1 + 2 * PACKET_SIZE
+
+
+async def test_a_reconnect_replaces_a_half_open_connection(serve: Serve) -> None:
+    port = free_port()
+    client = await serve(rtmp_port=port)
+    keys = client.app[STREAM_KEYS]
+    # The encoder's first connection: it published, then its link died without a FIN.
+    old = publishing(keys.key("main-cam"))
+    old.some_media()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(bytes(old.data))
+    await writer.drain()
+    async with asyncio.timeout(5):
+        while (await inputs(client))["main-cam"]["publisher"] is None:
+            await asyncio.sleep(0.05)
+    # Reconnecting at once, while the old connection still sends: refused, it is not stale.
+    status, printed = await FfmpegPublisher(
+        rtmp_url(port, "main-cam", keys.key("main-cam")), seconds=2
+    ).finish()
+    assert status != 0 and "live.input_busy" in printed
+    await asyncio.sleep(1.2)  # silent for more than stall_after (1 s)
+    again = FfmpegPublisher(rtmp_url(port, "main-cam", keys.key("main-cam")), seconds=30)
+    try:
+        found = await wait_up(client, "main-cam")
+        assert found["publisher"]["kind"] == "rtmp"
+        async with asyncio.timeout(5):
+            assert await reader.read() is not None  # the old connection was closed by the server
+        assert reader.at_eof()
+    finally:
+        again.stop()
+        writer.close()
