@@ -1,0 +1,1 @@
+"""Ingest from production gear: RTMP and SRT listeners."""
