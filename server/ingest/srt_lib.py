@@ -121,7 +121,10 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "srt_epoll_create": (ctypes.c_int, []),
     "srt_epoll_add_usock": (ctypes.c_int, [ctypes.c_int, ctypes.c_int32, _c_int_p]),
     "srt_epoll_remove_usock": (ctypes.c_int, [ctypes.c_int, ctypes.c_int32]),
-    "srt_epoll_uwait": (ctypes.c_int, [ctypes.c_int, ctypes.POINTER(EpollEvent), ctypes.c_int, ctypes.c_int64]),
+    "srt_epoll_uwait": (
+        ctypes.c_int,
+        [ctypes.c_int, ctypes.POINTER(EpollEvent), ctypes.c_int, ctypes.c_int64],
+    ),
     "srt_epoll_release": (ctypes.c_int, [ctypes.c_int]),
 }
 
@@ -184,6 +187,15 @@ class Library:
         raw = ctypes.c_int32(value)
         self._check(self._c.srt_setsockflag(sock, option, ctypes.byref(raw), 4), f"srt_setsockflag({option})")
 
+    def get_int(self, sock: int, option: int) -> int:
+        raw = ctypes.c_int32(0)
+        size = ctypes.c_int(4)
+        self._check(
+            self._c.srt_getsockflag(sock, option, ctypes.byref(raw), ctypes.byref(size)),
+            f"srt_getsockflag({option})",
+        )
+        return raw.value
+
     def set_str(self, sock: int, option: int, value: str) -> None:
         raw = value.encode()
         buffer = ctypes.create_string_buffer(raw, len(raw))
@@ -192,7 +204,9 @@ class Library:
     def get_str(self, sock: int, option: int, max_size: int = MAX_STREAMID + 1) -> str:
         buffer = ctypes.create_string_buffer(max_size)
         size = ctypes.c_int(max_size)
-        self._check(self._c.srt_getsockflag(sock, option, buffer, ctypes.byref(size)), f"srt_getsockflag({option})")
+        self._check(
+            self._c.srt_getsockflag(sock, option, buffer, ctypes.byref(size)), f"srt_getsockflag({option})"
+        )
         return buffer.raw[: size.value].decode("utf-8", "replace")
 
     def bind(self, sock: int, address: bytes) -> None:

@@ -160,7 +160,9 @@ class SrtListener:
         """Bind and listen (``srt.bind_failed`` if the port is taken), then start the thread."""
         if self.state is not ListenerState.NEW:
             raise RuntimeError(f"start() on a listener that is {self.state.value}")
-        infos = await self._loop.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
+        infos = await self._loop.getaddrinfo(
+            self.host, self.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+        )
         ip = str(infos[0][4][0])
         lib = self._lib = srt_lib.load()
         lib.startup()
@@ -250,13 +252,10 @@ class SrtListener:
         except UnicodeDecodeError:
             return Refusal(srt_lib.REJX_BAD_REQUEST, "the streamid is not UTF-8")
         try:
-            verdict = self._admit(streamid, peer)
+            return self._admit(streamid, peer)
         except Exception as exc:
             log.exception("admit() failed for SRT caller %s", peer)
             return Refusal(srt_lib.REJX_ISE, f"admit() failed: {exc!r}")
-        if not isinstance(verdict, Admission | Refusal):
-            return Refusal(srt_lib.REJX_ISE, f"admit() returned {verdict!r}")
-        return verdict
 
     # -- the listener thread
 
@@ -303,13 +302,18 @@ class SrtListener:
                 lib.close(sock)
                 continue
             connection = _Connection(
-                next(self._ids), sock, lib.get_str(sock, srt_lib.SRTO_STREAMID), srt_lib.format_sockaddr(raw_peer)
+                next(self._ids),
+                sock,
+                lib.get_str(sock, srt_lib.SRTO_STREAMID),
+                srt_lib.format_sockaddr(raw_peer),
             )
             lib.epoll_add(self._eid, sock, srt_lib.SRT_EPOLL_IN | srt_lib.SRT_EPOLL_ERR)
             self._by_sock[sock] = connection
             self._post(self._deliver_open, connection.id, connection.streamid, connection.peer)
 
-    def _receive(self, lib: Library, connection: _Connection, flags: int, buffer: ctypes.Array[ctypes.c_char]) -> None:
+    def _receive(
+        self, lib: Library, connection: _Connection, flags: int, buffer: ctypes.Array[ctypes.c_char]
+    ) -> None:
         chunks: list[bytes] = []
         why: str | None = None
         for _ in range(_READS_PER_WAKE):
