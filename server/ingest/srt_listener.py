@@ -149,7 +149,9 @@ class SrtListener:
         self._lock = threading.Lock()
         self._queued: dict[int, int] = {}
         self._kicks: collections.deque[tuple[int, str]] = collections.deque()
-        # Loop side: connections closed by close_connection() whose data is no longer wanted.
+        # Loop side: connections opened and not yet closed; those close_connection() asked to
+        # close, whose data is no longer wanted.
+        self._open: set[int] = set()
         self._kicked: set[int] = set()
 
     @property
@@ -200,7 +202,7 @@ class SrtListener:
     def close_connection(self, conn: int, reason: str) -> None:
         """Close one publisher's connection (from the loop); its ``on_close`` carries ``reason``
         and no more ``on_data`` is delivered for it."""
-        if self.state is not ListenerState.RUNNING:
+        if self.state is not ListenerState.RUNNING or conn not in self._open or conn in self._kicked:
             return
         self._kicked.add(conn)
         with self._lock:
@@ -358,6 +360,7 @@ class SrtListener:
     # -- on the event loop
 
     def _deliver_open(self, conn: int, streamid: str, peer: str) -> None:
+        self._open.add(conn)
         self._guard(conn, self._on_open, conn, streamid, peer)
 
     def _deliver_data(self, conn: int, payload: bytes) -> None:
@@ -367,6 +370,7 @@ class SrtListener:
             self._guard(conn, self._on_data, conn, payload)
 
     def _deliver_close(self, conn: int, why: str) -> None:
+        self._open.discard(conn)
         self._kicked.discard(conn)
         with self._lock:
             self._queued.pop(conn, None)

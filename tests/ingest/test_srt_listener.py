@@ -44,9 +44,11 @@ class Bench:
         self.listeners: list[SrtListener] = []
         self.callers: list[Caller] = []
 
-    async def listen(self, admit: Admit = admit_all, **limits: Any) -> tuple[SrtListener, Recorder]:
+    async def listen(
+        self, admit: Admit = admit_all, recorder: Recorder | None = None, **limits: Any
+    ) -> tuple[SrtListener, Recorder]:
         library()
-        recorder = Recorder()
+        recorder = recorder or Recorder()
         listener = SrtListener(
             "127.0.0.1",
             0,
@@ -203,6 +205,28 @@ async def test_close_connection_kicks_one_publisher_only(bench: Bench) -> None:
     assert got.in_order(kicked) == ["open", "data", "close"]
     assert stays not in got.closed
     assert listener.connections == 1
+
+
+class BreaksOnData(Recorder):
+    def on_data(self, conn: int, payload: bytes) -> None:
+        if self.streamids[conn] == "breaks":
+            raise ValueError("cannot demux this")
+        super().on_data(conn, payload)
+
+
+async def test_a_callback_that_raises_closes_its_own_connection_only(bench: Bench) -> None:
+    listener, got = await bench.listen(recorder=BreaksOnData())
+    await bench.ffmpeg(listener, "breaks", seconds=30)
+    await bench.ffmpeg(listener, "works", seconds=30)
+    await got.wait_for(lambda: len(got.closed) == 1 and len(got.data) == 2)
+    breaks, works = got.conn_of("breaks"), got.conn_of("works")
+    assert got.closed == {breaks: "the application failed: ValueError('cannot demux this')"}
+    assert got.in_order(breaks) == ["open", "close"]
+    before = len(got.data[works])
+    await got.wait_for(lambda: len(got.data[works]) > before + 20_000)
+    listener.close_connection(breaks, "again")  # closed already: nothing happens
+    listener.close_connection(999, "never was")
+    assert works not in got.closed
 
 
 async def test_a_publisher_the_loop_cannot_keep_up_with_is_closed(bench: Bench) -> None:
