@@ -9,6 +9,8 @@ message. How a code is reported on the wire lives here and nowhere else::
     ├── AuthError                  auth.*        (401 / 403)
     ├── MediaError                 media.*       (malformed fMP4, FLV or MPEG-TS from a publisher)
     ├── RtmpError                  rtmp.*        (an RTMP publisher broke the protocol)
+    ├── SrtError                   srt.*         (SRT port taken, a bad streamid, a failed call)
+    │   └── SrtUnavailable         srt.unavailable (libsrt is not installed)
     └── ModelError                 model.*       (a 3D upload the ingest pipeline refuses)
 
 Handlers raise; the HTTP middleware and (later) the WebSocket layer look the code up in
@@ -73,6 +75,14 @@ CODES: dict[str, Wire] = {
     "media.bad_fragment": Wire(400, 1007),
     # An RTMP publisher that broke the protocol (server/media/rtmp): the connection is closed.
     # The HTTP and WebSocket columns only matter if an RTMP error is ever reported there.
+    # The SRT listener (server/ingest/srt_lib.py, srt_listener.py): libsrt is not installed, the
+    # port is taken, a call into the library failed, a caller's streamid or passphrase is unusable.
+    "srt.unavailable": UNAVAILABLE,
+    "srt.bind_failed": UNAVAILABLE,
+    "srt.call_failed": INTERNAL,
+    "srt.bad_streamid": BAD_REQUEST,
+    "srt.bad_passphrase": BAD_REQUEST,
+    # (RTMP, as the comment above the SRT codes says)
     "rtmp.bad_handshake": Wire(400, 1002),
     "rtmp.bad_chunk": Wire(400, 1002),
     "rtmp.bad_chunk_size": Wire(400, 1002),
@@ -220,6 +230,18 @@ class MediaError(ForumcastError):
 
 class RtmpError(ForumcastError):
     """An RTMP publisher sent bytes the RTMP core refuses; the message says why."""
+
+
+class SrtError(ForumcastError):
+    """The SRT layer failed (library missing, port taken, a call refused) or a caller's
+    streamid cannot be read; the message says which."""
+
+
+class SrtUnavailable(SrtError):
+    """libsrt is not installed (or not loadable); the message names the Debian package."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("srt.unavailable", message)
 
 
 class ModelError(ForumcastError):
