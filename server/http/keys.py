@@ -15,7 +15,7 @@ from server.clock import Clock
 from server.cluster.node import ClusterNode
 from server.config import Config
 from server.events import EventBus
-from server.ingest.rtmp_server import RtmpServer
+from server.ingest.listeners import Listener
 from server.limiter import AuthThrottle, RateLimiter
 from server.live.hub import LiveHub
 from server.metrics import Metrics
@@ -52,7 +52,7 @@ AUTH_THROTTLE = web.AppKey("auth_throttle", AuthThrottle)
 HLS_VIEWER_LIMITER = web.AppKey("hls_viewer_limiter", RateLimiter)
 #: Whether this instance shares its ports with others of a ``--workers`` pool (SO_REUSEPORT).
 REUSE_PORT = web.AppKey("reuse_port", bool)
-#: The RTMP(S) listeners running (server/ingest), for their bound ports.
-INGEST = web.AppKey("ingest", list[RtmpServer])
+#: The RTMP(S) and SRT listeners running (server/ingest), for their bound ports.
+INGEST = web.AppKey("ingest", list[Listener])
 #: The security headers of each page path and of ``/static/`` (server/http/page_headers.py).
 PAGE_HEADERS = web.AppKey("page_headers", dict[str, dict[str, str]])

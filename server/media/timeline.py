@@ -102,6 +102,10 @@ class Timeline:
                 end = self._end_in(traf.track_id, scale)
                 if end is not None and traf.base_decode_time + offset < end:
                     offset = end - traf.base_decode_time  # never backwards
+                if traf.base_decode_time + offset < 0:
+                    # A track that starts before the one the shift was taken from (its
+                    # first fragment came later): never before the timeline's zero.
+                    offset = -traf.base_decode_time
                 segment.offsets[traf.track_id] = offset
             times[traf.track_id] = traf.base_decode_time + offset
             self._ends[traf.track_id] = (times[traf.track_id] + traf.duration, scale)
