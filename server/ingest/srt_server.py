@@ -49,6 +49,7 @@ IDLE_CHECK_INTERVAL = 1.0
 class _Admitted:
     live: LiveInput
     takeover: bool
+    at: float  # when, on the service clock (an admission libsrt then refused is forgotten)
 
 
 @dataclass(slots=True)
@@ -132,7 +133,10 @@ class SrtServer:
         except ForumcastError as exc:
             refused(self.env, self.protocol, peer, exc)
             return Refusal(1000 + CODES[exc.code].http, f"{exc.code}: {exc.message}")
-        self._admitted[(streamid, peer)] = _Admitted(live, takeover)
+        now = self.env.clock.monotonic()
+        for stale in [k for k, v in self._admitted.items() if now - v.at > ADMIT_TIMEOUT]:
+            del self._admitted[stale]  # admitted, then refused by libsrt (a wrong passphrase)
+        self._admitted[(streamid, peer)] = _Admitted(live, takeover, now)
         return Admission(passphrase=self.env.settings.srt_passphrase)
 
     def _input_by_key(self, key: str) -> str:

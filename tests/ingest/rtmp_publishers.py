@@ -18,11 +18,14 @@ PROFILES: dict[str, list[str]] = {
     "no_audio": ["-g", "25", "-bf", "0", "-an"],
     "gop_2s": ["-g", "50", "-keyint_min", "50", "-bf", "0", "-c:a", "aac"],
     "gop_half": ["-g", "12", "-keyint_min", "12", "-bf", "0", "-c:a", "aac"],
+    # Enhanced RTMP (ffmpeg 6.1+ writes HEVC in FLV with the FourCC header)
+    "hevc": ["-c:v", "libx265", "-x265-params", "log-level=error", "-g", "25", "-bf", "0", "-c:a", "aac"],
 }
 
 
 class FfmpegPublisher:
-    """``ffmpeg -re … -f flv rtmp://…`` for ``seconds``, its stderr kept."""
+    """``ffmpeg -re … -f flv rtmp://…`` (or ``-f mpegts srt://…``) for ``seconds``, its
+    stderr kept. The picture is a 320x180 25 fps test pattern with a 440 Hz tone."""
 
     def __init__(
         self,
@@ -32,6 +35,7 @@ class FfmpegPublisher:
         seconds: float = 30.0,
         size: str = "320x180",
         output_options: tuple[str, ...] = (),
+        fmt: str = "flv",
     ):
         self.url = url
         args = [
@@ -61,7 +65,7 @@ class FfmpegPublisher:
             *PROFILES[profile],
             *output_options,
             "-f",
-            "flv",
+            fmt,
             url,
         ]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -18,6 +18,7 @@ from server.media.rtmp.handshake import PACKET_SIZE
 from server.schedule.yaml_format import load_yaml
 from tests.conftest import Serve, at, auth
 from tests.ingest.rtmp_publishers import FfmpegPublisher, raw_exchange, rtmp_url
+from tests.ingest.srt_support import free_udp_port, library, srt_url
 from tests.live.streams import LoopPublisher, ProgramRecorder, clip
 from tests.live.test_program import check_recording, take
 from tests.media.rtmp.client import AAC_HEADER, AVC_HEADER, AVC_KEYFRAME, Client, commands, server_messages
@@ -112,9 +113,12 @@ def wall_event(tmp_path: Path, count: int) -> Any:
     return load_yaml(path)
 
 
-async def test_ten_publishers_at_once_with_each_profile_and_a_takeover(serve: Serve, tmp_path: Path) -> None:
-    port = free_port()
-    client = await serve(event=wall_event(tmp_path, 10), rtmp_port=port)
+async def test_ten_rtmp_and_four_srt_publishers_at_once_and_a_takeover(serve: Serve, tmp_path: Path) -> None:
+    library()
+    port, srt_port, passphrase = free_port(), free_udp_port(), "wall-passphrase-1"
+    client = await serve(
+        event=wall_event(tmp_path, 14), rtmp_port=port, srt_port=srt_port, srt_passphrase=passphrase
+    )
     keys = client.app[STREAM_KEYS]
     profiles = ["bframes_aac", "no_audio", "gop_2s", "gop_half"]
     publishers = {
@@ -122,13 +126,21 @@ async def test_ten_publishers_at_once_with_each_profile_and_a_takeover(serve: Se
             rtmp_url(port, f"cam{n}", keys.key(f"cam{n}")), profiles[n % 4], seconds=40
         )
         for n in range(10)
+    } | {
+        f"cam{n}": FfmpegPublisher(
+            srt_url(srt_port, f"#!::r=cam{n},k={keys.key(f'cam{n}')}", passphrase=passphrase),
+            profiles[n % 4],
+            seconds=40,
+            fmt="mpegts",
+        )
+        for n in range(10, 14)
     }
     try:
         seen = {name: await wait_up(client, name, timeout=30) for name in publishers}
         for n, name in enumerate(seen):
             found, profile = seen[name], profiles[n % 4]
             warnings = [w["code"] for w in found["warnings"]]
-            assert found["publisher"]["kind"] == "rtmp"
+            assert found["publisher"]["kind"] == ("rtmp" if n < 10 else "srt")
             if profile == "no_audio":
                 assert [t["kind"] for t in found["tracks"]] == ["video"] and warnings == ["no_audio"]
             else:
@@ -153,6 +165,7 @@ async def test_ten_publishers_at_once_with_each_profile_and_a_takeover(serve: Se
         assert all(now[name]["up"] for name in publishers)
         metrics = await (await client.get("/metrics")).text()
         assert value(metrics, "forumcast_publisher_connections", protocol="rtmp") == 10
+        assert value(metrics, "forumcast_publisher_connections", protocol="srt") == 4
         assert (
             value(metrics, "forumcast_publisher_refused_total", protocol="rtmp", code="live.input_busy") == 1
         )
