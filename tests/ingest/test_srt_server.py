@@ -25,6 +25,7 @@ from tests.support.metrics_text import value
 from tests.support.redis_server import free_port
 
 PASSPHRASE = "forum-passphrase-2020"
+TAKES = ("srt-cam", "ws-cam", "rtmp-cam", "srt-cam", "slate", "ws-cam", "srt-cam", "rtmp-cam")
 
 
 def three_input_event(tmp_path: Path) -> Any:
@@ -81,7 +82,7 @@ async def test_program_switched_between_rtmp_srt_and_websocket_inputs(serve: Ser
         assert [t["codec"][:4] for t in found["tracks"]] == ["avc1", "mp4a"] and found["warnings"] == []
         clock.set(at("2020-12-06T09:00:00+08:00"))  # the session: rtmp-cam (schedule)
         await viewer.wait_source("rtmp-cam")
-        for source in ("srt-cam", "ws-cam", "rtmp-cam", "srt-cam", "slate", "ws-cam", "srt-cam", "rtmp-cam"):
+        for source in TAKES:
             await take(client, source)
             await viewer.wait_source(source)
             await asyncio.sleep(0.4)
@@ -93,10 +94,7 @@ async def test_program_switched_between_rtmp_srt_and_websocket_inputs(serve: Ser
         srt.stop()
     shown = [s for s in check_recording(viewer, tmp_path) if s is not None]
     sources = [source for source, _ in itertools.groupby(shown)]  # (a repeated now event)
-    assert sources == ["slate", "rtmp-cam", "srt-cam", "ws-cam", "rtmp-cam", "srt-cam", "slate", "ws-cam"] + [
-        "srt-cam",
-        "rtmp-cam",
-    ]
+    assert sources == ["slate", "rtmp-cam", *TAKES]
 
 
 async def record_preview(
