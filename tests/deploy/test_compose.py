@@ -201,3 +201,12 @@ def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
     for source in copied:
         assert (ROOT / source).exists(), source
         assert not any(source == pattern or source.startswith(pattern + "/") for pattern in ignored), source
+
+
+def test_production_gear_reaches_two_instances(compose: dict[str, Any]) -> None:
+    """RTMP and SRT publish straight to an instance (no HTTP front in between): forumcast-1
+    on the standard ports, forumcast-2 as the backup ingest, both to the container's own."""
+    services = compose["services"]
+    assert services["forumcast-1"]["ports"] == ["1935:1935", "9000:9000/udp"]
+    assert services["forumcast-2"]["ports"] == ["1945:1935", "9010:9000/udp"]
+    assert "ports" not in services["forumcast-3"]

@@ -54,12 +54,12 @@ def test_the_image_is_multi_stage_non_root_with_the_cjk_font_and_no_compiler() -
     builder, final = stages(DOCKERFILE.read_text(encoding="utf-8"))
     assert builder.name == "builder"
     final_text = " ".join(f"{i} {a}" for i, a in final.instructions)
-    assert "fonts-noto-cjk" in final_text
+    assert "fonts-noto-cjk" in final_text and "libsrt1.5-openssl" in final_text
     assert not re.search(r"\b(gcc|g\+\+|build-essential)\b", final_text)
     assert ("COPY", f"--from=builder {VENV} {VENV}") in final.instructions
     assert ("USER", "forumcast") in final.instructions
     assert ("WORKDIR", "/var/lib/forumcast") in final.instructions
-    assert ("EXPOSE", "8080") in final.instructions
+    assert ("EXPOSE", "8080 1935 1936 9000/udp") in final.instructions
     assert ("CMD", '["forumcast", "serve"]') in final.instructions
     assert any(i == "HEALTHCHECK" and "/healthz" in a for i, a in final.instructions)
 
