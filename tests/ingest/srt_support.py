@@ -165,12 +165,19 @@ async def ffmpeg_publish(port: int, streamid: str, *, seconds: float = 2.0, **op
     return Caller(process)
 
 
-async def srt_live_transmit_caller(port: int, streamid: str) -> Caller:
+async def srt_live_transmit_caller(port: int, streamid: str, **options: str | int) -> Caller:
     """srt-live-transmit sending what :meth:`Caller.feed` gives it on stdin, in 1316-byte
     messages. It drops what it reads before it is connected, does not exit at the end of its
     input (interrupt it), and exits 0 when refused."""
     process = await asyncio.create_subprocess_exec(
-        *[srt_live_transmit(), "-a:no", "-chunk:1316", "-t:30", "file://con", srt_url(port, streamid)],
+        *[
+            srt_live_transmit(),
+            "-a:no",
+            "-chunk:1316",
+            "-t:30",
+            "file://con",
+            srt_url(port, streamid, **options),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -17,7 +17,7 @@ from server.media.types import InitSegment, MediaFragment
 from server.schedule.yaml_format import load_yaml
 from tests.conftest import Serve, at, auth, ffmpeg
 from tests.ingest.rtmp_publishers import FfmpegPublisher, rtmp_url
-from tests.ingest.srt_support import free_udp_port, library, srt_url
+from tests.ingest.srt_support import free_udp_port, library, srt_live_transmit_caller, srt_url
 from tests.ingest.test_rtmp_server import inputs, wait_up
 from tests.live.streams import LoopPublisher, ProgramRecorder, clip
 from tests.live.test_program import check_recording, take
@@ -184,6 +184,16 @@ async def test_passphrase_and_every_refusal_an_srt_caller_meets(serve: Serve, tm
                 srt_url(srt_port, f"#!::r=ws-cam,k={keys.key('ws-cam')}", **options), seconds=3, fmt="mpegts"
             ).finish()
             assert status != 0, printed
+        # Garbage instead of MPEG-TS (srt-live-transmit sends whatever it reads): media.bad_ts.
+        # (srt-live-transmit does not decode %-escapes in its URL: the bare key form here.)
+        caller = await srt_live_transmit_caller(srt_port, keys.key("ws-cam"), passphrase=PASSPHRASE)
+        await caller.wait_for_line("SRT target connected")
+        await caller.feed(bytes(range(256)) * 200)
+        async with asyncio.timeout(10):
+            while "media.bad_ts" not in await (await client.get("/metrics")).text():
+                await asyncio.sleep(0.1)
+        await caller.interrupt()
+        refusals["media.bad_ts"] = ""
         metrics = await (await client.get("/metrics")).text()
         for code in refusals:
             assert value(metrics, "forumcast_publisher_refused_total", protocol="srt", code=code) == 1, code
