@@ -23,6 +23,11 @@ forumcast, nginx, nginx, forumcast, so a machine getting busier slows both alike
 window is checked for real work: every forumcast input ``up`` and ``on_air`` in
 ``GET /api/v1/inputs`` (a producer token minted by ``forumcast token``) at the input
 bitrate, every nginx stream with HLS segments written, every publisher still running.
+A stage's first publisher makes forumcast encode that stage's slate for the camera's audio
+layout (a one-off PyAV encode per stage, in a thread): a 5 s warm-up leaves some of those
+in the first forumcast window, ``--warmup 20`` measures the steady state. ``--profile``
+runs ``py-spy record --gil`` (only samples holding the GIL: busy Python, not the idle
+event loop) against forumcast over its windows and prints the hot functions.
 
 **Latency.** A stage with inputs ``lat-rtmp`` and ``lat-ws``, off air, each watched through
 its producer preview (``WS /ws/watch/input/{input}``), joined before anything is published.
@@ -359,8 +364,8 @@ def start_profiler(pid: int, seconds: float, workdir: Path) -> tuple[subprocess.
         return None
     output = workdir / "profile-forumcast.txt"
     proc = subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds) - 1)), "--rate", "100",
-         "--nonblocking", "--format", "raw", "--output", str(output)],
+        [spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds) - 1)), "--rate", "500",
+         "--gil", "--nonblocking", "--format", "raw", "--output", str(output)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     return proc, output
@@ -391,7 +396,10 @@ def clip_tags(path: Path, seconds: float) -> list[Tag]:
     tags = [t for t in FlvReader().feed(path.read_bytes()) if t.kind is not TagKind.SCRIPT]
     kinds = [parse_video(t.payload).packet if t.kind is TagKind.VIDEO else None for t in tags]
     frames = [t.timestamp for t, k in zip(tags, kinds, strict=True) if k is PacketType.CODED_FRAMES]
-    period = frames[-1] + (frames[-1] - frames[-2])
+    # The next loop's first frame one frame interval after this loop's last: the video
+    # cadence never breaks (the audio of a loop's start overlaps the end's by a few ms,
+    # which the remuxer's sample count absorbs).
+    period = frames[-1] + (frames[-1] - frames[-2]) - frames[0]
     out: list[Tag] = []
     loop = 0
     while True:
