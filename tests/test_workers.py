@@ -24,6 +24,7 @@ import redis
 
 from server.shared_secret import SECRET_KEY
 from server.store import key_prefix
+from tests.ingest.srt_support import free_udp_port
 from tests.test_cli import free_port
 
 #: The longest the pool may take to have every worker serving.
@@ -39,10 +40,15 @@ class Pool:
         self.data = data
         env = {k: v for k, v in os.environ.items() if not k.startswith("FORUMCAST_")}
         # Small slates: a worker stopping waits for the slate encodes under way (threads).
+        # The RTMP and SRT listeners on free ports: every worker shares the RTMP port, the
+        # first one alone has SRT.
+        self.rtmp_port, self.srt_port = free_port(), free_udp_port()
         env |= {
             "FORUMCAST_DEMO_INPUTS": "false",
             "FORUMCAST_DEMO_MODELS": "false",
             "FORUMCAST_SLATE_SIZE": "160x90",
+            "FORUMCAST_RTMP_PORT": str(self.rtmp_port),
+            "FORUMCAST_SRT_PORT": str(self.srt_port),
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", "--workers", str(workers),
@@ -180,6 +186,10 @@ def test_two_workers_share_the_port_the_embedded_redis_and_one_secret(pool: Pool
             assert stages_status == 200
             assert {"main", "europe"} <= {stage["id"] for stage in json.loads(stages)["stages"]}
             assert inputs_status == 200
+    # Both workers take RTMP on the shared port; SRT (a UDP port libsrt cannot share) the first.
+    logs = "".join(pool.errors)
+    assert logs.count(f"RTMP: listening on 127.0.0.1:{pool.rtmp_port}") == 2, logs[-2000:]
+    assert logs.count(f"SRT: listening on 127.0.0.1:{pool.srt_port}") == 1, logs[-2000:]
 
     workers = [pid for pid in pool.children() if _is_worker(pid)]
     assert len(workers) == 2

@@ -48,8 +48,15 @@ Serve = Callable[[Config], int]
 
 
 def worker_config(config: Config, index: int, redis_url: str) -> Config:
-    """Worker ``index``'s settings: its own instance id, the shared Redis, one process."""
-    return config.replace(workers=1, instance_id=f"{config.instance()}/w{index}", redis_url=redis_url)
+    """Worker ``index``'s settings: its own instance id, the shared Redis, one process.
+
+    The RTMP port is shared by every worker (SO_REUSEPORT, like the HTTP port), but libsrt
+    cannot share a UDP port between processes: the SRT listener is the first worker's (the
+    pool restarts it if it dies, listener included)."""
+    srt_port = config.srt_port if index == 1 else 0
+    return config.replace(
+        workers=1, instance_id=f"{config.instance()}/w{index}", redis_url=redis_url, srt_port=srt_port
+    )
 
 
 def _worker_main(serve: Serve, config: Config) -> None:
