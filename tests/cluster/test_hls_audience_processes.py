@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.support.cluster import Cluster, Instance
 
@@ -49,6 +50,7 @@ async def players_beating(instances: list[Instance], rounds: int) -> None:
                 await asyncio.sleep(INTERVAL)
 
 
+@pytest.mark.out_of_process_servers
 def test_players_beating_on_both_instances_count_once(tmp_path: Path, clip: Path) -> None:
     env = {"FORUMCAST_HLS_TARGET_DURATION": "1"}
     with Cluster(tmp_path / "cluster", clip, size=2, env=env) as cluster:

@@ -41,7 +41,7 @@ from tests.web.test_hls_playback import MAX_STALL, SAMPLER
 from tests.web.test_pages import wait_playing
 from tests.web.test_switching_playback import longest_stall, open_page, samples_of
 
-pytestmark = pytest.mark.topology
+pytestmark = [pytest.mark.topology, pytest.mark.out_of_process_servers]
 
 STAGE = "main"
 PLAYERS = 200
