@@ -27,6 +27,7 @@ from server.clock import SystemClock
 from server.config import Config, describe, load_config
 from server.errors import ConfigError, ForumcastError, ScheduleError
 from server.http.app import create_app
+from server.ingest.listeners import check_ports
 from server.live.slate_card import cjk_font, font_warning
 from server.logs import setup_logging
 from server.revocations import Revocations
@@ -160,6 +161,10 @@ def serve(config: Config, *, reuse_port: bool = False) -> int:
         config.host,
         config.port,
     )
+    try:
+        check_ports(config.ingest(reuse_port=reuse_port))
+    except ForumcastError as exc:
+        return _fail(exc.message)
     app = create_app(config, event, tokens=tokens, reuse_port=reuse_port)
     try:
         _run(app, config, reuse_port=reuse_port)

@@ -298,3 +298,20 @@ def test_shutdown_closes_websockets_with_1001_and_the_demo_plays() -> None:
     finally:
         if server.proc.poll() is None:
             server.stop()
+
+
+@pytest.mark.parametrize("kind", ["rtmp", "srt"])
+def test_a_taken_ingest_port_is_one_clear_line_before_anything_starts(kind: str, tmp_path: Path) -> None:
+    """A second instance on one machine wants the same RTMP (TCP) or SRT (UDP) port."""
+    family = socket.SOCK_STREAM if kind == "rtmp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, family) as taken:
+        taken.bind(("127.0.0.1", 0))
+        if kind == "rtmp":
+            taken.listen()
+        port = taken.getsockname()[1]
+        env = {f"FORUMCAST_{kind.upper()}_PORT": str(port), "FORUMCAST_DATA_DIR": str(tmp_path)}
+        result = run("serve", "--host", "127.0.0.1", "--port", str(free_port()), env=env)
+    assert result.returncode == 2
+    assert f"cannot listen for {kind.upper()} on port {port}" in result.stderr
+    assert f"set {kind}_port to another port, or 0" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 
-from server.errors import SrtUnavailable
+from server.errors import ForumcastError, SrtUnavailable
 from server.ingest.publisher import IngestEnv
 from server.ingest.rtmp_server import RtmpServer, tls_context
+from server.ingest.settings import IngestSettings
 from server.ingest.srt_server import SrtServer
 from server.supervisor import Supervisor
 
@@ -51,3 +53,35 @@ async def running_listeners(env: IngestEnv, tasks: Supervisor) -> AsyncIterator[
             await stack.enter_async_context(tasks.running(f"{server.protocol}-idle", server.watch_idle))
             started.append(server)
         yield started
+
+
+def check_ports(settings: IngestSettings) -> None:
+    """Fail early, with one clear line, if a configured RTMP(S) or SRT port is taken.
+
+    The listeners bind inside the application's startup, where a failure unwinds every
+    context already started; trying the ports first (and letting go at once) turns the
+    common mistake, a second instance on the same machine, into ``ingest.bind_failed``
+    before anything starts. (Something may still take a port in between: the listeners
+    report that too.)
+    """
+    wanted = [("RTMP", socket.SOCK_STREAM, settings.rtmp_port)]
+    if settings.rtmps:
+        wanted.append(("RTMPS", socket.SOCK_STREAM, settings.rtmps_port))
+    wanted.append(("SRT", socket.SOCK_DGRAM, settings.srt_port))
+    for name, kind, port in wanted:
+        if not port:
+            continue
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        with socket.socket(family, kind) as probe:
+            if kind == socket.SOCK_STREAM:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if settings.reuse_port:  # the other workers of the pool share it
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            try:
+                probe.bind((settings.host, port))
+            except OSError as exc:
+                raise ForumcastError(
+                    "ingest.bind_failed",
+                    f"cannot listen for {name} on port {port}: {exc.strerror or exc}"
+                    f" (set {name.lower()}_port to another port, or 0 to turn {name} off)",
+                ) from exc
