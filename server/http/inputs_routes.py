@@ -61,7 +61,7 @@ def input_json(
         "up": live.is_up(now),
         "on_air": live.on_air,
         "preview": bool(live.preview.viewers),
-        "publisher": _publisher(live, now, here=here, elsewhere=elsewhere),
+        "publisher": _publisher(live, now, details, here=here, elsewhere=elsewhere),
         "bitrate": round(live.bitrate(now)),
         "fragment_age": None if age is None else round(age, 3),
         "gop_seconds": None if live.gop_seconds is None else round(live.gop_seconds, 3),
@@ -74,7 +74,9 @@ def input_json(
     }
 
 
-def _publisher(live: LiveInput, now: float, *, here: str, elsewhere: str | None) -> dict[str, Any] | None:
+def _publisher(
+    live: LiveInput, now: float, details: dict[str, Any], *, here: str, elsewhere: str | None
+) -> dict[str, Any] | None:
     if elsewhere is not None:  # what this instance knows of a publisher on another: where it is
         return {
             "instance": elsewhere,
@@ -87,7 +89,6 @@ def _publisher(live: LiveInput, now: float, *, here: str, elsewhere: str | None)
     publisher = live.publisher
     if publisher is None:
         return None
-    details = publisher.details() if publisher.details is not None else {}
     return {
         "instance": here,
         "kind": publisher.kind,

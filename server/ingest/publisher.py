@@ -116,9 +116,9 @@ class RemuxedPublisher:
         """Still the input's publisher (not replaced by a takeover)."""
         return self.live.publisher is self.session
 
-    def received(self) -> None:
-        """Bytes arrived (before they make whole messages): the input is alive."""
-        self.live.received(self.session)
+    def received(self, now: float) -> None:
+        """Bytes arrived at ``now`` (before they make whole messages): the input is alive."""
+        self.live.received(self.session, now)
 
     def feed(self, kind: TagKind, timestamp: int, payload: bytes) -> None:
         """One FLV audio or video message (``media.*`` errors propagate: the caller closes)."""

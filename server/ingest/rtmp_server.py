@@ -85,7 +85,7 @@ class RtmpConnection(asyncio.Protocol):
         try:
             events = self.session.receive_data(data)
             if self.publisher is not None:
-                self.publisher.received()
+                self.publisher.received(self.last_data)
             self._handle(events)
         except ForumcastError as exc:
             self._fail(exc)

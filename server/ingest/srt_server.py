@@ -175,7 +175,7 @@ class SrtServer:
             return
         connection.last_data = self.env.clock.monotonic()
         publisher = connection.publisher
-        publisher.received()
+        publisher.received(connection.last_data)
         try:
             for packet in connection.demuxer.feed(payload):
                 if packet.program != connection.program:

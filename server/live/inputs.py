@@ -205,7 +205,10 @@ class LiveInput:
         if video is None or traf is None:
             return
         if traf.duration > 0:
-            self._frames.append((now, traf.sample_count, traf.duration / video.timescale))
+            frames = self._frames
+            frames.append((now, traf.sample_count, traf.duration / video.timescale))
+            while frames[0][0] < now - BITRATE_WINDOW:  # only the inputs view reads it: trim here
+                frames.popleft()
         if not fragment.keyframe:
             return
         at = traf.base_decode_time / video.timescale
@@ -223,10 +226,9 @@ class LiveInput:
     def frame_rate(self, now: float | None = None) -> float | None:
         """Video frames per second of media over the last :data:`BITRATE_WINDOW` seconds."""
         now = self._clock.monotonic() if now is None else now
-        while self._frames and self._frames[0][0] < now - BITRATE_WINDOW:
-            self._frames.popleft()
-        seconds = sum(s for _, _, s in self._frames)
-        return sum(n for _, n, _ in self._frames) / seconds if seconds > 0 else None
+        recent = [f for f in self._frames if f[0] >= now - BITRATE_WINDOW]
+        seconds = sum(s for _, _, s in recent)
+        return sum(n for _, n, _ in recent) / seconds if seconds > 0 else None
 
     def fragment_age(self, now: float | None = None) -> float | None:
         if self.last_fragment_at is None:

@@ -9,21 +9,19 @@ from dataclasses import dataclass
 
 import av
 
-from tests.media.media_files import encoded, ffmpeg
+from tests.media.media_files import X264, X265, encoded, ffmpeg
 
 _AV = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=44100"]
-_X264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-sc_threshold", "0"]
-_X265 = ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-x265-params", "log-level=error"]
 
 #: name -> ffmpeg arguments before the output
 STREAMS: dict[str, list[str]] = {
-    "h264_aac_bframes": [*_AV, "-t", "3", *_X264, "-bf", "2", "-g", "25", "-c:a", "aac"],
-    "h264_only": [*_AV[:4], "-t", "3", *_X264, "-bf", "0", "-g", "25"],
+    "h264_aac_bframes": [*_AV, "-t", "3", *X264, "-bf", "2", "-g", "25", "-c:a", "aac"],
+    "h264_only": [*_AV[:4], "-t", "3", *X264, "-bf", "0", "-g", "25"],
     "h264_aac_short_gop": [
         *_AV,
         "-t",
         "2",
-        *_X264,
+        *X264,
         "-bf",
         "0",
         "-g",
@@ -39,7 +37,7 @@ STREAMS: dict[str, list[str]] = {
         "1",
         "-vf",
         "scale=160:120",
-        *_X264,
+        *X264,
         "-bf",
         "0",
         "-g",
@@ -49,7 +47,7 @@ STREAMS: dict[str, list[str]] = {
     ],
     "aac_only": [*_AV[4:], "-t", "2", "-c:a", "aac"],
     # An odd size: the SPS crops the coded 336x208 macroblocks to 330x200.
-    "h264_odd_size": [*_AV[:4], "-t", "1", "-vf", "scale=330:200", *_X264, "-bf", "0", "-g", "25"],
+    "h264_odd_size": [*_AV[:4], "-t", "1", "-vf", "scale=330:200", *X264, "-bf", "0", "-g", "25"],
     "av1_only": [
         *_AV[:4],
         "-t",
@@ -63,7 +61,7 @@ STREAMS: dict[str, list[str]] = {
         "-pix_fmt",
         "yuv420p",
     ],
-    "hevc_opus": [*_AV, "-t", "2", *_X265, "-g", "25", "-bf", "2", "-c:a", "libopus"],
+    "hevc_opus": [*_AV, "-t", "2", *X265, "-g", "25", "-bf", "2", "-c:a", "libopus"],
 }
 
 

@@ -28,7 +28,9 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 _VIDEO_IN = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"]
 _AUDIO_IN = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
-_X264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-sc_threshold", "0"]
+#: ffmpeg encoder arguments shared by the test streams (here, tests/media/flv_files.py, ts_files.py).
+X264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-sc_threshold", "0"]
+X265 = ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-x265-params", "log-level=error"]
 _AAC = ["-c:a", "aac", "-b:a", "64k"]
 _OPUS = ["-c:a", "libopus", "-b:a", "48k"]
 _FRAGMENTED = ["-movflags", "frag_keyframe+empty_moov+default_base_moof"]
@@ -50,16 +52,16 @@ _AV = [*_VIDEO_IN, *_AUDIO_IN]
 #: name -> ffmpeg arguments between the inputs and the output file.
 STREAMS: dict[str, list[str]] = {
     # H.264 + AAC, no B-frames, a keyframe (and so a fragment) every 2 s.
-    "h264_aac": [*_AV, "-t", "6", *_X264, "-bf", "0", *_gop(50), *_AAC, *_FRAGMENTED],
+    "h264_aac": [*_AV, "-t", "6", *X264, "-bf", "0", *_gop(50), *_AAC, *_FRAGMENTED],
     # The same with B-frames: composition offsets in every video trun.
-    "h264_aac_bframes": [*_AV, "-t", "6", *_X264, "-bf", "2", *_gop(50), *_AAC, *_FRAGMENTED],
+    "h264_aac_bframes": [*_AV, "-t", "6", *X264, "-bf", "2", *_gop(50), *_AAC, *_FRAGMENTED],
     # 0.5 s GOPs (12 frames) cut every 0.25 s: every other fragment starts without a keyframe.
-    "h264_aac_short_gop": [*_AV, "-t", "3", *_X264, "-bf", "0", *_gop(12), *_AAC, *_FRAGMENTED, *_cut(250)],
+    "h264_aac_short_gop": [*_AV, "-t", "3", *X264, "-bf", "0", *_gop(12), *_AAC, *_FRAGMENTED, *_cut(250)],
     "aac_only": [*_AUDIO_IN, "-t", "3", *_AAC, *_FRAGMENTED, *_cut(500)],
     "opus_only": [*_AUDIO_IN, "-t", "3", *_OPUS, *_FRAGMENTED, *_cut(500)],
-    "h264_only": [*_VIDEO_IN, "-t", "3", *_X264, "-bf", "0", *_gop(25), *_FRAGMENTED],
+    "h264_only": [*_VIDEO_IN, "-t", "3", *X264, "-bf", "0", *_gop(25), *_FRAGMENTED],
     # Producer reference times (prft, wall clock) before each moof.
-    "h264_aac_prft": [*_AV, "-t", "3", *_X264, "-bf", "0", *_gop(25), *_AAC, *_FRAGMENTED, *_PRFT],
+    "h264_aac_prft": [*_AV, "-t", "3", *X264, "-bf", "0", *_gop(25), *_AAC, *_FRAGMENTED, *_PRFT],
 }
 
 

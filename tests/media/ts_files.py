@@ -8,19 +8,17 @@ import random
 from pathlib import Path
 
 from tests.media.flv_files import encoders
-from tests.media.media_files import encoded
+from tests.media.media_files import X264, X265, encoded
 
 PACKET = 188
 _AV = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=48000"]
-_X264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-sc_threshold", "0"]
-_X265 = ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-x265-params", "log-level=error"]
 
 #: name -> ffmpeg arguments before the output (2 s each, a keyframe every second)
 STREAMS: dict[str, list[str]] = {
-    "h264_aac_bframes": [*_AV, "-t", "2", *_X264, "-bf", "2", "-g", "25", "-c:a", "aac"],
-    "h264_only": [*_AV[:4], "-t", "2", *_X264, "-bf", "0", "-g", "25"],
+    "h264_aac_bframes": [*_AV, "-t", "2", *X264, "-bf", "2", "-g", "25", "-c:a", "aac"],
+    "h264_only": [*_AV[:4], "-t", "2", *X264, "-bf", "0", "-g", "25"],
     "aac_only": [*_AV[4:], "-t", "2", "-c:a", "aac"],
-    "hevc_aac": [*_AV, "-t", "2", *_X265, "-g", "25", "-bf", "2", "-c:a", "aac"],
+    "hevc_aac": [*_AV, "-t", "2", *X265, "-g", "25", "-bf", "2", "-c:a", "aac"],
     # An MPEG audio stream (type 0x03) beside the AAC one: listed in the PMT, not relayed.
     "h264_aac_mp2": [
         *_AV,
@@ -32,7 +30,7 @@ STREAMS: dict[str, list[str]] = {
         "1:a",
         "-map",
         "1:a",
-        *_X264,
+        *X264,
         "-g",
         "25",
         "-c:a:0",
