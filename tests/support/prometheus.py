@@ -199,13 +199,17 @@ class Prometheus:
         return [rule for group in groups for rule in group["rules"]]
 
     def wait_for_targets(self, job: str, *, up: int, timeout: float = 20.0) -> None:
-        """Wait until ``up`` targets of ``job`` have been scraped successfully."""
+        """Wait until ``up`` targets of ``job`` have been scraped successfully and their
+        ``up`` samples can be queried (the targets API says "up" as the scrape ends, a
+        moment before its samples are committed: a query right then can find none)."""
         deadline = time.monotonic() + timeout
         seen: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             seen = [t for t in self.targets() if t["labels"].get("job") == job]
             if sum(t["health"] == "up" for t in seen) >= up:
-                return
+                samples = self.query(f'up{{job="{job}"}}')
+                if sum(sample["value"][1] == "1" for sample in samples) >= up:
+                    return
             time.sleep(0.25)
         raise AssertionError(f"job {job}: fewer than {up} targets up within {timeout} s: {seen}")
 
